@@ -1,0 +1,136 @@
+/**
+ * The only module that runs ffmpeg. Every run has a time limit, and a failure carries the
+ * exit status and the end of ffmpeg's stderr, so that a person can see why.
+ */
+import { execFile } from 'node:child_process'
+import { PassThrough, Readable } from 'node:stream'
+import ffmpeg from 'fluent-ffmpeg'
+import { EngineError } from './errors.js'
+import { CODECS, SAMPLE_RATE, type Codec } from './g711.js'
+
+export interface FfmpegOptions {
+  /** The ffmpeg binary: a path, or a name looked up on PATH. */
+  path?: string
+  /** Wall-clock limit for one run. */
+  timeoutMs?: number
+}
+
+export interface FfmpegInfo {
+  path: string
+  /** The first line of `ffmpeg -version`, e.g. "ffmpeg version 5.1.6-0+deb12u1". */
+  version: string
+}
+
+/** What ffmpeg said of the input audio stream while decoding it; null where it did not say. */
+export interface DecodedStream {
+  codec: string | null
+  sampleRate: number | null
+  channels: number | null
+}
+
+const STDERR_TAIL = 600
+
+export class Ffmpeg {
+  readonly path: string
+  readonly timeoutMs: number
+
+  constructor (options: FfmpegOptions = {}) {
+    this.path = options.path ?? 'ffmpeg'
+    this.timeoutMs = options.timeoutMs ?? 60_000
+  }
+
+  /** Runs `ffmpeg -version`: proves the binary starts and says which one it is. */
+  async info (): Promise<FfmpegInfo> {
+    return await new Promise((resolve, reject) => {
+      execFile(this.path, ['-hide_banner', '-version'], { timeout: this.timeoutMs }, (err, stdout) => {
+        if (err) {
+          reject(new EngineError('FFMPEG_UNAVAILABLE', `cannot run ffmpeg at "${this.path}": ${err.message}. Install it (apt-get install -y ffmpeg) or set FFMPEG_PATH`, { cause: err }))
+          return
+        }
+        resolve({ path: this.path, version: stdout.split('\n', 1)[0]!.trim() })
+      })
+    })
+  }
+
+  /**
+   * Decodes a stored source file once, to 8 kHz mono G.711 in both laws. The demuxer is named
+   * (`-f`) from the content detection, so ffmpeg never guesses from the file name either.
+   * ffmpeg's resampler low-pass filters before it decimates; writing our own would alias.
+   */
+  async transcode (inputPath: string, inputFormat: string, outputs: { PCMU: string, PCMA: string }): Promise<DecodedStream> {
+    const command = ffmpeg(inputPath, { timeout: this.timeoutMs / 1000 })
+      .setFfmpegPath(this.path)
+      .inputFormat(inputFormat)
+      .inputOptions(['-nostdin'])
+    for (const codec of ['PCMU', 'PCMA'] as const) {
+      command.output(outputs[codec])
+        .outputOptions(['-map', '0:a:0', '-vn', '-sn', '-dn'])
+        .audioFilters(`aresample=${SAMPLE_RATE}`)
+        .audioChannels(1)
+        .audioFrequency(SAMPLE_RATE)
+        .audioCodec(CODECS[codec].ffmpegCodec)
+        .format(CODECS[codec].ffmpegFormat)
+    }
+    const stream: DecodedStream = { codec: null, sampleRate: null, channels: null }
+    command.on('codecData', (data: { audio?: string, audio_details?: string[] }) => {
+      Object.assign(stream, parseAudioDetails(data.audio, data.audio_details))
+    })
+    await this.run(command, 'decode the audio')
+    return stream
+  }
+
+  /** G.711 bytes back to 16-bit little-endian PCM at 8 kHz: what a caller hears. */
+  async decodeG711 (bytes: Buffer, codec: Codec): Promise<Buffer> {
+    const chunks: Buffer[] = []
+    const sink = new PassThrough()
+    sink.on('data', (chunk: Buffer) => chunks.push(chunk))
+    const command = ffmpeg(Readable.from([bytes]), { timeout: this.timeoutMs / 1000 })
+      .setFfmpegPath(this.path)
+      .inputFormat(CODECS[codec].ffmpegFormat)
+      .inputOptions(['-ar', String(SAMPLE_RATE), '-ac', '1'])
+      .audioCodec('pcm_s16le')
+      .format('s16le')
+      .output(sink, { end: true })
+    await this.run(command, 'decode G.711')
+    return Buffer.concat(chunks)
+  }
+
+  private async run (command: ffmpeg.FfmpegCommand, what: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      command
+        .on('error', (err: Error, _stdout: string | null, stderr: string | null) => {
+          if (/Cannot find ffmpeg|ENOENT|EACCES/.test(err.message)) {
+            reject(new EngineError('FFMPEG_UNAVAILABLE', `cannot run ffmpeg at "${this.path}": ${err.message}. Install it (apt-get install -y ffmpeg) or set FFMPEG_PATH`, { cause: err }))
+            return
+          }
+          const tail = (stderr ?? '').trim().slice(-STDERR_TAIL)
+          const timedOut = /timeout/.test(err.message)
+          const reason = timedOut
+            ? `ffmpeg did not finish within ${this.timeoutMs} ms`
+            : `ffmpeg could not ${what}: ${lastLine(tail) || err.message}`
+          reject(new EngineError('UNDECODABLE_AUDIO', reason, { cause: err, details: { ffmpeg: err.message, stderr: tail, timedOut } }))
+        })
+        .on('end', () => resolve())
+        .run()
+    })
+  }
+}
+
+function lastLine (text: string): string {
+  const lines = text.split('\n').map(l => l.trim()).filter(Boolean)
+  return lines.at(-1) ?? ''
+}
+
+const LAYOUT_CHANNELS: Readonly<Record<string, number>> = { mono: 1, stereo: 2, '2.1': 3, quad: 4, '5.0': 5, '5.1': 6, '7.1': 8 }
+
+/** Reads ffmpeg's stream line, e.g. "wmav2, 22050 Hz, mono, fltp, 32 kb/s". */
+export function parseAudioDetails (codec: string | undefined, details: string[] | undefined): DecodedStream {
+  const parts = (details ?? []).map(d => d.trim())
+  const rate = parts.map(p => /^(\d+) Hz$/.exec(p)).find(Boolean)
+  const layout = parts.map(p => LAYOUT_CHANNELS[p.replace(/\(.*\)$/, '')] ?? Number(/^(\d+) channels$/.exec(p)?.[1] ?? NaN)).find(n => !Number.isNaN(n))
+  return {
+    codec: codec?.split(' ')[0] ?? null,
+    sampleRate: rate ? Number(rate[1]) : null,
+    channels: layout ?? null
+  }
+}

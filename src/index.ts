@@ -1,0 +1,91 @@
+/**
+ * The media engine: the prompt library, transcoding, and paced RTP plays. It knows nothing of
+ * HTTP; `service/plugins/engine.ts` joins it to Fastify.
+ */
+import { systemClock, type Clock } from './clock.js'
+import { SafeEmitter, type EngineEvents } from './events.js'
+import { Ffmpeg, type FfmpegInfo } from './ffmpeg.js'
+import { PlayManager } from './play-manager.js'
+import { PromptStore, type StoreWarning } from './prompt-store.js'
+import { Scheduler } from './scheduler.js'
+
+export interface EngineOptions {
+  /** The prompt library directory; created when missing. */
+  libraryDir: string
+  /** Local UDP ports that plays send from. */
+  rtpPorts?: { min: number, max: number }
+  maxPlays?: number
+  /** The ffmpeg binary (default: `ffmpeg` on PATH) and the wall-clock limit of one run. */
+  ffmpegPath?: string
+  ffmpegTimeoutMs?: number
+  keepEndedMs?: number
+  keepEndedMax?: number
+  clock?: Clock
+}
+
+export interface Engine {
+  readonly prompts: PromptStore
+  readonly plays: PlayManager
+  readonly scheduler: Scheduler
+  readonly events: SafeEmitter<EngineEvents>
+  readonly ffmpeg: Ffmpeg
+  /** The ffmpeg that was found at startup, or why none could be run. */
+  readonly ffmpegInfo: FfmpegInfo | { error: string }
+  /** Library entries that could not be loaded (they are left on disk untouched). */
+  readonly warnings: StoreWarning[]
+  readonly closed: boolean
+  /** Stops every play (state `stopped`) and frees their sockets. Idempotent. */
+  close: () => Promise<void>
+}
+
+export const DEFAULTS = {
+  rtpPorts: { min: 20000, max: 39999 },
+  maxPlays: 2000,
+  ffmpegTimeoutMs: 60_000,
+  keepEndedMs: 5 * 60_000,
+  keepEndedMax: 10_000
+} as const
+
+export async function createEngine (options: EngineOptions): Promise<Engine> {
+  const ffmpeg = new Ffmpeg({
+    ...(options.ffmpegPath === undefined ? {} : { path: options.ffmpegPath }),
+    timeoutMs: options.ffmpegTimeoutMs ?? DEFAULTS.ffmpegTimeoutMs
+  })
+  // A missing ffmpeg does not stop the engine: stored prompts can still be played.
+  const ffmpegInfo = await ffmpeg.info().catch((err: Error) => ({ error: err.message }))
+  const { store, warnings } = await PromptStore.open(options.libraryDir, ffmpeg)
+  const scheduler = new Scheduler(options.clock ?? systemClock)
+  const events = new SafeEmitter<EngineEvents>()
+  const plays = new PlayManager({
+    rtpPorts: options.rtpPorts ?? DEFAULTS.rtpPorts,
+    maxPlays: options.maxPlays ?? DEFAULTS.maxPlays,
+    keepEndedMs: options.keepEndedMs ?? DEFAULTS.keepEndedMs,
+    keepEndedMax: options.keepEndedMax ?? DEFAULTS.keepEndedMax
+  }, store, scheduler, events)
+  let closed = false
+  return {
+    prompts: store,
+    plays,
+    scheduler,
+    events,
+    ffmpeg,
+    ffmpegInfo,
+    warnings,
+    get closed () { return closed },
+    async close () {
+      if (closed) return
+      closed = true
+      plays.close()
+      scheduler.close()
+    }
+  }
+}
+
+export { EngineError, ENGINE_ERRORS, isEngineError, type EngineErrorCode } from './errors.js'
+export { detectContainer, type Container, type Detection } from './detect.js'
+export { CODECS, PTIMES, type Codec, type Ptime } from './g711.js'
+export { Prompt, PROMPT_NAME_PATTERN, type PromptInfo } from './prompt.js'
+export type { Play, PlayInfo, PlayState, Endpoint } from './play.js'
+export type { PlayRequest } from './play-manager.js'
+export type { PlayEvent, PlayEventType } from './events.js'
+export type { Clock } from './clock.js'

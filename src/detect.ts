@@ -123,17 +123,24 @@ function mpegHeaderAt (buf: Buffer, at: number): MpegHeader | null {
 }
 
 /**
- * A frame sync alone is 11 bits and random data hits it often, so a frame counts only when the
- * next frame starts exactly where this one ends, with the same version, layer and rate (or the
- * data ends there: a one-frame file).
+ * A frame sync alone is 11 bits and random data hits it often; even two chained headers match
+ * by chance about once in 10^5. So a stream counts as MPEG audio only when three frames
+ * follow each other exactly, with the same version, layer and rate (or two, when the data
+ * ends exactly after the second).
  */
 function isMpegAudioAt (buf: Buffer, at: number): boolean {
   const first = mpegHeaderAt(buf, at)
   if (!first) return false
-  const nextAt = at + first.frameLength
-  if (nextAt === buf.length) return true
-  const next = mpegHeaderAt(buf, nextAt)
-  return next !== null && next.version === first.version && next.layer === first.layer && next.sampleRate === first.sampleRate
+  let frames = 1
+  let next = at + first.frameLength
+  while (frames < 3) {
+    if (next === buf.length) return frames >= 2
+    const header = mpegHeaderAt(buf, next)
+    if (header === null || header.version !== first.version || header.layer !== first.layer || header.sampleRate !== first.sampleRate) return false
+    frames++
+    next += header.frameLength
+  }
+  return true
 }
 
 const SIGNATURES: ReadonlyArray<[string, (b: Buffer) => boolean]> = [

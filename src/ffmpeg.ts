@@ -47,7 +47,8 @@ export class Ffmpeg {
           reject(new EngineError('FFMPEG_UNAVAILABLE', `cannot run ffmpeg at "${this.path}": ${err.message}. Install it (apt-get install -y ffmpeg) or set FFMPEG_PATH`, { cause: err }))
           return
         }
-        resolve({ path: this.path, version: stdout.split('\n', 1)[0]!.trim() })
+        const first = stdout.split('\n', 1)[0]!.trim()
+        resolve({ path: this.path, version: /^ffmpeg version (\S+)/.exec(first)?.[1] ?? first })
       })
     })
   }

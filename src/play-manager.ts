@@ -63,7 +63,7 @@ export class PlayManager {
     const prompts = request.prompts.map(name => this.store.get(name))
     const missing = request.prompts.filter((_, i) => prompts[i] === undefined)
     if (missing.length > 0) {
-      throw new EngineError('PROMPT_NOT_FOUND', `no prompt named ${missing.map(n => `"${n}"`).join(', ')} in the library; upload it first (PUT /v1/prompts/{name})`, { details: { missing } })
+      throw new EngineError('PROMPT_NOT_FOUND', `no prompt named ${missing.map(n => `"${n}"`).join(', ')} in the library; upload it first`, { details: { missing } })
     }
     if (prompts.length === 0) {
       throw new EngineError('PROMPT_NOT_FOUND', 'the play names no prompt; give at least one prompt name')
@@ -111,10 +111,15 @@ export class PlayManager {
     return [...this.running.values(), ...[...this.ended.values()].reverse()]
   }
 
-  /** Stops a play; returns it (in its final state), or throws PLAY_NOT_FOUND. */
-  stop (id: string): Play {
+  getOrThrow (id: string): Play {
     const play = this.get(id)
     if (play === undefined) throw new EngineError('PLAY_NOT_FOUND', `no play with id "${id}" is running or ended in the last ${Math.round(this.options.keepEndedMs / 1000)} s`)
+    return play
+  }
+
+  /** Stops a play; returns it (in its final state), or throws PLAY_NOT_FOUND. */
+  stop (id: string): Play {
+    const play = this.getOrThrow(id)
     play.stop()
     return play
   }

@@ -114,12 +114,13 @@ export class Play implements Task {
     this.socket.on('error', err => this.sendFailed(err))
   }
 
-  /** Sends the first packet now and the rest on the scheduler's clock. */
+  /** Sends the first packet now, before this returns, and the rest on the scheduler's clock. */
   begin (): void {
     this.start = this.scheduler.clock.now()
     this.startedAt = new Date()
     this.due = this.start
     this.scheduler.add(this)
+    this.scheduler.tick()
   }
 
   /** Task.run: sends the packet that is due, or ends the play after the last one has played. */

@@ -77,6 +77,16 @@ export class PromptStore {
     return this.prompts.get(name)
   }
 
+  getOrThrow (name: string): Prompt {
+    const prompt = this.prompts.get(name)
+    if (prompt === undefined) throw this.notFound(name)
+    return prompt
+  }
+
+  notFound (name: string): EngineError {
+    return new EngineError('PROMPT_NOT_FOUND', `no prompt named "${name}" in the library (${this.prompts.size} prompts); upload it first`)
+  }
+
   /** Throws INVALID_PROMPT_NAME unless the name is a valid prompt name. */
   static checkName (name: string): void {
     if (!isPromptName(name)) {
@@ -108,7 +118,7 @@ export class PromptStore {
         throw new EngineError('UNDECODABLE_AUDIO', `the ${detection.container.toUpperCase()} container holds no audio that ffmpeg could decode (it decoded to 0 samples)`)
       }
     } catch (err) {
-      await fs.rm(staging, { recursive: true, force: true })
+      await discard(staging)
       throw wrapStorage(err)
     }
 
@@ -134,14 +144,14 @@ export class PromptStore {
     return await this.withLock(name, async () => {
       // Checked again: another upload of this name may have committed while this one transcoded.
       if (!options.replace && this.prompts.has(name)) {
-        await fs.rm(staging, { recursive: true, force: true })
+        await discard(staging)
         throw exists(name)
       }
       try {
         await this.commitMedia(staging, sha256)
         await writeAtomically(path.join(this.dir, `${name}.json`), path.join(this.dir, TMP), JSON.stringify(info, null, 2) + '\n')
       } catch (err) {
-        await fs.rm(staging, { recursive: true, force: true })
+        await discard(staging)
         await this.collect(sha256)
         throw wrapStorage(err)
       }
@@ -178,7 +188,10 @@ export class PromptStore {
   /** Throws unless the library directory can be read and written now (for readiness checks). */
   async checkWritable (): Promise<void> {
     await fs.access(this.dir, fsConstants.R_OK | fsConstants.W_OK)
-    await fs.access(path.join(this.dir, TMP), fsConstants.R_OK | fsConstants.W_OK)
+    // Permission bits do not tell root's story (nor a full disk's): write and remove a file.
+    const probe = path.join(this.dir, TMP, `ready.${randomBytes(6).toString('hex')}`)
+    await fs.writeFile(probe, 'ok')
+    await fs.rm(probe)
   }
 
   private async load (): Promise<StoreWarning[]> {
@@ -214,7 +227,7 @@ export class PromptStore {
       const code = (err as NodeJS.ErrnoException).code
       // Same bytes stored already (under another name, or the same one re-uploaded).
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err
-      await fs.rm(staging, { recursive: true, force: true })
+      await discard(staging)
     }
   }
 
@@ -223,7 +236,7 @@ export class PromptStore {
     for (const prompt of this.prompts.values()) {
       if (prompt.info.source.sha256 === sha256) return
     }
-    await fs.rm(path.join(this.dir, MEDIA, sha256), { recursive: true, force: true })
+    await discard(path.join(this.dir, MEDIA, sha256))
   }
 
   private async withLock<T> (name: string, fn: () => Promise<T>): Promise<T> {
@@ -239,8 +252,13 @@ export class PromptStore {
   }
 }
 
+/** Removes work in progress; a failure to clean up must not hide the error that caused it. */
+async function discard (file: string): Promise<void> {
+  await fs.rm(file, { recursive: true, force: true }).catch(() => {})
+}
+
 function exists (name: string): EngineError {
-  return new EngineError('PROMPT_EXISTS', `a prompt named "${name}" exists already; PUT /v1/prompts/${name} replaces it, or DELETE it first`)
+  return new EngineError('PROMPT_EXISTS', `a prompt named "${name}" exists already; upload with replace (PUT) to replace it, or delete it first`)
 }
 
 async function readAudio (dir: string): Promise<Record<Codec, Buffer>> {
@@ -262,7 +280,7 @@ async function writeAtomically (file: string, tmpDir: string, text: string): Pro
   try {
     await fs.rename(tmp, file)
   } catch (err) {
-    await fs.rm(tmp, { force: true })
+    await discard(tmp)
     throw err
   }
 }

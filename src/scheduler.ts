@@ -87,8 +87,8 @@ export class Scheduler {
 
   /** Runs every due task. Called by the timer; tests call it after moving a fake clock. */
   tick (): void {
-    this.timer = null
-    this.timerDue = Infinity
+    if (this.running) return
+    this.disarm()
     this.running = true
     try {
       const now = this.clock.now()

@@ -1,0 +1,69 @@
+/**
+ * The Fastify app, as a plugin: the engine, the routes and the error handler. The server file
+ * only loads the configuration and listens; tests register this with a temporary library.
+ */
+import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { Engine, EngineOptions } from '../src/index.js'
+import { isEngineError } from '../src/index.js'
+import { HttpError, STATUS_BY_CODE, errorBody } from './errors.js'
+import enginePlugin from './plugins/engine.js'
+import healthRoutes from './routes/health.js'
+import playRoutes from './routes/plays.js'
+import promptRoutes from './routes/prompts.js'
+
+export interface AppOptions {
+  /** An engine to serve; else one is created from `engineOptions`. */
+  engine?: Engine
+  engineOptions?: EngineOptions
+  maxUploadBytes?: number
+}
+
+/** Fastify's own options that the app needs; the server and the tests both use them. */
+export const serverOptions: FastifyServerOptions = {
+  ajv: {
+    // A misspelt field ("codce") must be refused, not silently dropped.
+    customOptions: { removeAdditional: false }
+  },
+  // Play ids and prompt names are short; nothing needs a long URL.
+  routerOptions: { maxParamLength: 200 }
+}
+
+export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  await fastify.register(enginePlugin, {
+    ...(opts.engine === undefined ? {} : { engine: opts.engine }),
+    ...(opts.engineOptions === undefined ? {} : { engineOptions: opts.engineOptions })
+  })
+
+  fastify.setErrorHandler((err: FastifyError, request, reply) => {
+    const { statusCode, code, message } = classify(err, opts.maxUploadBytes)
+    if (statusCode >= 500 && !isEngineError(err)) request.log.error({ err }, 'request failed')
+    else request.log.info({ code, message }, 'request refused')
+    void reply.code(statusCode).send(errorBody(statusCode, code, message))
+  })
+
+  fastify.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(errorBody(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; the API is under /v1 (see /docs)`))
+  })
+
+  await fastify.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? 50 * 1024 * 1024 })
+  await fastify.register(playRoutes)
+  await fastify.register(healthRoutes)
+}
+
+function classify (err: FastifyError, maxUploadBytes = 50 * 1024 * 1024): { statusCode: number, code: string, message: string } {
+  if (isEngineError(err)) return { statusCode: STATUS_BY_CODE[err.code], code: err.code, message: err.message }
+  if (err instanceof HttpError) return { statusCode: err.statusCode, code: err.code, message: err.message }
+  if (err.validation) {
+    const nameInvalid = err.validationContext === 'params' && err.validation.some(v => v.instancePath === '/name')
+    if (nameInvalid) {
+      return { statusCode: 400, code: 'INVALID_PROMPT_NAME', message: 'the prompt name in the URL is not valid: use 1 to 64 letters, digits, "_" or "-", starting with a letter or digit' }
+    }
+    return { statusCode: 400, code: 'INVALID_REQUEST', message: err.message }
+  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.statusCode === 413) {
+    return { statusCode: 413, code: 'UPLOAD_TOO_LARGE', message: `the upload is larger than ${maxUploadBytes} bytes, the limit (PROMPT_PLAYER_MAX_UPLOAD_BYTES)` }
+  }
+  const statusCode = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
+  if (statusCode >= 500) return { statusCode, code: 'INTERNAL_ERROR', message: 'internal error; the service log has the details' }
+  return { statusCode, code: err.code ?? 'BAD_REQUEST', message: err.message }
+}

@@ -1,0 +1,65 @@
+/**
+ * Configuration from the environment, validated before anything starts: a bad value stops
+ * startup with a message that names the variable and says what is accepted.
+ */
+import envSchema from 'env-schema'
+import { Type, type Static } from 'typebox'
+
+export const ConfigSchema = Type.Object({
+  PROMPT_PLAYER_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  PROMPT_PLAYER_PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  PROMPT_PLAYER_LIBRARY: Type.String({ default: './prompts', minLength: 1 }),
+  PROMPT_PLAYER_RTP_PORTS: Type.String({ default: '20000-39999', pattern: '^\\d+-\\d+$' }),
+  PROMPT_PLAYER_MAX_PLAYS: Type.Integer({ default: 2000, minimum: 1 }),
+  PROMPT_PLAYER_MAX_UPLOAD_BYTES: Type.Integer({ default: 50 * 1024 * 1024, minimum: 1024 }),
+  PROMPT_PLAYER_FFMPEG_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 100 }),
+  PROMPT_PLAYER_LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
+    Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info' }),
+  FFMPEG_PATH: Type.String({ default: 'ffmpeg', minLength: 1 })
+})
+
+type Env = Static<typeof ConfigSchema>
+
+export interface Config {
+  host: string
+  port: number
+  libraryDir: string
+  rtpPorts: { min: number, max: number }
+  maxPlays: number
+  maxUploadBytes: number
+  ffmpegPath: string
+  ffmpegTimeoutMs: number
+  logLevel: Env['PROMPT_PLAYER_LOG_LEVEL']
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Reads and checks the configuration; throws ConfigError naming the variable at fault. */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  let parsed: Env
+  try {
+    parsed = envSchema<Env>({ schema: ConfigSchema, data: env, dotenv: false })
+  } catch (err) {
+    // env-schema says e.g. "env/PROMPT_PLAYER_PORT must be <= 65535".
+    throw new ConfigError(`invalid configuration: ${(err as Error).message.replace(/env\//g, '')}`)
+  }
+  const [min, max] = parsed.PROMPT_PLAYER_RTP_PORTS.split('-').map(Number) as [number, number]
+  if (min < 1024 || max > 65535 || min > max || max - min < 1) {
+    throw new ConfigError(`invalid configuration: PROMPT_PLAYER_RTP_PORTS is "${parsed.PROMPT_PLAYER_RTP_PORTS}"; give a range MIN-MAX with 1024 <= MIN < MAX <= 65535, e.g. 20000-39999`)
+  }
+  return {
+    host: parsed.PROMPT_PLAYER_HOST,
+    port: parsed.PROMPT_PLAYER_PORT,
+    libraryDir: parsed.PROMPT_PLAYER_LIBRARY,
+    rtpPorts: { min, max },
+    maxPlays: parsed.PROMPT_PLAYER_MAX_PLAYS,
+    maxUploadBytes: parsed.PROMPT_PLAYER_MAX_UPLOAD_BYTES,
+    ffmpegPath: parsed.FFMPEG_PATH,
+    ffmpegTimeoutMs: parsed.PROMPT_PLAYER_FFMPEG_TIMEOUT_MS,
+    logLevel: parsed.PROMPT_PLAYER_LOG_LEVEL
+  }
+}

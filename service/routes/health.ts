@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify'
+
+/**
+ * /healthz: the process answers. /readyz: this instance can take work now: ffmpeg runs, the
+ * library can be read and written, and a play could start. A load balancer sends nothing to
+ * an instance whose /readyz says 503, and the body says why.
+ */
+export default async function healthRoutes (app: FastifyInstance): Promise<void> {
+  app.get('/healthz', async () => ({ status: 'ok' }))
+
+  app.get('/readyz', async (_request, reply) => {
+    const engine = app.engine
+    const problems: string[] = []
+    if ('error' in engine.ffmpegInfo) problems.push(engine.ffmpegInfo.error)
+    try {
+      await engine.prompts.checkWritable()
+    } catch (err) {
+      problems.push(`the prompt library ${engine.prompts.dir} is not readable and writable: ${(err as Error).message}`)
+    }
+    if (engine.plays.capacityLeft === 0) problems.push('at capacity: no play can start now')
+    const body = {
+      status: problems.length === 0 ? 'ready' : 'not ready',
+      problems,
+      prompts: engine.prompts.size,
+      playsRunning: engine.plays.runningCount,
+      capacityLeft: engine.plays.capacityLeft
+    }
+    return await reply.code(problems.length === 0 ? 200 : 503).send(body)
+  })
+}

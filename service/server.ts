@@ -1,0 +1,72 @@
+/**
+ * Entry point: loads the configuration, builds the app, listens, and closes gracefully on
+ * SIGTERM and SIGINT (every play ends as `stopped`, sockets are freed).
+ */
+import Fastify from 'fastify'
+import app, { serverOptions } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { createEngine } from '../src/index.js'
+
+async function main (): Promise<void> {
+  const config = loadConfig()
+  const fastify = Fastify({
+    ...serverOptions,
+    logger: { level: config.logLevel },
+    bodyLimit: config.maxUploadBytes
+  })
+  const engine = await createEngine({
+    libraryDir: config.libraryDir,
+    rtpPorts: config.rtpPorts,
+    maxPlays: config.maxPlays,
+    ffmpegPath: config.ffmpegPath,
+    ffmpegTimeoutMs: config.ffmpegTimeoutMs
+  })
+  await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes })
+  await fastify.ready()
+  for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
+  if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${engine.ffmpegInfo.error}`)
+
+  let closing = false
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      if (closing) return
+      closing = true
+      fastify.log.info({ signal, playsRunning: engine.plays.runningCount }, 'shutting down: stopping plays')
+      fastify.close().then(() => process.exit(0), (err: unknown) => {
+        fastify.log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      })
+    })
+  }
+
+  try {
+    await fastify.listen({ host: config.host, port: config.port })
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    const why = e.code === 'EADDRINUSE'
+      ? `port ${config.port} on ${config.host} is in use by another process; stop it or set PROMPT_PLAYER_PORT (0 picks a free port)`
+      : e.code === 'EADDRNOTAVAIL'
+        ? `${config.host} is not an address of this machine; fix PROMPT_PLAYER_HOST`
+        : e.message
+    fastify.log.fatal(`cannot listen: ${why}`)
+    await fastify.close()
+    process.exit(1)
+  }
+  const address = fastify.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.port
+  fastify.log.info({
+    url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+    library: engine.prompts.dir,
+    prompts: engine.prompts.size,
+    ffmpeg: 'error' in engine.ffmpegInfo ? null : `${engine.ffmpegInfo.path} (${engine.ffmpegInfo.version})`,
+    rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`,
+    maxPlays: config.maxPlays
+  }, `prompt-player listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} with ${engine.prompts.size} prompts from ${engine.prompts.dir}`)
+}
+
+main().catch((err: unknown) => {
+  // One line a person can act on, not a stack trace.
+  const message = err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`
+  process.stderr.write(`prompt-player: ${message}\n`)
+  process.exit(1)
+})

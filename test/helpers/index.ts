@@ -1,0 +1,189 @@
+/**
+ * Shared test parts, all real: sample prompts from the committed library, temporary libraries,
+ * engines and Fastify apps, UDP receivers on 127.0.0.1, and ffmpeg as the reference decoder.
+ */
+import { execFile } from 'node:child_process'
+import dgram from 'node:dgram'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { performance } from 'node:perf_hooks'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { parseRtpPacket, type RtpPacket } from 'rtp-parser'
+import app, { serverOptions } from '../../service/app.js'
+import { createEngine, type Engine, type EngineOptions } from '../../src/index.js'
+
+type Test = Tap.Test
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const LIBRARY = path.join(ROOT, 'prompts')
+
+export interface Sample {
+  /** Prompt name in the committed library. */
+  name: string
+  /** The file name it was made under (two of them lie about their container). */
+  filename: string
+  container: 'wav' | 'mp3' | 'wma'
+  path: string
+  bytes: Buffer
+}
+
+/** The committed sample prompts, read from the default library's descriptions. */
+export function samples (): Sample[] {
+  return fs.readdirSync(LIBRARY).filter(f => f.endsWith('.json')).sort().map(f => {
+    const info = JSON.parse(fs.readFileSync(path.join(LIBRARY, f), 'utf8'))
+    const file = path.join(LIBRARY, 'media', info.source.sha256, 'source')
+    return { name: info.name, filename: info.source.filename, container: info.source.container, path: file, bytes: fs.readFileSync(file) }
+  })
+}
+
+export function sample (name: string): Sample {
+  const found = samples().find(s => s.name === name)
+  if (found === undefined) throw new Error(`no sample prompt ${name}`)
+  return found
+}
+
+export function tempDir (t: Test, prefix = 'prompt-player-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A temporary library holding a copy of the committed sample prompts. */
+export function sampleLibrary (t: Test): string {
+  const dir = tempDir(t)
+  fs.cpSync(LIBRARY, dir, { recursive: true, filter: src => !src.endsWith('.sh') })
+  return dir
+}
+
+let portBase = 20000 + (process.pid % 200) * 90
+
+/** Distinct RTP port ranges per engine, so test files running in parallel do not collide. */
+export function rtpPorts (size = 40): { min: number, max: number } {
+  const min = portBase
+  portBase += size
+  return { min, max: min + size - 1 }
+}
+
+export async function engine (t: Test, options: Partial<EngineOptions> = {}): Promise<Engine> {
+  const e = await createEngine({ libraryDir: options.libraryDir ?? sampleLibrary(t), rtpPorts: rtpPorts(), ...options })
+  t.teardown(() => e.close())
+  return e
+}
+
+/** A real Fastify app on the sample library. `listen` it for real sockets, or `inject`. */
+export async function buildApp (t: Test, options: Partial<EngineOptions> & { maxUploadBytes?: number } = {}): Promise<FastifyInstance> {
+  const { maxUploadBytes, ...engineOptions } = options
+  const e = await createEngine({ libraryDir: engineOptions.libraryDir ?? sampleLibrary(t), rtpPorts: rtpPorts(), ...engineOptions })
+  const fastify = Fastify({ ...serverOptions, ...(maxUploadBytes === undefined ? {} : { bodyLimit: maxUploadBytes }) })
+  await fastify.register(app, { engine: e, ...(maxUploadBytes === undefined ? {} : { maxUploadBytes }) })
+  t.teardown(() => fastify.close())
+  await fastify.ready()
+  return fastify
+}
+
+export interface Received {
+  at: number
+  raw: Buffer
+  rtp: RtpPacket
+  from: { address: string, port: number }
+}
+
+/** A UDP receiver on loopback, port 0, that keeps every packet with its arrival time. */
+export class Receiver {
+  readonly packets: Received[] = []
+  private readonly socket: dgram.Socket
+  private waiters: Array<() => void> = []
+
+  private constructor (socket: dgram.Socket) {
+    this.socket = socket
+    socket.on('message', (raw, rinfo) => {
+      this.packets.push({ at: performance.now(), raw, rtp: parseRtpPacket(raw), from: { address: rinfo.address, port: rinfo.port } })
+      for (const w of this.waiters) w()
+    })
+  }
+
+  static async open (t: Test, host = '127.0.0.1'): Promise<Receiver> {
+    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4')
+    await new Promise<void>(resolve => socket.bind(0, host, resolve))
+    const receiver = new Receiver(socket)
+    t.teardown(() => receiver.close())
+    return receiver
+  }
+
+  get port (): number { return this.socket.address().port }
+
+  close (): void {
+    try { this.socket.close() } catch {}
+  }
+
+  /** Resolves when `count` packets have arrived, rejects after `timeoutMs`. */
+  async waitFor (count: number, timeoutMs = 10_000): Promise<Received[]> {
+    if (this.packets.length >= count) return this.packets
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${this.packets.length} of ${count} packets arrived in ${timeoutMs} ms`)), timeoutMs)
+      const check = (): void => {
+        if (this.packets.length >= count) {
+          clearTimeout(timer)
+          this.waiters = this.waiters.filter(w => w !== check)
+          resolve(this.packets)
+        }
+      }
+      this.waiters.push(check)
+    })
+  }
+
+  /** Waits until no packet has arrived for `quietMs`. */
+  async waitQuiet (quietMs: number, timeoutMs = 20_000): Promise<Received[]> {
+    const start = performance.now()
+    for (;;) {
+      const last = this.packets.at(-1)?.at ?? start
+      const now = performance.now()
+      if (now - last >= quietMs) return this.packets
+      if (now - start > timeoutMs) throw new Error('packets kept arriving')
+      await sleep(quietMs / 4)
+    }
+  }
+}
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/**
+ * ffmpeg as the reference: decodes a file (or raw G.711 with `inputFormat`) to 8 kHz mono
+ * 16-bit samples. Called directly, not through the engine, so that it checks the engine.
+ */
+export async function referenceDecode (input: string | Buffer, inputFormat?: 'mulaw' | 'alaw'): Promise<Int16Array> {
+  const args = ['-nostdin', '-v', 'error']
+  if (inputFormat) args.push('-f', inputFormat, '-ar', '8000', '-ac', '1')
+  args.push('-i', typeof input === 'string' ? input : 'pipe:0', '-ac', '1', '-ar', '8000', '-f', 's16le', 'pipe:1')
+  const out = await new Promise<Buffer>((resolve, reject) => {
+    const child = execFile('ffmpeg', args, { encoding: 'buffer', maxBuffer: 1 << 28 }, (err, stdout) => err ? reject(err) : resolve(stdout))
+    if (typeof input !== 'string') child.stdin!.end(input)
+  })
+  return new Int16Array(out.buffer, out.byteOffset, out.length >> 1)
+}
+
+/**
+ * Normalised cross-correlation of two signals, the best over lags up to `maxLag` samples:
+ * 1 for the same waveform, near 0 for unrelated ones.
+ */
+export function correlation (a: Int16Array, b: Int16Array, maxLag = 400): number {
+  let best = -1
+  for (let lag = -maxLag; lag <= maxLag; lag++) {
+    let sab = 0; let saa = 0; let sbb = 0
+    for (let i = Math.max(0, -lag); i < a.length && i + lag < b.length; i++) {
+      const x = a[i]!; const y = b[i + lag]!
+      sab += x * y; saa += x * x; sbb += y * y
+    }
+    if (saa > 0 && sbb > 0) best = Math.max(best, sab / Math.sqrt(saa * sbb))
+  }
+  return best
+}
+
+export function median (values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y)
+  return sorted[sorted.length >> 1] ?? NaN
+}

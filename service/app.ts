@@ -63,6 +63,9 @@ function classify (err: FastifyError, maxUploadBytes = 50 * 1024 * 1024): { stat
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.statusCode === 413) {
     return { statusCode: 413, code: 'UPLOAD_TOO_LARGE', message: `the upload is larger than ${maxUploadBytes} bytes, the limit (PROMPT_PLAYER_MAX_UPLOAD_BYTES)` }
   }
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return { statusCode: 415, code: 'UNSUPPORTED_CONTENT_TYPE', message: 'this call takes a JSON body: send it with Content-Type: application/json' }
+  }
   const statusCode = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
   if (statusCode >= 500) return { statusCode, code: 'INTERNAL_ERROR', message: 'internal error; the service log has the details' }
   return { statusCode, code: err.code ?? 'BAD_REQUEST', message: err.message }

@@ -22,6 +22,7 @@ export const STATUS_BY_CODE: Readonly<Record<EngineErrorCode, number>> = {
 /** Codes the HTTP layer adds to the engine's. */
 export const SERVICE_ERRORS = {
   UPLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_CONTENT_TYPE: 415,
   MISSING_FILE_PART: 400,
   INVALID_REQUEST: 400,
   NOT_FOUND: 404

@@ -80,7 +80,15 @@ export async function buildApp (t: Test, options: Partial<EngineOptions> & { max
   await fastify.register(app, { engine: e, ...(maxUploadBytes === undefined ? {} : { maxUploadBytes }) })
   t.teardown(() => fastify.close())
   await fastify.ready()
+  engines.set(fastify, e)
   return fastify
+}
+
+const engines = new WeakMap<FastifyInstance, Engine>()
+
+/** The engine behind an app from buildApp (the app plugin encapsulates its decoration). */
+export function engineOf (app: FastifyInstance): Engine {
+  return engines.get(app)!
 }
 
 export interface Received {

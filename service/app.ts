@@ -3,7 +3,7 @@
  * only loads the configuration and listens; tests register this with a temporary library.
  */
 import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify'
-import type { Engine, EngineOptions } from '../src/index.js'
+import type { Engine } from '../src/index.js'
 import { isEngineError } from '../src/index.js'
 import { HttpError, STATUS_BY_CODE, errorBody } from './errors.js'
 import enginePlugin from './plugins/engine.js'
@@ -12,9 +12,8 @@ import playRoutes from './routes/plays.js'
 import promptRoutes from './routes/prompts.js'
 
 export interface AppOptions {
-  /** An engine to serve; else one is created from `engineOptions`. */
-  engine?: Engine
-  engineOptions?: EngineOptions
+  /** The engine to serve; the app closes it when it closes. */
+  engine: Engine
   maxUploadBytes?: number
 }
 
@@ -29,10 +28,7 @@ export const serverOptions: FastifyServerOptions = {
 }
 
 export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
-  await fastify.register(enginePlugin, {
-    ...(opts.engine === undefined ? {} : { engine: opts.engine }),
-    ...(opts.engineOptions === undefined ? {} : { engineOptions: opts.engineOptions })
-  })
+  await fastify.register(enginePlugin, { engine: opts.engine })
 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     const { statusCode, code, message } = classify(err, opts.maxUploadBytes)

@@ -1,9 +1,9 @@
 /**
- * Joins the engine to Fastify: `fastify.engine`, closed in onClose. Tests hand in an engine
- * they built (with a temporary library); the server lets the plugin create it from the config.
+ * Joins the engine to Fastify: `fastify.engine`, closed in onClose. The server builds the
+ * engine from its configuration; tests build one on a temporary library.
  */
 import fp from 'fastify-plugin'
-import { createEngine, type Engine, type EngineOptions } from '../../src/index.js'
+import type { Engine } from '../../src/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,16 +12,10 @@ declare module 'fastify' {
 }
 
 export interface EnginePluginOptions {
-  engine?: Engine
-  engineOptions?: EngineOptions
+  engine: Engine
 }
 
 export default fp<EnginePluginOptions>(async (fastify, opts) => {
-  let engine = opts.engine
-  if (engine === undefined) {
-    if (opts.engineOptions === undefined) throw new Error('engine plugin: give `engine` or `engineOptions`')
-    engine = await createEngine(opts.engineOptions)
-  }
-  fastify.decorate('engine', engine)
-  fastify.addHook('onClose', async () => { await engine.close() })
+  fastify.decorate('engine', opts.engine)
+  fastify.addHook('onClose', async () => { await opts.engine.close() })
 }, { name: 'engine' })

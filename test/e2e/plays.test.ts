@@ -2,12 +2,12 @@
  * Plays end to end: a real server on a real port, POST /v1/plays over HTTP, and the packets
  * received by a UDP socket on 127.0.0.1 and checked one by one.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { CODECS, type Codec } from '../../src/g711.js'
 import { Receiver, buildApp, engineOf, correlation, referenceDecode, sample, sleep, type Received } from '../helpers/index.js'
 
-async function listen (t: Tap.Test): Promise<{ app: FastifyInstance, url: string }> {
+async function listen (t: Test): Promise<{ app: FastifyInstance, url: string }> {
   const app = await buildApp(t)
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   return { app, url: address }
@@ -20,7 +20,7 @@ async function call (url: string, method: string, body?: unknown): Promise<{ sta
 }
 
 /** Every wire rule of API.md, packet by packet. */
-function checkStream (t: Tap.Test, packets: Received[], play: any, expectedPayload: Buffer): void {
+function checkStream (t: Test, packets: Received[], play: any, expectedPayload: Buffer): void {
   const bytes = play.ptimeMs * 8
   const first = packets[0]!.rtp
   t.equal(packets.length, expectedPayload.length / bytes, `${play.codec}/${play.ptimeMs}: every packet arrived (${packets.length})`)

@@ -11,10 +11,11 @@ import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { parseRtpPacket, type RtpPacket } from 'rtp-parser'
+import type { Test as TapTest } from 'tap'
 import app, { serverOptions } from '../../service/app.js'
 import { createEngine, type Engine, type EngineOptions } from '../../src/index.js'
 
-type Test = Tap.Test
+type Test = Pick<TapTest, 'teardown'>
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const LIBRARY = path.join(ROOT, 'prompts')

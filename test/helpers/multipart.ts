@@ -3,7 +3,7 @@ export async function multipart (parts: Record<string, string | { bytes: Buffer,
   const form = new FormData()
   for (const [field, value] of Object.entries(parts)) {
     if (typeof value === 'string') form.append(field, value)
-    else form.append(field, new Blob([value.bytes], { type: value.type ?? 'application/octet-stream' }), value.filename ?? '')
+    else form.append(field, new Blob([new Uint8Array(value.bytes)], { type: value.type ?? 'application/octet-stream' }), value.filename ?? '')
   }
   const request = new Request('http://localhost/', { method: 'POST', body: form })
   return { payload: Buffer.from(await request.arrayBuffer()), headers: { 'content-type': request.headers.get('content-type')! } }

@@ -1,0 +1,30 @@
+# prompt-player: Debian's Node 20 image and Debian's ffmpeg, run as a non-root user.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY service ./service
+COPY types ./types
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY --chown=node:node prompts ./prompts
+ENV NODE_ENV=production \
+    PROMPT_PLAYER_HOST=0.0.0.0 \
+    PROMPT_PLAYER_PORT=8080 \
+    PROMPT_PLAYER_LIBRARY=/app/prompts \
+    PROMPT_PLAYER_RTP_PORTS=20000-39999
+USER node
+EXPOSE 8080/tcp 20000-39999/udp
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PROMPT_PLAYER_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "dist/service/server.js"]

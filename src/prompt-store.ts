@@ -63,8 +63,12 @@ export class PromptStore {
    */
   static async open (dir: string, ffmpeg: Ffmpeg): Promise<{ store: PromptStore, warnings: StoreWarning[] }> {
     const store = new PromptStore(dir, ffmpeg)
-    const warnings = await store.load()
-    return { store, warnings }
+    try {
+      const warnings = await store.load()
+      return { store, warnings }
+    } catch (err) {
+      throw new EngineError('STORAGE_FAILED', `cannot open the prompt library at ${store.dir}: ${(err as Error).message}`, { cause: err })
+    }
   }
 
   get size (): number { return this.prompts.size }

@@ -1,0 +1,37 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../../service/config.js'
+
+t.test('defaults are those of API.md', async t => {
+  t.same(loadConfig({}), {
+    host: '127.0.0.1',
+    port: 8080,
+    libraryDir: './prompts',
+    rtpPorts: { min: 20000, max: 39999 },
+    maxPlays: 2000,
+    maxUploadBytes: 50 * 1024 * 1024,
+    ffmpegPath: 'ffmpeg',
+    ffmpegTimeoutMs: 60000,
+    logLevel: 'info'
+  })
+})
+
+t.test('values are read and coerced', async t => {
+  const config = loadConfig({ PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: '30000-30099', PROMPT_PLAYER_HOST: '::1', FFMPEG_PATH: '/opt/ffmpeg' })
+  t.match(config, { port: 0, rtpPorts: { min: 30000, max: 30099 }, host: '::1', ffmpegPath: '/opt/ffmpeg' })
+})
+
+t.test('a bad value stops startup with a message that names the variable', async t => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PROMPT_PLAYER_PORT: '70000' }, /PROMPT_PLAYER_PORT must be <= 65535/],
+    [{ PROMPT_PLAYER_PORT: 'eighty' }, /PROMPT_PLAYER_PORT must be integer/],
+    [{ PROMPT_PLAYER_RTP_PORTS: 'lots' }, /PROMPT_PLAYER_RTP_PORTS must match pattern/],
+    [{ PROMPT_PLAYER_RTP_PORTS: '100-200' }, /PROMPT_PLAYER_RTP_PORTS is "100-200"; give a range MIN-MAX with 1024 <= MIN < MAX <= 65535/],
+    [{ PROMPT_PLAYER_RTP_PORTS: '30000-20000' }, /PROMPT_PLAYER_RTP_PORTS is "30000-20000"/],
+    [{ PROMPT_PLAYER_MAX_PLAYS: '0' }, /PROMPT_PLAYER_MAX_PLAYS must be >= 1/],
+    [{ PROMPT_PLAYER_LOG_LEVEL: 'loud' }, /PROMPT_PLAYER_LOG_LEVEL/]
+  ]
+  for (const [env, message] of cases) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
+  }
+  t.ok(new ConfigError('x') instanceof Error)
+})

@@ -1,0 +1,108 @@
+/**
+ * The real entry point, run as a process the way `npm start` runs it: what it logs when it
+ * starts, the one line it prints when it cannot, and a graceful stop on SIGTERM.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import t from 'tap'
+import { ROOT, Receiver, rtpPorts, sampleLibrary, sleep, tempDir } from '../helpers/index.js'
+
+const SERVER = path.join(ROOT, 'service', 'server.ts')
+
+interface Run { child: ChildProcess, lines: string[], exit: Promise<number | null> }
+
+function start (t: Parameters<typeof sampleLibrary>[0], env: Record<string, string>): Run {
+  const range = rtpPorts(20)
+  // The test runner's own loader flags let the process run the TypeScript source directly.
+  const child = spawn(process.execPath, [...process.execArgv, SERVER], {
+    env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: `${range.min}-${range.max}`, ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const lines: string[] = []
+  const collect = (chunk: Buffer): void => { lines.push(...chunk.toString().split('\n').filter(Boolean)) }
+  child.stdout!.on('data', collect)
+  child.stderr!.on('data', collect)
+  const exit = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
+  t.teardown(() => { child.kill('SIGKILL') })
+  return { child, lines, exit }
+}
+
+async function waitForLine (run: Run, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+  const started = Date.now()
+  for (;;) {
+    const line = run.lines.find(l => pattern.test(l))
+    if (line !== undefined) return line
+    if (Date.now() - started > timeoutMs) throw new Error(`no line like ${pattern} in:\n${run.lines.join('\n')}`)
+    await sleep(50)
+  }
+}
+
+t.test('starts with the sample library and says where, with what; SIGTERM stops plays and exits 0', async t => {
+  const library = sampleLibrary(t)
+  const run = start(t, { PROMPT_PLAYER_LIBRARY: library })
+  const line = JSON.parse(await waitForLine(run, /prompt-player listening/))
+  t.match(line, { library, prompts: 5, ffmpeg: /^ffmpeg \(\d/, url: /^http:\/\/127\.0\.0\.1:\d+$/, msg: /listening on http:\/\/127\.0\.0\.1:\d+ with 5 prompts from/ })
+  const receiver = await Receiver.open(t)
+  const res = await fetch(`${line.url}/v1/plays`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['menu'] }) })
+  t.equal(res.status, 201)
+  await receiver.waitFor(5)
+  run.child.kill('SIGTERM')
+  t.equal(await run.exit, 0, 'exit 0')
+  await sleep(50)
+  const count = receiver.packets.length
+  await sleep(100)
+  t.equal(receiver.packets.length, count, 'no packet after the process exited')
+  t.ok(run.lines.some(l => /shutting down: stopping plays/.test(l) && /"playsRunning":1/.test(l)), 'the shutdown is logged with the plays it stopped')
+})
+
+t.test('a port in use: one line that says so and what to do, exit 1', async t => {
+  const blocker = net.createServer()
+  await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => blocker.close())
+  const port = (blocker.address() as net.AddressInfo).port
+  const run = start(t, { PROMPT_PLAYER_LIBRARY: sampleLibrary(t), PROMPT_PLAYER_PORT: String(port) })
+  t.equal(await run.exit, 1)
+  const line = await waitForLine(run, /cannot listen/)
+  t.match(line, new RegExp(`port ${port} on 127.0.0.1 is in use by another process; stop it or set PROMPT_PLAYER_PORT`))
+})
+
+t.test('bad configuration: one line naming the variable, exit 1', async t => {
+  const run = start(t, { PROMPT_PLAYER_RTP_PORTS: '10-20' })
+  t.equal(await run.exit, 1)
+  t.same(run.lines, ['prompt-player: invalid configuration: PROMPT_PLAYER_RTP_PORTS is "10-20"; give a range MIN-MAX with 1024 <= MIN < MAX <= 65535, e.g. 20000-39999'])
+})
+
+t.test('a library path that is not a directory: one line naming it, exit 1', async t => {
+  const file = path.join(tempDir(t), 'not-a-dir')
+  fs.writeFileSync(file, 'x')
+  const run = start(t, { PROMPT_PLAYER_LIBRARY: file })
+  t.equal(await run.exit, 1)
+  t.equal(run.lines.length, 1)
+  t.match(run.lines[0], new RegExp(`^prompt-player: cannot start: cannot open the prompt library at ${file}: `))
+})
+
+t.test('no ffmpeg: starts anyway and logs one line that says what is wrong', async t => {
+  const run = start(t, { PROMPT_PLAYER_LIBRARY: sampleLibrary(t), FFMPEG_PATH: '/nonexistent/ffmpeg' })
+  const line = JSON.parse(await waitForLine(run, /ffmpeg is not usable/))
+  t.match(line.msg, /uploads will fail until it is: cannot run ffmpeg at "\/nonexistent\/ffmpeg".*apt-get install -y ffmpeg/)
+  const listening = JSON.parse(await waitForLine(run, /prompt-player listening/))
+  t.equal(listening.ffmpeg, null)
+  const ready = await fetch(`${listening.url}/readyz`)
+  t.equal(ready.status, 503)
+  run.child.kill('SIGINT')
+  t.equal(await run.exit, 0, 'SIGINT stops it too')
+})
+
+t.test('a library entry that cannot be read is skipped with a warning', async t => {
+  const library = sampleLibrary(t)
+  fs.writeFileSync(path.join(library, 'broken.json'), '{')
+  const run = start(t, { PROMPT_PLAYER_LIBRARY: library })
+  const warning = JSON.parse(await waitForLine(run, /library entry skipped/))
+  t.match(warning, { level: 40, file: path.join(library, 'broken.json') })
+  const listening = JSON.parse(await waitForLine(run, /prompt-player listening/))
+  t.equal(listening.prompts, 5)
+  run.child.kill('SIGTERM')
+  await run.exit
+})

@@ -2,6 +2,7 @@
  * The Fastify app, as a plugin: the engine, the routes and the error handler. The server file
  * only loads the configuration and listens; tests register this with a temporary library.
  */
+import bearerAuth from '@fastify/bearer-auth'
 import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Engine } from '../src/index.js'
 import { isEngineError } from '../src/index.js'
@@ -15,6 +16,8 @@ export interface AppOptions {
   /** The engine to serve; the app closes it when it closes. */
   engine: Engine
   maxUploadBytes?: number
+  /** Bearer tokens for every /v1 call; none: /v1 is open. */
+  tokens?: readonly string[]
 }
 
 /** Fastify's own options that the app needs; the server and the tests both use them. */
@@ -34,6 +37,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     const { statusCode, code, message } = classify(err, opts.maxUploadBytes)
     if (statusCode >= 500 && !isEngineError(err)) request.log.error({ err }, 'request failed')
     else request.log.info({ code, message }, 'request refused')
+    if (statusCode === 401) void reply.header('www-authenticate', `Bearer realm="prompt-player"${code === 'INVALID_TOKEN' ? ', error="invalid_token"' : ''}`)
     void reply.code(statusCode).send(errorBody(statusCode, code, message))
   })
 
@@ -41,8 +45,17 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     void reply.code(404).send(errorBody(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; the API is under /v1 (see /docs)`))
   })
 
-  await fastify.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? 50 * 1024 * 1024 })
-  await fastify.register(playRoutes)
+  // The API in one scope, so that authentication covers every /v1 route and nothing else:
+  // health checks and (later) metrics stay open to the load balancer and the scraper.
+  await fastify.register(async (v1) => {
+    if (opts.tokens !== undefined && opts.tokens.length > 0) {
+      // @fastify/bearer-auth compares in constant time; its errors reach the error handler.
+      await v1.register(bearerAuth, { keys: new Set(opts.tokens), addHook: false, verifyErrorLogLevel: 'info' })
+      v1.addHook('onRequest', v1.verifyBearerAuth!)
+    }
+    await v1.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? 50 * 1024 * 1024 })
+    await v1.register(playRoutes)
+  })
   await fastify.register(healthRoutes)
 }
 
@@ -58,6 +71,12 @@ function classify (err: FastifyError, maxUploadBytes = 50 * 1024 * 1024): { stat
   }
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.statusCode === 413) {
     return { statusCode: 413, code: 'UPLOAD_TOO_LARGE', message: `the upload is larger than ${maxUploadBytes} bytes, the limit (PROMPT_PLAYER_MAX_UPLOAD_BYTES)` }
+  }
+  if (err.code === 'FST_BEARER_AUTH_MISSING_AUTHORIZATION_HEADER') {
+    return { statusCode: 401, code: 'MISSING_TOKEN', message: 'this service needs a token: send "Authorization: Bearer <token>" with one of PROMPT_PLAYER_TOKENS' }
+  }
+  if (err.code === 'FST_BEARER_AUTH_INVALID_AUTHORIZATION_HEADER') {
+    return { statusCode: 401, code: 'INVALID_TOKEN', message: 'the bearer token is not one this service accepts' }
   }
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return { statusCode: 415, code: 'UNSUPPORTED_CONTENT_TYPE', message: 'this call takes a JSON body: send it with Content-Type: application/json' }

@@ -13,6 +13,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_MAX_PLAYS: Type.Integer({ default: 2000, minimum: 1 }),
   PROMPT_PLAYER_MAX_UPLOAD_BYTES: Type.Integer({ default: 50 * 1024 * 1024, minimum: 1024 }),
   PROMPT_PLAYER_FFMPEG_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 100 }),
+  PROMPT_PLAYER_TOKENS: Type.String({ default: '' }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
     Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
@@ -32,6 +33,8 @@ export interface Config {
   ffmpegPath: string
   ffmpegTimeoutMs: number
   logLevel: Env['PROMPT_PLAYER_LOG_LEVEL']
+  /** Bearer tokens; empty: /v1 is open (allowed on loopback only). */
+  tokens: string[]
 }
 
 export class ConfigError extends Error {
@@ -51,6 +54,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (min < 1024 || max > 65535 || min > max || max - min < 1) {
     throw new ConfigError(`invalid configuration: PROMPT_PLAYER_RTP_PORTS is "${parsed.PROMPT_PLAYER_RTP_PORTS}"; give a range MIN-MAX with 1024 <= MIN < MAX <= 65535, e.g. 20000-39999`)
   }
+  const tokens = parsed.PROMPT_PLAYER_TOKENS.split(',').map(token => token.trim()).filter(Boolean)
+  if (tokens.length === 0 && !isLoopback(parsed.PROMPT_PLAYER_HOST)) {
+    // A player that sends UDP wherever a request says is a reflection weapon if anyone can call it.
+    throw new ConfigError(`refusing to listen on ${parsed.PROMPT_PLAYER_HOST} without authentication: anyone who reaches it could make it send UDP anywhere. Set PROMPT_PLAYER_TOKENS to one or more secrets (comma-separated; clients send "Authorization: Bearer <token>"), or listen on 127.0.0.1`)
+  }
   return {
     host: parsed.PROMPT_PLAYER_HOST,
     port: parsed.PROMPT_PLAYER_PORT,
@@ -60,6 +68,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     maxUploadBytes: parsed.PROMPT_PLAYER_MAX_UPLOAD_BYTES,
     ffmpegPath: parsed.FFMPEG_PATH,
     ffmpegTimeoutMs: parsed.PROMPT_PLAYER_FFMPEG_TIMEOUT_MS,
-    logLevel: parsed.PROMPT_PLAYER_LOG_LEVEL
+    logLevel: parsed.PROMPT_PLAYER_LOG_LEVEL,
+    tokens
   }
+}
+
+function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }

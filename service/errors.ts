@@ -21,11 +21,14 @@ export const STATUS_BY_CODE: Readonly<Record<EngineErrorCode, number>> = {
 
 /** Codes the HTTP layer adds to the engine's. */
 export const SERVICE_ERRORS = {
+  MISSING_TOKEN: 401,
+  INVALID_TOKEN: 401,
   UPLOAD_TOO_LARGE: 413,
   UNSUPPORTED_CONTENT_TYPE: 415,
   MISSING_FILE_PART: 400,
   INVALID_REQUEST: 400,
-  NOT_FOUND: 404
+  NOT_FOUND: 404,
+  INTERNAL_ERROR: 500
 } as const
 
 export interface ErrorBody {

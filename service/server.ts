@@ -21,7 +21,7 @@ async function main (): Promise<void> {
     ffmpegPath: config.ffmpegPath,
     ffmpegTimeoutMs: config.ffmpegTimeoutMs
   })
-  await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes })
+  await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes, tokens: config.tokens })
   await fastify.ready()
   for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
   if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${engine.ffmpegInfo.error}`)

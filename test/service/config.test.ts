@@ -11,7 +11,8 @@ t.test('defaults are those of API.md', async t => {
     maxUploadBytes: 50 * 1024 * 1024,
     ffmpegPath: 'ffmpeg',
     ffmpegTimeoutMs: 60000,
-    logLevel: 'info'
+    logLevel: 'info',
+    tokens: []
   })
 })
 
@@ -34,4 +35,13 @@ t.test('a bad value stops startup with a message that names the variable', async
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
   }
   t.ok(new ConfigError('x') instanceof Error)
+})
+
+t.test('listening beyond loopback needs tokens', async t => {
+  t.throws(() => loadConfig({ PROMPT_PLAYER_HOST: '0.0.0.0' }), { message: /refusing to listen on 0\.0\.0\.0 without authentication.*PROMPT_PLAYER_TOKENS/ })
+  t.throws(() => loadConfig({ PROMPT_PLAYER_HOST: '::', PROMPT_PLAYER_TOKENS: ' , ' }), { message: /refusing to listen on ::/ }, 'blank tokens are no tokens')
+  t.same(loadConfig({ PROMPT_PLAYER_HOST: '0.0.0.0', PROMPT_PLAYER_TOKENS: 'a, b' }).tokens, ['a', 'b'])
+  for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) {
+    t.equal(loadConfig({ PROMPT_PLAYER_HOST: host }).host, host, `${host} needs no token`)
+  }
 })

@@ -7,7 +7,9 @@ import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastif
 import type { Engine } from '../src/index.js'
 import { isEngineError } from '../src/index.js'
 import { HttpError, STATUS_BY_CODE, errorBody } from './errors.js'
+import { EventHub, Webhooks, type WebhookOptions } from './events.js'
 import enginePlugin from './plugins/engine.js'
+import eventRoutes from './routes/events.js'
 import healthRoutes from './routes/health.js'
 import playRoutes from './routes/plays.js'
 import promptRoutes from './routes/prompts.js'
@@ -18,6 +20,7 @@ export interface AppOptions {
   maxUploadBytes?: number
   /** Bearer tokens for every /v1 call; none: /v1 is open. */
   tokens?: readonly string[]
+  webhooks?: WebhookOptions
 }
 
 /** Fastify's own options that the app needs; the server and the tests both use them. */
@@ -32,6 +35,16 @@ export const serverOptions: FastifyServerOptions = {
 
 export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(enginePlugin, { engine: opts.engine })
+  const hub = new EventHub(opts.engine)
+  const webhooks = new Webhooks(opts.engine, fastify.log.child({ component: 'webhooks' }), opts.webhooks)
+  // At shutdown: stop every play first, so that SSE clients and webhooks get their
+  // play.stopped events, then end the streams (they would hold the server open), then give
+  // webhook deliveries under way a bounded moment.
+  fastify.addHook('preClose', async () => {
+    await opts.engine.close()
+    hub.close()
+    await webhooks.drain(2000)
+  })
 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     const { statusCode, code, message } = classify(err, opts.maxUploadBytes)
@@ -55,6 +68,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     }
     await v1.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? 50 * 1024 * 1024 })
     await v1.register(playRoutes)
+    await v1.register(eventRoutes, { hub })
   })
   await fastify.register(healthRoutes)
 }

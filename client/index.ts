@@ -1,0 +1,161 @@
+/**
+ * A typed client for Node IVR applications: upload prompts, start and stop plays, follow
+ * their events. It speaks the HTTP API of API.md with the platform's fetch, and throws
+ * PromptPlayerError with the service's stable `code` when a call is refused.
+ *
+ *   const player = new PromptPlayerClient({ url: 'http://127.0.0.1:8080', token })
+ *   await player.uploadPrompt('welcome', await readFile('welcome.wma'))
+ *   const play = await player.play({ target: { host, port }, prompts: ['welcome'] })
+ *   for await (const event of player.events({ play: play.id })) if (event.type !== 'play.started') break
+ */
+import type { PlayInfo, PlayRequest, PromptInfo } from '../src/index.js'
+import type { PlayEvent, PlayEventType } from '../src/events.js'
+
+export type { PlayInfo, PlayRequest, PromptInfo, PlayEvent, PlayEventType }
+
+export interface ClientOptions {
+  /** Base URL of the service, e.g. http://127.0.0.1:8080 */
+  url: string
+  /** A bearer token, when the service has PROMPT_PLAYER_TOKENS set. */
+  token?: string
+  /** Per request (uploads transcode: give them time). Default 60 s. */
+  timeoutMs?: number
+}
+
+export class PromptPlayerError extends Error {
+  readonly statusCode: number
+  readonly code: string
+  constructor (statusCode: number, code: string, message: string) {
+    super(message)
+    this.name = 'PromptPlayerError'
+    this.statusCode = statusCode
+    this.code = code
+  }
+}
+
+export class PromptPlayerClient {
+  private readonly base: string
+  private readonly token: string | undefined
+  private readonly timeoutMs: number
+
+  constructor (options: ClientOptions) {
+    this.base = options.url.replace(/\/+$/, '')
+    this.token = options.token
+    this.timeoutMs = options.timeoutMs ?? 60_000
+  }
+
+  /**
+   * Uploads (or replaces) a prompt. With a `filename` it goes as multipart, so the service can
+   * say whether the name's extension lied; `replace: false` then refuses an existing name (409).
+   */
+  async uploadPrompt (name: string, audio: Uint8Array, options: { filename?: string, replace?: boolean } = {}): Promise<PromptInfo> {
+    const bytes = new Uint8Array(audio)
+    if (options.filename === undefined && options.replace !== false) {
+      return await this.request<PromptInfo>('PUT', `/v1/prompts/${encodeURIComponent(name)}`, { body: bytes, type: 'application/octet-stream' })
+    }
+    const form = new FormData()
+    form.append('name', name)
+    form.append('file', new Blob([bytes]), options.filename ?? name)
+    if (options.replace === false) return await this.request<PromptInfo>('POST', '/v1/prompts', { body: form })
+    return await this.request<PromptInfo>('PUT', `/v1/prompts/${encodeURIComponent(name)}`, { body: form })
+  }
+
+  async listPrompts (): Promise<PromptInfo[]> {
+    return (await this.request<{ prompts: PromptInfo[] }>('GET', '/v1/prompts')).prompts
+  }
+
+  async getPrompt (name: string): Promise<PromptInfo> {
+    return await this.request<PromptInfo>('GET', `/v1/prompts/${encodeURIComponent(name)}`)
+  }
+
+  async deletePrompt (name: string): Promise<void> {
+    await this.request('DELETE', `/v1/prompts/${encodeURIComponent(name)}`)
+  }
+
+  async play (request: PlayRequest): Promise<PlayInfo> {
+    return await this.request<PlayInfo>('POST', '/v1/plays', { body: JSON.stringify(request), type: 'application/json' })
+  }
+
+  async getPlay (id: string): Promise<PlayInfo> {
+    return await this.request<PlayInfo>('GET', `/v1/plays/${encodeURIComponent(id)}`)
+  }
+
+  async listPlays (): Promise<PlayInfo[]> {
+    return (await this.request<{ plays: PlayInfo[] }>('GET', '/v1/plays')).plays
+  }
+
+  /** Stops a play; no packet of it is sent after this resolves. */
+  async stop (id: string): Promise<PlayInfo> {
+    return await this.request<PlayInfo>('DELETE', `/v1/plays/${encodeURIComponent(id)}`)
+  }
+
+  /**
+   * Follows play events (Server-Sent Events) until the loop breaks or `signal` aborts.
+   * `play` narrows to one play's events.
+   */
+  async * events (options: { play?: string, signal?: AbortSignal } = {}): AsyncGenerator<PlayEvent> {
+    const controller = new AbortController()
+    const onAbort = (): void => controller.abort()
+    options.signal?.addEventListener('abort', onAbort)
+    try {
+      const query = options.play === undefined ? '' : `?play=${encodeURIComponent(options.play)}`
+      const res = await fetch(`${this.base}/v1/events${query}`, { headers: this.headers({ accept: 'text/event-stream' }), signal: controller.signal })
+      if (!res.ok || res.body === null) throw await errorOf(res)
+      const decoder = new TextDecoder()
+      let buffer = ''
+      for await (const chunk of res.body) {
+        buffer += decoder.decode(chunk as Uint8Array, { stream: true })
+        let end: number
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const frame = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          const event = parseFrame(frame)
+          if (event !== null) yield event
+        }
+      }
+    } catch (err) {
+      if (controller.signal.aborted) return
+      throw err
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort)
+      controller.abort()
+    }
+  }
+
+  private headers (extra: Record<string, string> = {}): Record<string, string> {
+    return this.token === undefined ? extra : { ...extra, authorization: `Bearer ${this.token}` }
+  }
+
+  private async request<T> (method: string, path: string, options: { body?: BodyInit, type?: string } = {}): Promise<T> {
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: this.headers(options.type === undefined ? {} : { 'content-type': options.type }),
+      ...(options.body === undefined ? {} : { body: options.body }),
+      signal: AbortSignal.timeout(this.timeoutMs)
+    })
+    if (!res.ok) throw await errorOf(res)
+    const text = await res.text()
+    return (text === '' ? undefined : JSON.parse(text)) as T
+  }
+}
+
+async function errorOf (res: Response): Promise<PromptPlayerError> {
+  const text = await res.text()
+  try {
+    const body = JSON.parse(text) as { code?: string, message?: string }
+    return new PromptPlayerError(res.status, body.code ?? 'HTTP_ERROR', body.message ?? text)
+  } catch {
+    return new PromptPlayerError(res.status, 'HTTP_ERROR', `${res.status} ${res.statusText}: ${text.slice(0, 200)}`)
+  }
+}
+
+function parseFrame (frame: string): PlayEvent | null {
+  let type: string | null = null
+  const data: string[] = []
+  for (const line of frame.split('\n')) {
+    if (line.startsWith('event:')) type = line.slice(6).trim()
+    else if (line.startsWith('data:')) data.push(line.slice(5).trimStart())
+  }
+  if (type === null || data.length === 0) return null
+  return { type: type as PlayEventType, play: JSON.parse(data.join('\n')) as PlayInfo }
+}

@@ -1,0 +1,141 @@
+/**
+ * Play events leave the engine two ways: Server-Sent Events on GET /v1/events, and webhooks to
+ * a play's callbackUrl. Both are fed from the engine's listener-safe emitter and neither can
+ * hold up the packet path: SSE writes are buffered by the socket (a client that stops reading
+ * is dropped), and a webhook is an async fetch with a timeout.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import type { Engine, PlayEvent } from '../src/index.js'
+
+export interface SseClient {
+  response: ServerResponse
+  /** Only this play's events, when set. */
+  playId: string | null
+}
+
+/** A client further behind than this is cut off rather than buffered without bound. */
+const MAX_BUFFERED_BYTES = 1 << 20
+
+export class EventHub {
+  private readonly clients = new Set<SseClient>()
+  private sequence = 0
+  private readonly keepalive: NodeJS.Timeout
+
+  constructor (engine: Engine, keepaliveMs = 15_000) {
+    engine.events.on('play', event => this.broadcast(event))
+    // A comment line now and then keeps proxies from closing an idle stream.
+    this.keepalive = setInterval(() => {
+      for (const client of this.clients) this.write(client, ': keepalive\n\n')
+    }, keepaliveMs)
+    this.keepalive.unref()
+  }
+
+  get size (): number { return this.clients.size }
+
+  add (client: SseClient): void {
+    this.clients.add(client)
+    client.response.on('close', () => this.clients.delete(client))
+    this.write(client, 'retry: 2000\n: connected to prompt-player events\n\n')
+  }
+
+  /** Ends every stream (at shutdown, after the last events were written). */
+  close (): void {
+    clearInterval(this.keepalive)
+    for (const client of this.clients) client.response.end()
+    this.clients.clear()
+  }
+
+  private broadcast (event: PlayEvent): void {
+    if (this.clients.size === 0) return
+    const id = ++this.sequence
+    const frame = `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.play)}\n\n`
+    for (const client of this.clients) {
+      if (client.playId === null || client.playId === event.play.id) this.write(client, frame)
+    }
+  }
+
+  private write (client: SseClient, text: string): void {
+    if (client.response.writableLength > MAX_BUFFERED_BYTES) {
+      client.response.destroy()
+      this.clients.delete(client)
+      return
+    }
+    client.response.write(text)
+  }
+}
+
+export interface WebhookOptions {
+  /** Per attempt. */
+  timeoutMs?: number
+  /** Attempts after the first, with backoff doubling from `backoffMs`. */
+  retries?: number
+  backoffMs?: number
+}
+
+/**
+ * POSTs `{"type": "play.finished", "play": Play}` to a play's callbackUrl. A play's events are
+ * delivered in order (started before finished); a network error, a timeout, a 429 or a 5xx is
+ * retried with backoff, another 4xx is not. Failures are logged, never thrown.
+ */
+export class Webhooks {
+  private readonly log: FastifyBaseLogger
+  private readonly timeoutMs: number
+  private readonly retries: number
+  private readonly backoffMs: number
+  private readonly queues = new Map<string, Promise<void>>()
+
+  constructor (engine: Engine, log: FastifyBaseLogger, options: WebhookOptions = {}) {
+    this.log = log
+    this.timeoutMs = options.timeoutMs ?? 5000
+    this.retries = options.retries ?? 3
+    this.backoffMs = options.backoffMs ?? 500
+    engine.events.on('play', event => {
+      if (event.play.callbackUrl !== null) this.enqueue(event.play.callbackUrl, event)
+    })
+  }
+
+  /** Waits for deliveries under way, at most `ms`. */
+  async drain (ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.allSettled([...this.queues.values()]),
+      new Promise(resolve => { timer = setTimeout(resolve, ms) })
+    ])
+    clearTimeout(timer)
+  }
+
+  private enqueue (url: string, event: PlayEvent): void {
+    const id = event.play.id
+    const previous = this.queues.get(id) ?? Promise.resolve()
+    const next = previous.then(async () => { await this.deliver(url, event) })
+    this.queues.set(id, next)
+    void next.finally(() => { if (this.queues.get(id) === next) this.queues.delete(id) })
+  }
+
+  private async deliver (url: string, event: PlayEvent): Promise<void> {
+    const body = JSON.stringify({ type: event.type, play: event.play })
+    for (let attempt = 0; attempt <= this.retries; attempt++) {
+      if (attempt > 0) await new Promise(resolve => setTimeout(resolve, this.backoffMs * 2 ** (attempt - 1)))
+      let outcome: string
+      try {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'user-agent': 'prompt-player' },
+          body,
+          signal: AbortSignal.timeout(this.timeoutMs)
+        })
+        await res.body?.cancel()
+        if (res.ok) return
+        outcome = `answered ${res.status}`
+        if (res.status < 500 && res.status !== 429) {
+          this.log.warn({ play: event.play.id, url, event: event.type }, `webhook ${outcome}; not retried`)
+          return
+        }
+      } catch (err) {
+        outcome = (err as Error).name === 'TimeoutError' ? `did not answer within ${this.timeoutMs} ms` : `failed: ${(err as Error).message}`
+      }
+      this.log.warn({ play: event.play.id, url, event: event.type, attempt: attempt + 1 }, `webhook ${outcome}`)
+    }
+  }
+}

@@ -3,6 +3,9 @@
  * only loads the configuration and listens; tests register this with a temporary library.
  */
 import bearerAuth from '@fastify/bearer-auth'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { createRequire } from 'node:module'
 import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Engine } from '../src/index.js'
 import { isEngineError } from '../src/index.js'
@@ -22,6 +25,18 @@ export interface AppOptions {
   tokens?: readonly string[]
   webhooks?: WebhookOptions
 }
+
+/** The package version: package.json is one level up from the sources, two from dist/. */
+export const VERSION = ((): string => {
+  const require = createRequire(import.meta.url)
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = require(candidate) as { name?: string, version?: string }
+      if (pkg.name === 'prompt-player' && pkg.version !== undefined) return pkg.version
+    } catch {}
+  }
+  return '0.0.0'
+})()
 
 /** Fastify's own options that the app needs; the server and the tests both use them. */
 export const serverOptions: FastifyServerOptions = {
@@ -57,6 +72,17 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   fastify.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; the API is under /v1 (see /docs)`))
   })
+
+  // OpenAPI 3 from the same TypeBox schemas that validate the requests, and its UI at /docs.
+  await fastify.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'prompt-player', version: VERSION, description: 'Upload prompts once; play them into a call as paced G.711 RTP.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(opts.tokens !== undefined && opts.tokens.length > 0 ? { security: [{ bearer: [] }] } : {})
+    }
+  })
+  await fastify.register(swaggerUi, { routePrefix: '/docs' })
 
   // The API in one scope, so that authentication covers every /v1 route and nothing else:
   // health checks and (later) metrics stay open to the load balancer and the scraper.

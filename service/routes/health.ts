@@ -6,9 +6,9 @@ import type { FastifyInstance } from 'fastify'
  * an instance whose /readyz says 503, and the body says why.
  */
 export default async function healthRoutes (app: FastifyInstance): Promise<void> {
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     const engine = app.engine
     const problems: string[] = []
     if ('error' in engine.ffmpegInfo) problems.push(engine.ffmpegInfo.error)

@@ -11,6 +11,7 @@ import type { Engine } from '../src/index.js'
 import { isEngineError } from '../src/index.js'
 import { HttpError, STATUS_BY_CODE, errorBody } from './errors.js'
 import { EventHub, Webhooks, type WebhookOptions } from './events.js'
+import metricsRoutes from './metrics.js'
 import enginePlugin from './plugins/engine.js'
 import eventRoutes from './routes/events.js'
 import healthRoutes from './routes/health.js'
@@ -72,6 +73,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   fastify.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; the API is under /v1 (see /docs)`))
   })
+
+  await fastify.register(metricsRoutes, { engine: opts.engine })
 
   // OpenAPI 3 from the same TypeBox schemas that validate the requests, and its UI at /docs.
   await fastify.register(swagger, {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import type { FfmpegRun } from './ffmpeg.js'
 import type { PlayInfo } from './play.js'
 
 export type PlayEventType = 'play.started' | 'play.finished' | 'play.stopped' | 'play.failed'
@@ -11,6 +12,7 @@ export interface PlayEvent {
 // A type alias, not an interface: interfaces do not satisfy Record<string, unknown[]>.
 export type EngineEvents = {
   play: [PlayEvent]
+  ffmpeg: [FfmpegRun]
 }
 
 /**

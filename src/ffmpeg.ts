@@ -3,6 +3,7 @@
  * exit status and the end of ffmpeg's stderr, so that a person can see why.
  */
 import { execFile } from 'node:child_process'
+import { performance } from 'node:perf_hooks'
 import { PassThrough, Readable } from 'node:stream'
 import ffmpeg from 'fluent-ffmpeg'
 import { EngineError } from './errors.js'
@@ -13,6 +14,14 @@ export interface FfmpegOptions {
   path?: string
   /** Wall-clock limit for one run. */
   timeoutMs?: number
+  /** Told of every decode run: how long it took and whether it worked (for metrics). */
+  onRun?: (run: FfmpegRun) => void
+}
+
+export interface FfmpegRun {
+  what: 'transcode' | 'preview'
+  durationMs: number
+  ok: boolean
 }
 
 export interface FfmpegInfo {
@@ -33,10 +42,12 @@ const STDERR_TAIL = 600
 export class Ffmpeg {
   readonly path: string
   readonly timeoutMs: number
+  private readonly onRun: ((run: FfmpegRun) => void) | undefined
 
   constructor (options: FfmpegOptions = {}) {
     this.path = options.path ?? 'ffmpeg'
     this.timeoutMs = options.timeoutMs ?? 60_000
+    this.onRun = options.onRun
   }
 
   /** Runs `ffmpeg -version`: proves the binary starts and says which one it is. */
@@ -76,7 +87,7 @@ export class Ffmpeg {
     command.on('codecData', (data: { audio?: string, audio_details?: string[] }) => {
       Object.assign(stream, parseAudioDetails(data.audio, data.audio_details))
     })
-    await this.run(command, 'decode the audio')
+    await this.run(command, 'decode the audio', 'transcode')
     return stream
   }
 
@@ -92,11 +103,22 @@ export class Ffmpeg {
       .audioCodec('pcm_s16le')
       .format('s16le')
       .output(sink, { end: true })
-    await this.run(command, 'decode G.711')
+    await this.run(command, 'decode G.711', 'preview')
     return Buffer.concat(chunks)
   }
 
-  private async run (command: ffmpeg.FfmpegCommand, what: string): Promise<void> {
+  private async run (command: ffmpeg.FfmpegCommand, what: string, kind: FfmpegRun['what']): Promise<void> {
+    const started = performance.now()
+    let ok = false
+    try {
+      await this.spawn(command, what)
+      ok = true
+    } finally {
+      this.onRun?.({ what: kind, durationMs: performance.now() - started, ok })
+    }
+  }
+
+  private async spawn (command: ffmpeg.FfmpegCommand, what: string): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       command
         .on('error', (err: Error, _stdout: string | null, stderr: string | null) => {

@@ -47,15 +47,16 @@ export const DEFAULTS = {
 } as const
 
 export async function createEngine (options: EngineOptions): Promise<Engine> {
+  const events = new SafeEmitter<EngineEvents>()
   const ffmpeg = new Ffmpeg({
     ...(options.ffmpegPath === undefined ? {} : { path: options.ffmpegPath }),
-    timeoutMs: options.ffmpegTimeoutMs ?? DEFAULTS.ffmpegTimeoutMs
+    timeoutMs: options.ffmpegTimeoutMs ?? DEFAULTS.ffmpegTimeoutMs,
+    onRun: run => events.emit('ffmpeg', run)
   })
   // A missing ffmpeg does not stop the engine: stored prompts can still be played.
   const ffmpegInfo = await ffmpeg.info().catch((err: Error) => ({ error: err.message }))
   const { store, warnings } = await PromptStore.open(options.libraryDir, ffmpeg)
   const scheduler = new Scheduler(options.clock ?? systemClock)
-  const events = new SafeEmitter<EngineEvents>()
   const plays = new PlayManager({
     rtpPorts: options.rtpPorts ?? DEFAULTS.rtpPorts,
     maxPlays: options.maxPlays ?? DEFAULTS.maxPlays,
@@ -89,4 +90,5 @@ export { PromptStore } from './prompt-store.js'
 export type { Play, PlayInfo, PlayState, Endpoint } from './play.js'
 export type { PlayRequest } from './play-manager.js'
 export type { PlayEvent, PlayEventType } from './events.js'
+export type { FfmpegRun } from './ffmpeg.js'
 export type { Clock } from './clock.js'

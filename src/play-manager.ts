@@ -44,6 +44,10 @@ export class PlayManager {
   private nextPort: number
   private starting = 0
   private closed = false
+  /** Counters of plays that have ended; running plays add theirs in `totals()`. */
+  private readonly endedTotals = { packets: 0, octets: 0, sendErrors: 0 }
+  /** Plays started since the engine started. */
+  startedCount = 0
 
   constructor (options: PlayManagerOptions, store: PromptStore, scheduler: Scheduler, events: SafeEmitter<EngineEvents>) {
     this.options = options
@@ -95,6 +99,7 @@ export class PlayManager {
       onEnd: p => this.onEnd(p)
     })
     this.running.set(play.id, play)
+    this.startedCount++
     play.begin()
     this.emit('play.started', play)
     return play
@@ -130,7 +135,21 @@ export class PlayManager {
     for (const play of [...this.running.values()]) play.stop()
   }
 
+  /** Packets, octets and refused sends of every play since the engine started. */
+  totals (): { packets: number, octets: number, sendErrors: number } {
+    const totals = { ...this.endedTotals }
+    for (const play of this.running.values()) {
+      totals.packets += play.packetsSent
+      totals.octets += play.octetsSent
+      totals.sendErrors += play.sendErrors
+    }
+    return totals
+  }
+
   private onEnd (play: Play): void {
+    this.endedTotals.packets += play.packetsSent
+    this.endedTotals.octets += play.octetsSent
+    this.endedTotals.sendErrors += play.sendErrors
     this.running.delete(play.id)
     this.portsInUse.delete(play.source.port)
     this.ended.set(play.id, play)

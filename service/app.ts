@@ -52,6 +52,14 @@ export const serverOptions: FastifyServerOptions = {
 export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(enginePlugin, { engine: opts.engine })
   const hub = new EventHub(opts.engine)
+  // Each play's end in the log, from a child logger that carries its id.
+  opts.engine.events.on('play', ({ type, play }) => {
+    if (type === 'play.started') return
+    const log = fastify.log.child({ play: play.id })
+    const fields = { state: play.state, packetsSent: play.packetsSent, sendErrors: play.sendErrors, target: play.target, error: play.error }
+    if (type === 'play.failed') log.warn(fields, `play failed: ${play.error}`)
+    else log.info(fields, `play ${play.state}`)
+  })
   const webhooks = new Webhooks(opts.engine, fastify.log.child({ component: 'webhooks' }), opts.webhooks)
   // At shutdown: stop every play first, so that SSE clients and webhooks get their
   // play.stopped events, then end the streams (they would hold the server open), then give

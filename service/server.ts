@@ -2,13 +2,15 @@
  * Entry point: loads the configuration, builds the app, listens, and closes gracefully on
  * SIGTERM and SIGINT (every play ends as `stopped`, sockets are freed).
  */
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { pathToFileURL } from 'node:url'
 import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { createEngine } from '../src/index.js'
 
-async function main (): Promise<void> {
-  const config = loadConfig()
+/** Starts the service from environment variables; resolves once it listens. */
+export async function start (env: NodeJS.ProcessEnv = process.env): Promise<FastifyInstance> {
+  const config = loadConfig(env)
   const fastify = Fastify({
     ...serverOptions,
     logger: { level: config.logLevel },
@@ -62,11 +64,17 @@ async function main (): Promise<void> {
     rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`,
     maxPlays: config.maxPlays
   }, `prompt-player listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} with ${engine.prompts.size} prompts from ${engine.prompts.dir}`)
+  return fastify
 }
 
-main().catch((err: unknown) => {
-  // One line a person can act on, not a stack trace.
-  const message = err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`
-  process.stderr.write(`prompt-player: ${message}\n`)
-  process.exit(1)
-})
+/** Runs the service until a signal; a failure to start is one line on stderr and exit 1. */
+export function main (env: NodeJS.ProcessEnv = process.env): void {
+  start(env).catch((err: unknown) => {
+    // One line a person can act on, not a stack trace.
+    const message = err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`
+    process.stderr.write(`prompt-player: ${message}\n`)
+    process.exit(1)
+  })
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main()

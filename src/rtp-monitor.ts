@@ -25,7 +25,11 @@ export interface StreamReport {
   gapMs: { p50: number, p99: number, max: number, mean: number }
   /** RFC 3550 §6.4.1 interarrival jitter, in ms. */
   jitterMs: number
-  /** Arrival time elapsed minus media time elapsed (timestamps / clock rate) from the first to the last packet, ms. */
+  /**
+   * How far arrival time ran ahead of media time (timestamps / clock rate) over the stream, ms:
+   * the median offset of the last packets minus that of the first ones, so that one packet held
+   * up at either end does not count as drift.
+   */
   driftMs: number
   durationMs: number
 }
@@ -55,7 +59,13 @@ interface Stream {
   payloads: Map<number, Buffer> | null
   tsWraps: number
   prevTs: number
+  /** Arrival minus media time (ms) of the first packets, and of the latest ones (a ring). */
+  headOffsets: number[]
+  tailOffsets: number[]
 }
+
+/** Packets whose offsets are medianed at each end of a stream for drift. */
+const DRIFT_WINDOW = 25
 
 export interface RtpMonitorOptions {
   /** RTP clock rate of the payload (8000 for G.711). */
@@ -101,7 +111,8 @@ export class RtpMonitor {
         ssrc: rtp.ssrc, from, payloadTypes: new Map(), packets: 0, firstSeq: rtp.sequenceNumber, maxExtSeq: rtp.sequenceNumber,
         seen: new Set(), duplicates: 0, reordered: 0, markers: 0, sizes: new Map(), steps: new Map(), gaps: [],
         lastArrival: arrivalMs, firstArrival: arrivalMs, firstTs: rtp.timestamp, lastTs: rtp.timestamp, maxTs: rtp.timestamp,
-        jitter: 0, lastTransit: null, payloads: this.keepAudio ? new Map() : null, tsWraps: 0, prevTs: rtp.timestamp
+        jitter: 0, lastTransit: null, payloads: this.keepAudio ? new Map() : null, tsWraps: 0, prevTs: rtp.timestamp,
+        headOffsets: [], tailOffsets: []
       }
       this.streams.set(rtp.ssrc, s)
     } else {
@@ -138,6 +149,10 @@ export class RtpMonitor {
     const transit = arrivalMs * this.clockRate / 1000 - ts
     if (s.lastTransit !== null) s.jitter += (Math.abs(transit - s.lastTransit) - s.jitter) / 16
     s.lastTransit = transit
+    const offset = arrivalMs - (ts - s.firstTs) * 1000 / this.clockRate
+    if (s.headOffsets.length < DRIFT_WINDOW) s.headOffsets.push(offset)
+    s.tailOffsets.push(offset)
+    if (s.tailOffsets.length > DRIFT_WINDOW) s.tailOffsets.shift()
     s.payloads?.set(ext, Buffer.from(rtp.payload))
   }
 
@@ -145,7 +160,6 @@ export class RtpMonitor {
     return [...this.streams.values()].map(s => {
       const gaps = Float64Array.from(s.gaps).sort()
       const expected = s.maxExtSeq - s.firstSeq + 1
-      const mediaMs = (s.lastTs - s.firstTs) * 1000 / this.clockRate
       const arrivalMs = s.lastArrival - s.firstArrival
       return {
         ssrc: s.ssrc,
@@ -166,7 +180,7 @@ export class RtpMonitor {
           mean: gaps.length === 0 ? 0 : arrivalMs / gaps.length
         },
         jitterMs: s.jitter * 1000 / this.clockRate,
-        driftMs: arrivalMs - mediaMs,
+        driftMs: median(s.tailOffsets) - median(s.headOffsets),
         durationMs: arrivalMs
       }
     })
@@ -192,6 +206,10 @@ function inc (map: Map<number, number>, key: number): void {
 
 function record (map: Map<number, number>): Record<string, number> {
   return Object.fromEntries([...map.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => [String(k), v]))
+}
+
+function median (values: number[]): number {
+  return quantile(Float64Array.from(values).sort(), 0.5)
 }
 
 function quantile (sorted: Float64Array, q: number): number {

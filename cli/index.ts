@@ -1,0 +1,227 @@
+/**
+ * prompt-player on the command line: run the service, drive it, and listen to what it sends.
+ *
+ *   prompt-player serve [--host H] [--port P] [--library DIR] [--rtp-ports MIN-MAX] [--max-plays N] [--tokens T]
+ *   prompt-player upload FILE [--name NAME] [--replace]
+ *   prompt-player play NAME... --to HOST:PORT [--codec PCMU|PCMA] [--ptime MS] [--wait]
+ *   prompt-player stop ID
+ *   prompt-player listen --port P [--host ADDR] [--wav FILE] [--seconds S] [--idle S] [--json]
+ *
+ * Commands that call the service take --url (PROMPT_PLAYER_URL, default http://127.0.0.1:8080)
+ * and --token (PROMPT_PLAYER_TOKEN).
+ */
+import dgram from 'node:dgram'
+import fs from 'node:fs/promises'
+import { isIP } from 'node:net'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { PromptPlayerClient, PromptPlayerError } from '../client/index.js'
+import { Ffmpeg } from '../src/ffmpeg.js'
+import { CODECS, SAMPLE_RATE, type Codec } from '../src/g711.js'
+import { RtpMonitor, type StreamReport } from '../src/rtp-monitor.js'
+import { wavFile } from '../src/wav.js'
+
+const USAGE = `usage: prompt-player <command> [options]
+
+  serve    run the service         [--host H] [--port P] [--library DIR] [--rtp-ports MIN-MAX] [--max-plays N] [--tokens T]
+  upload   upload a prompt         FILE [--name NAME] [--replace]
+  play     play prompts into RTP   NAME... --to HOST:PORT [--codec PCMU|PCMA] [--ptime 10|20|30|40] [--wait]
+  stop     stop a play             ID
+  listen   receive RTP, report it  --port P [--host 127.0.0.1] [--wav out.wav] [--seconds S] [--idle 3] [--json]
+
+  upload, play and stop call the service at --url (or PROMPT_PLAYER_URL, default
+  http://127.0.0.1:8080) with --token (or PROMPT_PLAYER_TOKEN) when it needs one.`
+
+export class UsageError extends Error {}
+
+interface Io {
+  out: (text: string) => void
+  err: (text: string) => void
+  env: NodeJS.ProcessEnv
+}
+
+export async function run (argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'serve': return await serve(rest, io)
+      case 'upload': return await upload(rest, io)
+      case 'play': return await play(rest, io)
+      case 'stop': return await stop(rest, io)
+      case 'listen': return await listen(rest, io)
+      case undefined: case 'help': case '--help': case '-h':
+        io.out(USAGE)
+        return command === undefined ? 2 : 0
+      default: throw new UsageError(`unknown command "${command}"`)
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      io.err(`prompt-player: ${(err as Error).message}\n\n${USAGE}`)
+      return 2
+    }
+    if (err instanceof PromptPlayerError) {
+      io.err(`prompt-player: ${err.statusCode} ${err.code}: ${err.message}`)
+      return 1
+    }
+    io.err(`prompt-player: ${(err as Error).message}`)
+    return 1
+  }
+}
+
+const CLIENT_OPTIONS = { url: { type: 'string' }, token: { type: 'string' } } as const
+
+function client (values: { url?: string | undefined, token?: string | undefined }, env: NodeJS.ProcessEnv): PromptPlayerClient {
+  const token = values.token ?? env.PROMPT_PLAYER_TOKEN
+  return new PromptPlayerClient({ url: values.url ?? env.PROMPT_PLAYER_URL ?? 'http://127.0.0.1:8080', ...(token ? { token } : {}) })
+}
+
+async function serve (argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { host: { type: 'string' }, port: { type: 'string' }, library: { type: 'string' }, 'rtp-ports': { type: 'string' }, 'max-plays': { type: 'string' }, tokens: { type: 'string' } }
+  })
+  // Flags are the environment variables by another name, validated by the same schema.
+  const env = { ...io.env }
+  const names: Record<string, string> = { host: 'HOST', port: 'PORT', library: 'LIBRARY', 'rtp-ports': 'RTP_PORTS', 'max-plays': 'MAX_PLAYS', tokens: 'TOKENS' }
+  for (const [flag, value] of Object.entries(values)) env[`PROMPT_PLAYER_${names[flag]!}`] = value
+  const { main } = await import('../service/server.js')
+  main(env)
+  return await new Promise<number>(() => {}) // the server exits the process itself
+}
+
+async function upload (argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CLIENT_OPTIONS, name: { type: 'string' }, replace: { type: 'boolean' } } })
+  if (positionals.length !== 1) throw new UsageError('upload takes one FILE')
+  const file = positionals[0]!
+  const bytes = await fs.readFile(file)
+  const name = values.name ?? path.parse(file).name
+  const prompt = await client(values, io.env).uploadPrompt(name, bytes, { filename: path.basename(file), replace: values.replace ?? false })
+  const s = prompt.source
+  io.out(`${prompt.name}: ${s.container} (${s.codec ?? 'unknown codec'}, ${s.sampleRate ?? '?'} Hz, ${s.channels ?? '?'} ch, ${s.durationMs ?? '?'} ms)` +
+    `${s.extensionMismatch ? ` - the name ${s.filename} says otherwise` : ''}; plays as ${prompt.telephony.packets} packets, ${prompt.telephony.durationMs} ms`)
+  return 0
+}
+
+async function play (argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CLIENT_OPTIONS, to: { type: 'string' }, codec: { type: 'string' }, ptime: { type: 'string' }, wait: { type: 'boolean' } } })
+  if (positionals.length === 0) throw new UsageError('play takes one or more prompt NAMEs')
+  if (values.to === undefined) throw new UsageError('play needs --to HOST:PORT (the address and port from the call\'s SDP)')
+  const target = parseTarget(values.to)
+  const codec = (values.codec ?? 'PCMU').toUpperCase()
+  if (codec !== 'PCMU' && codec !== 'PCMA') throw new UsageError(`--codec is PCMU or PCMA, not ${values.codec}`)
+  const api = client(values, io.env)
+  const started = await api.play({
+    target,
+    prompts: positionals,
+    codec,
+    ...(values.ptime === undefined ? {} : { ptimeMs: Number(values.ptime) as 10 | 20 | 30 | 40 })
+  })
+  io.out(`${started.id}: playing ${started.prompts.join(', ')} to ${target.host}:${target.port} from port ${started.source.port}, ${started.codec}/${started.ptimeMs} ms, SSRC ${started.ssrc}, ${(started.durationMs / 1000).toFixed(2)} s`)
+  if (!values.wait) return 0
+  for await (const event of api.events({ play: started.id })) {
+    if (event.type === 'play.started') continue
+    io.out(`${started.id}: ${event.play.state} after ${event.play.packetsSent} packets${event.play.error ? `: ${event.play.error}` : ''}`)
+    return event.type === 'play.failed' ? 1 : 0
+  }
+  return 1
+}
+
+async function stop (argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: CLIENT_OPTIONS })
+  if (positionals.length !== 1) throw new UsageError('stop takes one play ID')
+  const stopped = await client(values, io.env).stop(positionals[0]!)
+  io.out(`${stopped.id}: ${stopped.state} after ${stopped.packetsSent} packets`)
+  return 0
+}
+
+function parseTarget (text: string): { host: string, port: number } {
+  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(text)
+  if (match === null || isIP(match[1]!) === 0) throw new UsageError(`--to is HOST:PORT with an IP address (e.g. 127.0.0.1:40000 or [::1]:40000), not ${text}`)
+  return { host: match[1]!, port: Number(match[2]) }
+}
+
+async function listen (argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { port: { type: 'string' }, host: { type: 'string' }, wav: { type: 'string' }, seconds: { type: 'string' }, idle: { type: 'string' }, json: { type: 'boolean' }, progress: { type: 'string' } }
+  })
+  if (values.port === undefined) throw new UsageError('listen needs --port P (the RTP port you gave the play as its target)')
+  const host = values.host ?? '127.0.0.1'
+  const monitor = new RtpMonitor({ keepAudio: values.wav !== undefined })
+  const socket = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4')
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject)
+    socket.bind(Number(values.port), host, () => { socket.off('error', reject); resolve() })
+  })
+  const port = socket.address().port
+  io.err(`listening for RTP on ${host}:${port}${values.seconds ? ` for ${values.seconds} s` : ''}; Ctrl-C to stop`)
+  const started = performance.now()
+  let last = 0
+  socket.on('message', (msg, rinfo) => {
+    last = performance.now()
+    monitor.add(msg, last, `${rinfo.address}:${rinfo.port}`)
+  })
+  const idleMs = Number(values.idle ?? 3) * 1000
+  const untilMs = values.seconds === undefined ? Infinity : Number(values.seconds) * 1000
+  const progressMs = Number(values.progress ?? 5) * 1000
+  await new Promise<void>(resolve => {
+    let nextProgress = progressMs
+    const timer = setInterval(() => {
+      const now = performance.now()
+      if (now - started >= nextProgress) {
+        nextProgress += progressMs
+        io.err(progress(now - started, monitor))
+      }
+      if (now - started >= untilMs || (last > 0 && idleMs > 0 && now - last >= idleMs)) done()
+    }, 100)
+    const done = (): void => { clearInterval(timer); process.off('SIGINT', done); resolve() }
+    process.once('SIGINT', done)
+  })
+  socket.close()
+  const reports = monitor.reports()
+  if (values.json) io.out(JSON.stringify({ port, malformed: monitor.malformed, streams: reports }, null, 2))
+  else io.out(reports.length === 0 ? `nothing arrived on ${host}:${port}: check the play's target and that no firewall drops UDP` : reports.map((r, i) => describe(r, i + 1)).join('\n'))
+  if (values.wav !== undefined && reports.length > 0) {
+    const main = reports.reduce((a, b) => (b.packets > a.packets ? b : a))
+    const codec: Codec = main.payloadTypes['8'] !== undefined ? 'PCMA' : 'PCMU'
+    const pcm = await new Ffmpeg().decodeG711(monitor.audio(main.ssrc, CODECS[codec].silence), codec)
+    await fs.writeFile(values.wav, wavFile(pcm, SAMPLE_RATE))
+    io.err(`wrote ${values.wav}: ${(pcm.length / 2 / SAMPLE_RATE).toFixed(2)} s of 8 kHz mono 16-bit audio (${codec}, SSRC ${hex(main.ssrc)})`)
+  }
+  return reports.length === 0 ? 1 : 0
+}
+
+function progress (elapsedMs: number, monitor: RtpMonitor): string {
+  const streams = monitor.reports()
+  const lost = streams.reduce((n, s) => n + s.lost, 0)
+  const p99 = Math.max(0, ...streams.map(s => s.gapMs.p99))
+  return `${(elapsedMs / 1000).toFixed(0)} s: ${monitor.packetCount} packets in ${streams.length} stream(s), ${lost} lost, gap p99 ${p99.toFixed(2)} ms`
+}
+
+function hex (ssrc: number): string {
+  return `0x${ssrc.toString(16).padStart(8, '0')}`
+}
+
+function counts (record: Record<string, number>, name?: (key: string) => string): string {
+  return Object.entries(record).map(([k, v]) => `${name ? name(k) : k} x ${v}`).join(', ') || '-'
+}
+
+/** A stream's report for a person; the lines name what is wrong when something is. */
+function describe (r: StreamReport, n: number): string {
+  const ptName = (pt: string): string => pt === '0' ? '0 (PCMU)' : pt === '8' ? '8 (PCMA)' : pt
+  const lines = [
+    `stream ${n}: SSRC ${hex(r.ssrc)} from ${r.from}`,
+    `  payload type    ${counts(r.payloadTypes, ptName)}`,
+    `  packets         ${r.packets} received, ${r.expected} expected, ${r.lost} lost, ${r.reordered} reordered, ${r.duplicates} duplicates, ${r.markers} with marker`,
+    `  payload bytes   ${counts(r.payloadBytes)}`,
+    `  timestamp step  ${counts(r.timestampSteps)}`,
+    `  gap ms          p50 ${r.gapMs.p50.toFixed(2)}  p99 ${r.gapMs.p99.toFixed(2)}  max ${r.gapMs.max.toFixed(2)}  mean ${r.gapMs.mean.toFixed(3)}`,
+    `  jitter          ${r.jitterMs.toFixed(2)} ms (RFC 3550 interarrival jitter)`,
+    `  drift           ${r.driftMs.toFixed(1)} ms of arrival time against media time over ${(r.durationMs / 1000).toFixed(2)} s`
+  ]
+  if (Object.keys(r.payloadBytes).length > 1) lines.push('  note            payload sizes vary: the sender does not packetize by ptime (robotic audio at the far end)')
+  if (r.lost > 0) lines.push(`  note            ${(100 * r.lost / r.expected).toFixed(1)} % lost`)
+  if (r.markers > 1) lines.push('  note            more than one marker: the stream restarted talkspurts')
+  return lines.join('\n')
+}

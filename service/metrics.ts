@@ -49,7 +49,7 @@ async function metrics (app: FastifyInstance, opts: { engine: Engine }): Promise
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     const text = await register.metrics()
-    return await reply.type(register.contentType).send(text + latenessHistogram(engine.scheduler.lateness))
+    return await reply.type(register.contentType).send(text + latenessHistogram(engine.lateness))
   })
 }
 

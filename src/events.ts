@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { FfmpegRun } from './ffmpeg.js'
-import type { PlayInfo } from './play.js'
+import type { PlayInfo } from './play-handle.js'
 
 export type PlayEventType = 'play.started' | 'play.finished' | 'play.stopped' | 'play.failed'
 

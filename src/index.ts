@@ -2,12 +2,11 @@
  * The media engine: the prompt library, transcoding, and paced RTP plays. It knows nothing of
  * HTTP; `service/plugins/engine.ts` joins it to Fastify.
  */
-import { systemClock, type Clock } from './clock.js'
 import { SafeEmitter, type EngineEvents } from './events.js'
 import { Ffmpeg, type FfmpegInfo } from './ffmpeg.js'
 import { PlayManager } from './play-manager.js'
 import { PromptStore, type StoreWarning } from './prompt-store.js'
-import { Scheduler } from './scheduler.js'
+import type { LatenessStats } from './scheduler.js'
 
 export interface EngineOptions {
   /** The prompt library directory; created when missing. */
@@ -20,13 +19,13 @@ export interface EngineOptions {
   ffmpegTimeoutMs?: number
   keepEndedMs?: number
   keepEndedMax?: number
-  clock?: Clock
 }
 
 export interface Engine {
   readonly prompts: PromptStore
   readonly plays: PlayManager
-  readonly scheduler: Scheduler
+  /** How late packets left against their due times, recorded by the packet thread. */
+  readonly lateness: LatenessStats
   readonly events: SafeEmitter<EngineEvents>
   readonly ffmpeg: Ffmpeg
   /** The ffmpeg that was found at startup, or why none could be run. */
@@ -56,18 +55,17 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
   // A missing ffmpeg does not stop the engine: stored prompts can still be played.
   const ffmpegInfo = await ffmpeg.info().catch((err: Error) => ({ error: err.message }))
   const { store, warnings } = await PromptStore.open(options.libraryDir, ffmpeg)
-  const scheduler = new Scheduler(options.clock ?? systemClock)
   const plays = new PlayManager({
     rtpPorts: options.rtpPorts ?? DEFAULTS.rtpPorts,
     maxPlays: options.maxPlays ?? DEFAULTS.maxPlays,
     keepEndedMs: options.keepEndedMs ?? DEFAULTS.keepEndedMs,
     keepEndedMax: options.keepEndedMax ?? DEFAULTS.keepEndedMax
-  }, store, scheduler, events)
+  }, store, events)
   let closed = false
   return {
     prompts: store,
     plays,
-    scheduler,
+    lateness: plays.packets.lateness,
     events,
     ffmpeg,
     ffmpegInfo,
@@ -76,8 +74,7 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     async close () {
       if (closed) return
       closed = true
-      plays.close()
-      scheduler.close()
+      await plays.close()
     }
   }
 }
@@ -87,7 +84,8 @@ export { detectContainer, type Container, type Detection } from './detect.js'
 export { CODECS, PTIMES, type Codec, type Ptime } from './g711.js'
 export { Prompt, PROMPT_NAME_PATTERN, isPromptName, type PromptInfo } from './prompt.js'
 export { PromptStore } from './prompt-store.js'
-export type { Play, PlayInfo, PlayState, Endpoint } from './play.js'
+export type { PlayState, Endpoint } from './play.js'
+export type { PlayHandle, PlayInfo } from './play-handle.js'
 export type { PlayRequest } from './play-manager.js'
 export type { PlayEvent, PlayEventType } from './events.js'
 export type { FfmpegRun } from './ffmpeg.js'

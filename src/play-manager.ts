@@ -1,16 +1,17 @@
 /**
- * Starts, finds and stops plays: capacity, the target policy, the local RTP ports, and the
- * record of plays that ended recently.
+ * Starts, finds and stops plays from the HTTP thread: capacity, the target policy, and the
+ * record of plays that ended recently. The packets themselves leave from the packet thread
+ * (PacketEngine), which owns the sockets and the scheduler.
  */
-import dgram from 'node:dgram'
 import { BlockList, isIP } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { EngineError } from './errors.js'
 import type { SafeEmitter, EngineEvents, PlayEventType } from './events.js'
 import { CODECS, type Codec, type Ptime } from './g711.js'
-import { Play, type Endpoint } from './play.js'
+import { PacketEngine, type Ended } from './packet-engine.js'
+import { PlayHandle } from './play-handle.js'
+import type { Endpoint } from './play.js'
 import type { PromptStore } from './prompt-store.js'
-import type { Scheduler } from './scheduler.js'
 
 export interface PlayRequest {
   target: Endpoint
@@ -34,35 +35,35 @@ export interface PlayManagerOptions {
 }
 
 export class PlayManager {
+  readonly packets: PacketEngine
   private readonly options: PlayManagerOptions
   private readonly store: PromptStore
-  private readonly scheduler: Scheduler
   private readonly events: SafeEmitter<EngineEvents>
-  private readonly running = new Map<string, Play>()
-  private readonly ended = new Map<string, Play>()
-  private readonly portsInUse = new Set<number>()
-  private nextPort: number
-  private starting = 0
-  private closed = false
-  /** Counters of plays that have ended; running plays add theirs in `totals()`. */
+  private readonly running = new Map<string, PlayHandle>()
+  private readonly ended = new Map<string, PlayHandle>()
+  private readonly freeSlots: number[]
   private readonly endedTotals = { packets: 0, octets: 0, sendErrors: 0 }
+  /** Ends the packet thread reported before the start was acknowledged here. */
+  private readonly endedEarly = new Map<string, Ended>()
+  private closed = false
   /** Plays started since the engine started. */
   startedCount = 0
 
-  constructor (options: PlayManagerOptions, store: PromptStore, scheduler: Scheduler, events: SafeEmitter<EngineEvents>) {
+  constructor (options: PlayManagerOptions, store: PromptStore, events: SafeEmitter<EngineEvents>) {
     this.options = options
     this.store = store
-    this.scheduler = scheduler
     this.events = events
-    this.nextPort = evenAtLeast(options.rtpPorts.min)
+    this.freeSlots = Array.from({ length: options.maxPlays }, (_, i) => options.maxPlays - 1 - i)
+    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, slots: options.maxPlays, onEnded: ended => this.onEnded(ended) })
+    store.onRemove(prompt => this.packets.release(prompt))
   }
 
   get runningCount (): number { return this.running.size }
 
   /** Plays that can still start before AT_CAPACITY. */
-  get capacityLeft (): number { return Math.max(0, this.options.maxPlays - this.running.size - this.starting) }
+  get capacityLeft (): number { return this.freeSlots.length }
 
-  async create (request: PlayRequest): Promise<Play> {
+  async create (request: PlayRequest): Promise<PlayHandle> {
     if (this.closed) throw new EngineError('AT_CAPACITY', 'the player is shutting down and starts no new plays')
     const prompts = request.prompts.map(name => this.store.get(name))
     const missing = request.prompts.filter((_, i) => prompts[i] === undefined)
@@ -73,66 +74,82 @@ export class PlayManager {
       throw new EngineError('PROMPT_NOT_FOUND', 'the play names no prompt; give at least one prompt name')
     }
     checkTarget(request.target)
-    if (this.capacityLeft === 0) {
+    const slot = this.freeSlots.pop()
+    if (slot === undefined) {
       throw new EngineError('AT_CAPACITY', `${this.options.maxPlays} plays are running, the most this player is configured for (PROMPT_PLAYER_MAX_PLAYS); retry when one ends`)
     }
     const codec = request.codec ?? 'PCMU'
-    this.starting++
-    let bound: { socket: dgram.Socket, source: Endpoint }
+    const ptimeMs = request.ptimeMs ?? 20
+    const payloadType = request.payloadType ?? CODECS[codec].payloadType
+    const id = playId()
+    const target = { host: request.target.host, port: request.target.port }
+    let started
     try {
-      bound = await this.openSocket(request.target)
-    } finally {
-      this.starting--
+      started = await this.packets.start({
+        id,
+        slot,
+        target,
+        prompts: prompts.map(p => this.packets.register(p!)),
+        codec,
+        payloadType,
+        ptimeMs,
+        ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc })
+      })
+    } catch (err) {
+      this.freeSlots.push(slot)
+      throw err
     }
-    const play = new Play({
-      id: playId(),
-      target: { host: request.target.host, port: request.target.port },
-      prompts: prompts as NonNullable<typeof prompts[number]>[],
+    const play = new PlayHandle({
+      id,
+      target,
+      source: started.source,
+      prompts: [...request.prompts],
       codec,
-      payloadType: request.payloadType ?? CODECS[codec].payloadType,
-      ptimeMs: request.ptimeMs ?? 20,
-      ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
+      payloadType,
+      ptimeMs,
+      ssrc: started.ssrc,
+      totalPackets: started.totalPackets,
       callbackUrl: request.callbackUrl ?? null,
-      socket: bound.socket,
-      source: bound.source,
-      scheduler: this.scheduler,
-      onEnd: p => this.onEnd(p)
+      slot,
+      counters: this.packets.countersOf(slot)
     })
-    this.running.set(play.id, play)
+    this.running.set(id, play)
     this.startedCount++
-    play.begin()
     this.emit('play.started', play)
+    // A play can end before its start is acknowledged here (a one-packet prompt, a send error).
+    const early = this.endedEarly.get(id)
+    if (early !== undefined) {
+      this.endedEarly.delete(id)
+      this.onEnded(early)
+    }
     return play
   }
 
-  get (id: string): Play | undefined {
+  get (id: string): PlayHandle | undefined {
     this.prune()
     return this.running.get(id) ?? this.ended.get(id)
   }
 
-  /** The running plays, then those ended recently, newest first. */
-  list (): Play[] {
-    this.prune()
-    return [...this.running.values(), ...[...this.ended.values()].reverse()]
-  }
-
-  getOrThrow (id: string): Play {
+  getOrThrow (id: string): PlayHandle {
     const play = this.get(id)
     if (play === undefined) throw new EngineError('PLAY_NOT_FOUND', `no play with id "${id}" is running or ended in the last ${Math.round(this.options.keepEndedMs / 1000)} s`)
     return play
   }
 
-  /** Stops a play; returns it (in its final state), or throws PLAY_NOT_FOUND. */
-  stop (id: string): Play {
-    const play = this.getOrThrow(id)
-    play.stop()
-    return play
+  /** The running plays, then those ended recently, newest first. */
+  list (): PlayHandle[] {
+    this.prune()
+    return [...this.running.values(), ...[...this.ended.values()].reverse()]
   }
 
-  /** Stops every play (state `stopped`) and frees their sockets. Idempotent. */
-  close (): void {
-    this.closed = true
-    for (const play of [...this.running.values()]) play.stop()
+  /**
+   * Stops a play and resolves once no packet of it can leave; returns it in its final state.
+   * Throws PLAY_NOT_FOUND.
+   */
+  async stop (id: string): Promise<PlayHandle> {
+    const play = this.getOrThrow(id)
+    if (play.state === 'playing') await this.packets.stop(id)
+    return play
   }
 
   /** Packets, octets and refused sends of every play since the engine started. */
@@ -146,18 +163,36 @@ export class PlayManager {
     return totals
   }
 
-  private onEnd (play: Play): void {
+  /** Stops every play (state `stopped`, events sent) and ends the packet thread. Idempotent. */
+  async close (): Promise<void> {
+    this.closed = true
+    await this.packets.close()
+  }
+
+  private onEnded (ended: Ended): void {
+    if (ended.id === '*') {
+      // The packet thread failed: every play it ran is gone.
+      for (const play of [...this.running.values()]) this.onEnded({ id: play.id, state: 'failed', error: ended.error })
+      return
+    }
+    const play = this.running.get(ended.id)
+    if (play === undefined) {
+      this.endedEarly.set(ended.id, ended)
+      return
+    }
     this.endedTotals.packets += play.packetsSent
     this.endedTotals.octets += play.octetsSent
     this.endedTotals.sendErrors += play.sendErrors
+    const slot = play.slot
+    play.ended(ended.state, ended.error)
+    this.freeSlots.push(slot)
     this.running.delete(play.id)
-    this.portsInUse.delete(play.source.port)
     this.ended.set(play.id, play)
     this.prune()
-    this.emit(`play.${play.state}` as PlayEventType, play)
+    this.emit(`play.${ended.state}`, play)
   }
 
-  private emit (type: PlayEventType, play: Play): void {
+  private emit (type: PlayEventType, play: PlayHandle): void {
     this.events.emit('play', { type, play: play.toJSON() })
   }
 
@@ -168,61 +203,6 @@ export class PlayManager {
       else break
     }
   }
-
-  /**
-   * Binds a socket on the next free even port of the range (RFC 3550 §11: RTP on an even port,
-   * RTCP on the next) and connects it to the target, so each send needs no address lookup and
-   * the kernel reports ICMP unreachable back to us. Packets leave from the port a symmetric-RTP
-   * peer would answer to (RFC 4961).
-   */
-  private async openSocket (target: Endpoint): Promise<{ socket: dgram.Socket, source: Endpoint }> {
-    const { min, max } = this.options.rtpPorts
-    const family = isIP(target.host) === 6 ? 'udp6' : 'udp4'
-    const address = family === 'udp6' ? '::' : '0.0.0.0'
-    const slots = Math.floor((max - evenAtLeast(min)) / 2) + 1
-    let lastError: unknown = null
-    for (let tried = 0; tried < slots; tried++) {
-      const port = this.nextPort
-      this.nextPort = port + 2 > max ? evenAtLeast(min) : port + 2
-      if (this.portsInUse.has(port)) continue
-      const socket = dgram.createSocket({ type: family })
-      this.portsInUse.add(port)
-      try {
-        await new Promise<void>((resolve, reject) => {
-          socket.once('error', reject)
-          socket.bind({ port, address, exclusive: true }, () => {
-            socket.off('error', reject)
-            resolve()
-          })
-        })
-      } catch (err) {
-        this.portsInUse.delete(port)
-        socket.close()
-        lastError = err
-        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue
-        throw new EngineError('NO_RTP_PORT', `cannot bind a UDP socket on ${address} port ${port}: ${(err as Error).message}`, { cause: err })
-      }
-      try {
-        await new Promise<void>((resolve, reject) => {
-          socket.once('error', reject)
-          socket.connect(target.port, target.host, () => {
-            socket.off('error', reject)
-            resolve()
-          })
-        })
-      } catch (err) {
-        this.portsInUse.delete(port)
-        socket.close()
-        throw new EngineError('TARGET_NOT_ALLOWED', `cannot send to ${target.host}:${target.port}: ${(err as Error).message}`, { cause: err })
-      }
-      return { socket, source: { host: address, port } }
-    }
-    throw new EngineError('NO_RTP_PORT', `every even UDP port in ${min}-${max} is in use (PROMPT_PLAYER_RTP_PORTS); widen the range or stop some plays`, { cause: lastError })
-  }
-}
-
-function evenAtLeast (n: number): number {
-  return n % 2 === 0 ? n : n + 1
 }
 
 const UNSPECIFIED = new BlockList()

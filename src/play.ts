@@ -1,53 +1,35 @@
 /**
- * One play: one RTP stream into one call, all its prompts back to back, sent from a UDP
- * socket of its own (the `source` the API reports, the same for the whole play).
+ * One play as the packet thread runs it: one RTP stream into one call, all its prompts back to
+ * back, sent from a UDP socket of its own. The HTTP side sees it through PlayHandle.
  */
 import type { Socket } from 'node:dgram'
 import { SAMPLES_PER_MS, type Codec, type Ptime } from './g711.js'
-import type { Prompt } from './prompt.js'
-import { HEADER_RING, RtpStream } from './rtp-packetizer.js'
+import { PACKET_RING, RtpStream } from './rtp-packetizer.js'
 import type { Scheduler, Task } from './scheduler.js'
 
 export type PlayState = 'playing' | 'finished' | 'stopped' | 'failed'
 
 export interface Endpoint { host: string, port: number }
 
+/** A prompt's payloads at one codec and ptime (see Prompt.frames). */
+export type Frames = readonly Buffer[]
+
 export interface PlayOptions {
   id: string
   target: Endpoint
-  prompts: readonly Prompt[]
+  /** The payloads of each prompt, in play order. */
+  frames: readonly Frames[]
   codec: Codec
   payloadType: number
   ptimeMs: Ptime
   ssrc?: number
-  callbackUrl?: string | null
   /** The socket to send from: bound, and connected to the target. The play closes it. */
   socket: Socket
-  source: Endpoint
   scheduler: Scheduler
+  /** packets, octets, send errors: written here, read by the HTTP thread (shared memory). */
+  counters?: Float64Array
   /** Called once when the play ends, whatever the reason. */
   onEnd?: (play: Play) => void
-}
-
-/** The Play resource of API.md. */
-export interface PlayInfo {
-  id: string
-  state: PlayState
-  target: Endpoint
-  source: Endpoint
-  prompts: string[]
-  codec: Codec
-  payloadType: number
-  ptimeMs: number
-  ssrc: number
-  durationMs: number
-  packetsSent: number
-  octetsSent: number
-  sendErrors: number
-  startedAt: string
-  endedAt: string | null
-  error: string | null
-  callbackUrl: string | null
 }
 
 // Errors a connected UDP socket reports when the far end sent ICMP unreachable: the call's
@@ -55,23 +37,19 @@ export interface PlayInfo {
 // early, so these are counted and sending goes on; any other send error fails the play.
 const TRANSIENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAGAIN', 'ENOBUFS'])
 
+const PACKETS = 0
+const OCTETS = 1
+const ERRORS = 2
+
 export class Play implements Task {
   readonly id: string
   readonly target: Endpoint
-  readonly source: Endpoint
-  readonly prompts: readonly Prompt[]
   readonly codec: Codec
   readonly ptimeMs: Ptime
-  readonly callbackUrl: string | null
-  readonly durationMs: number
   readonly totalPackets: number
   readonly rtp: RtpStream
+  readonly counters: Float64Array
   state: PlayState = 'playing'
-  packetsSent = 0
-  octetsSent = 0
-  sendErrors = 0
-  startedAt: Date | null = null
-  endedAt: Date | null = null
   error: string | null = null
   /** Task fields (see Scheduler). */
   due = 0
@@ -80,44 +58,39 @@ export class Play implements Task {
   private readonly socket: Socket
   private readonly scheduler: Scheduler
   private readonly onEnd: ((play: Play) => void) | undefined
-  private readonly frameLists: ReadonlyArray<readonly Buffer[]>
+  private readonly frameLists: readonly Frames[]
   private listIndex = 0
   private frameIndex = 0
   private start = 0
-  private inFlight = 0
-  private readonly onSent: (err: Error | null) => void
 
   constructor (options: PlayOptions) {
     this.id = options.id
     this.target = options.target
-    this.source = options.source
-    this.prompts = options.prompts
     this.codec = options.codec
     this.ptimeMs = options.ptimeMs
-    this.callbackUrl = options.callbackUrl ?? null
     this.socket = options.socket
     this.scheduler = options.scheduler
     this.onEnd = options.onEnd
-    this.frameLists = options.prompts.map(p => p.frames(options.codec, options.ptimeMs))
+    this.frameLists = options.frames
+    this.counters = options.counters ?? new Float64Array(3)
+    this.counters.fill(0)
     this.totalPackets = this.frameLists.reduce((n, frames) => n + frames.length, 0)
-    this.durationMs = this.totalPackets * options.ptimeMs
     this.rtp = new RtpStream({
       payloadType: options.payloadType,
       samplesPerPacket: options.ptimeMs * SAMPLES_PER_MS,
+      payloadBytes: options.ptimeMs * SAMPLES_PER_MS,
       ...(options.ssrc === undefined ? {} : { ssrc: options.ssrc })
     })
-    // One callback for every send of this play: nothing is allocated per packet for it.
-    this.onSent = (err) => {
-      this.inFlight--
-      if (err) this.sendFailed(err)
-    }
     this.socket.on('error', err => this.sendFailed(err))
   }
+
+  get packetsSent (): number { return this.counters[PACKETS]! }
+  get octetsSent (): number { return this.counters[OCTETS]! }
+  get sendErrors (): number { return this.counters[ERRORS]! }
 
   /** Sends the first packet now, before this returns, and the rest on the scheduler's clock. */
   begin (): void {
     this.start = this.scheduler.clock.now()
-    this.startedAt = new Date()
     this.due = this.start
     this.scheduler.add(this)
     this.scheduler.tick()
@@ -138,17 +111,18 @@ export class Play implements Task {
       return false
     }
     const payload = frames[this.frameIndex++]!
-    if (this.inFlight >= HEADER_RING) {
-      // The kernel has not taken the last HEADER_RING packets: a header slot is still held by a
-      // pending send and must not be rewritten. Count the packet as lost rather than corrupt one.
-      this.rtp.count++
-      this.sendErrors++
+    // A send the kernel could not take at once stays queued in libuv with its buffer. The
+    // packet ring is rewritten only while fewer than PACKET_RING sends are queued; past that
+    // the socket is hopelessly behind, and the packet is counted as lost, not corrupted.
+    if (this.socket.getSendQueueCount() >= PACKET_RING) {
+      this.rtp.skip()
+      this.counters[ERRORS]!++
     } else {
-      const header = this.rtp.next()
-      this.inFlight++
-      this.socket.send([header, payload], this.onSent)
-      this.packetsSent++
-      this.octetsSent += payload.length
+      // No callback: a send the kernel takes at once costs no further work; errors come as
+      // the socket's 'error' event.
+      this.socket.send(this.rtp.next(payload))
+      this.counters[PACKETS]!++
+      this.counters[OCTETS] = this.counters[OCTETS]! + payload.length
     }
     this.due = this.start + this.rtp.count * this.ptimeMs
     return true
@@ -164,31 +138,9 @@ export class Play implements Task {
     if (this.state === 'playing') this.end('failed', reason)
   }
 
-  toJSON (): PlayInfo {
-    return {
-      id: this.id,
-      state: this.state,
-      target: this.target,
-      source: this.source,
-      prompts: this.prompts.map(p => p.name),
-      codec: this.codec,
-      payloadType: this.rtp.payloadType,
-      ptimeMs: this.ptimeMs,
-      ssrc: this.rtp.ssrc,
-      durationMs: this.durationMs,
-      packetsSent: this.packetsSent,
-      octetsSent: this.octetsSent,
-      sendErrors: this.sendErrors,
-      startedAt: (this.startedAt ?? new Date()).toISOString(),
-      endedAt: this.endedAt?.toISOString() ?? null,
-      error: this.error,
-      callbackUrl: this.callbackUrl
-    }
-  }
-
   private sendFailed (err: Error): void {
     const code = (err as NodeJS.ErrnoException).code ?? ''
-    this.sendErrors++
+    this.counters[ERRORS]!++
     if (!TRANSIENT.has(code)) {
       this.fail(`sending to ${this.target.host}:${this.target.port} failed: ${err.message}`)
     }
@@ -197,10 +149,8 @@ export class Play implements Task {
   private end (state: PlayState, error: string | null): void {
     this.state = state
     this.error = error
-    this.endedAt = new Date()
     this.scheduler.remove(this)
     this.socket.close()
     this.onEnd?.(this)
   }
 }
-

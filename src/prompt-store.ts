@@ -51,6 +51,7 @@ export class PromptStore {
   private readonly prompts = new Map<string, Prompt>()
   /** Per-name queue, so that two uploads of one name commit one after the other. */
   private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly removeListeners: Array<(prompt: Prompt) => void> = []
 
   private constructor (dir: string, ffmpeg: Ffmpeg) {
     this.dir = path.resolve(dir)
@@ -72,6 +73,11 @@ export class PromptStore {
   }
 
   get size (): number { return this.prompts.size }
+
+  /** Tells `listener` of every prompt that leaves the library, deleted or replaced. */
+  onRemove (listener: (prompt: Prompt) => void): void {
+    this.removeListeners.push(listener)
+  }
 
   list (): PromptInfo[] {
     return [...this.prompts.values()].map(p => p.info).sort((a, b) => a.name < b.name ? -1 : 1)
@@ -162,7 +168,10 @@ export class PromptStore {
       const previous = this.prompts.get(name)
       const prompt = new Prompt(info, audio)
       this.prompts.set(name, prompt)
-      if (previous !== undefined) await this.collect(previous.info.source.sha256)
+      if (previous !== undefined) {
+        for (const listener of this.removeListeners) listener(previous)
+        await this.collect(previous.info.source.sha256)
+      }
       return { prompt, created: previous === undefined }
     })
   }
@@ -178,6 +187,7 @@ export class PromptStore {
         throw wrapStorage(err)
       }
       this.prompts.delete(name)
+      for (const listener of this.removeListeners) listener(prompt)
       await this.collect(prompt.info.source.sha256)
       return true
     })

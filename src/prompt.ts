@@ -27,26 +27,22 @@ export interface PromptInfo {
 }
 
 /**
- * A prompt ready to play: its description and its audio in both G.711 laws. The audio lives
- * in shared memory and is never written after load, so any number of plays (and, later,
- * worker threads) read the same bytes; payloads are views into it, made once per ptime.
+ * A prompt's audio in both G.711 laws, and its payloads per ptime. The audio lives in shared
+ * memory and is never written after load, so any number of plays, in any thread, read the same
+ * bytes; payloads are views into it, made once per codec and ptime.
  */
-export class Prompt {
-  readonly info: PromptInfo
+export class PromptAudio {
   readonly audio: Readonly<Record<Codec, Buffer>>
   private readonly frameCache = new Map<string, readonly Buffer[]>()
 
-  constructor (info: PromptInfo, audio: Record<Codec, Buffer>) {
-    this.info = info
+  constructor (audio: Record<Codec, Buffer>) {
     this.audio = audio
   }
 
-  get name (): string { return this.info.name }
-
   /**
-   * The payloads of this prompt at a packet time: `subarray` views of the stored audio, the
-   * last one copied and padded with the codec's silence byte so that every packet is full
-   * (a short last packet clicks: freeswitch#146).
+   * The payloads at a packet time: `subarray` views of the stored audio, the last one copied
+   * and padded with the codec's silence byte so that every packet is full (a short last packet
+   * clicks: freeswitch#146).
    */
   frames (codec: Codec, ptimeMs: Ptime): readonly Buffer[] {
     const key = `${codec}/${ptimeMs}`
@@ -57,6 +53,18 @@ export class Prompt {
     }
     return frames
   }
+}
+
+/** A prompt of the library: its description and its audio. */
+export class Prompt extends PromptAudio {
+  readonly info: PromptInfo
+
+  constructor (info: PromptInfo, audio: Record<Codec, Buffer>) {
+    super(audio)
+    this.info = info
+  }
+
+  get name (): string { return this.info.name }
 }
 
 export function packetCount (bytes: number, ptimeMs: number): number {

@@ -19,15 +19,17 @@ import { randomInt } from 'node:crypto'
 export const RTP_HEADER_BYTES = 12
 
 /**
- * How many headers a stream keeps: a header is rewritten only after this many later packets
- * have been handed to the socket, and only once its own send has completed.
+ * How many packets a stream keeps: a packet buffer is rewritten only after this many later
+ * packets, and only when the socket has fewer sends than this still queued (see Play).
  */
-export const HEADER_RING = 8
+export const PACKET_RING = 8
 
 export interface RtpStreamOptions {
   payloadType: number
   /** Timestamp units per packet: ptime in ms times 8 for 8 kHz audio. */
   samplesPerPacket: number
+  /** Bytes of every payload (all payloads of a stream have one size). */
+  payloadBytes: number
   ssrc?: number
   /** Initial values; random when absent (RFC 3550 §5.1). */
   sequence?: number
@@ -42,7 +44,7 @@ export class RtpStream {
   readonly firstTimestamp: number
   /** Packets written so far; packet k has sequence first+k and timestamp first+k*samples. */
   count = 0
-  private readonly headers: Buffer[]
+  private readonly packets: Buffer[]
 
   constructor (options: RtpStreamOptions) {
     this.payloadType = options.payloadType
@@ -50,25 +52,32 @@ export class RtpStream {
     this.ssrc = options.ssrc ?? randomInt(0, 2 ** 32)
     this.firstSequence = options.sequence ?? randomInt(0, 2 ** 16)
     this.firstTimestamp = options.timestamp ?? randomInt(0, 2 ** 32)
-    // One allocation for the ring; each header is a view into it.
-    const slab = Buffer.alloc(RTP_HEADER_BYTES * HEADER_RING)
-    this.headers = []
-    for (let i = 0; i < HEADER_RING; i++) {
-      const header = slab.subarray(i * RTP_HEADER_BYTES, (i + 1) * RTP_HEADER_BYTES)
-      header[0] = 0x80 // V=2, P=0, X=0, CC=0
-      header.writeUInt32BE(this.ssrc, 8)
-      this.headers.push(header)
+    // One allocation for the ring; each packet is a view into it, its header preset.
+    const size = RTP_HEADER_BYTES + options.payloadBytes
+    const slab = Buffer.alloc(size * PACKET_RING)
+    this.packets = []
+    for (let i = 0; i < PACKET_RING; i++) {
+      const packet = slab.subarray(i * size, (i + 1) * size)
+      packet[0] = 0x80 // V=2, P=0, X=0, CC=0
+      packet.writeUInt32BE(this.ssrc, 8)
+      this.packets.push(packet)
     }
   }
 
-  /** Writes the next packet's header into its ring slot and returns that slot. */
-  next (): Buffer {
+  /** Writes the next packet (header, then a copy of `payload`) into its ring slot and returns it. */
+  next (payload: Buffer): Buffer {
     const k = this.count++
-    const header = this.headers[k % HEADER_RING]!
-    header[1] = (k === 0 ? 0x80 : 0) | this.payloadType
-    header.writeUInt16BE((this.firstSequence + k) & 0xffff, 2)
+    const packet = this.packets[k % PACKET_RING]!
+    packet[1] = (k === 0 ? 0x80 : 0) | this.payloadType
+    packet.writeUInt16BE((this.firstSequence + k) & 0xffff, 2)
     // The timestamp wraps at 2^32 (RFC 3550 §5.1); k * samples stays exact far past any call.
-    header.writeUInt32BE((this.firstTimestamp + k * this.samplesPerPacket) % 2 ** 32, 4)
-    return header
+    packet.writeUInt32BE((this.firstTimestamp + k * this.samplesPerPacket) % 2 ** 32, 4)
+    payload.copy(packet, RTP_HEADER_BYTES)
+    return packet
+  }
+
+  /** Counts a packet that was not sent: its sequence number and timestamp are used up. */
+  skip (): void {
+    this.count++
   }
 }

@@ -22,35 +22,51 @@ export interface Task {
   slot: number
 }
 
-/** Counts of packet lateness, for the benchmark and /metrics. */
+/**
+ * Counts of packet lateness, for the benchmark and /metrics. The counts live in one
+ * Float64Array, which may be on shared memory: the packet thread records, the HTTP thread
+ * reads, with no message between them.
+ */
 export class LatenessStats {
   /** Upper bounds in ms of each bucket; the last bucket takes the rest. */
   static readonly BOUNDS = [0.5, 1, 2, 5, 10, 20, 50, 100, 250] as const
-  readonly counts = new Float64Array(LatenessStats.BOUNDS.length + 1)
-  sum = 0
-  max = 0
-  total = 0
+  /** Bytes of memory the stats need, for a SharedArrayBuffer. */
+  static readonly BYTES = (LatenessStats.BOUNDS.length + 4) * 8
+  /** Bucket counts, then sum, max and total. */
+  private readonly data: Float64Array
+
+  constructor (memory: ArrayBufferLike = new ArrayBuffer(LatenessStats.BYTES)) {
+    this.data = new Float64Array(memory, 0, LatenessStats.BOUNDS.length + 4)
+  }
+
+  get counts (): Float64Array { return this.data.subarray(0, LatenessStats.BOUNDS.length + 1) }
+  get sum (): number { return this.data[LatenessStats.BOUNDS.length + 1]! }
+  get max (): number { return this.data[LatenessStats.BOUNDS.length + 2]! }
+  get total (): number { return this.data[LatenessStats.BOUNDS.length + 3]! }
 
   record (lateMs: number): void {
+    const data = this.data
+    const n = LatenessStats.BOUNDS.length
     let i = 0
-    while (i < LatenessStats.BOUNDS.length && lateMs > LatenessStats.BOUNDS[i]!) i++
-    this.counts[i]!++
-    this.total++
-    this.sum += lateMs
-    if (lateMs > this.max) this.max = lateMs
+    while (i < n && lateMs > LatenessStats.BOUNDS[i]!) i++
+    data[i]!++
+    data[n + 1] = data[n + 1]! + lateMs
+    if (lateMs > data[n + 2]!) data[n + 2] = lateMs
+    data[n + 3]!++
   }
 }
 
 export class Scheduler {
   readonly clock: Clock
-  readonly lateness = new LatenessStats()
+  readonly lateness: LatenessStats
   private readonly heap: Task[] = []
   private timer: unknown = null
   private timerDue = Infinity
   private running = false
 
-  constructor (clock: Clock = systemClock) {
+  constructor (clock: Clock = systemClock, lateness = new LatenessStats()) {
     this.clock = clock
+    this.lateness = lateness
   }
 
   get size (): number { return this.heap.length }

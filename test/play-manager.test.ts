@@ -42,7 +42,7 @@ t.test('at capacity: AT_CAPACITY naming the setting, and a slot frees when a pla
   await e.plays.create({ target, prompts: ['menu'] })
   t.equal(e.plays.capacityLeft, 0)
   await t.rejects(e.plays.create({ target, prompts: ['menu'] }), { code: 'AT_CAPACITY', message: /2 plays are running.*PROMPT_PLAYER_MAX_PLAYS/ })
-  e.plays.stop(a.id)
+  await e.plays.stop(a.id)
   t.equal(e.plays.capacityLeft, 1)
   await e.plays.create({ target, prompts: ['menu'] })
 })
@@ -60,7 +60,7 @@ t.test('local ports: even only, the busy ones skipped, and NO_RTP_PORT when the 
   const [first] = await receiver.waitFor(1)
   t.equal(first!.from.port, min + 2, 'packets leave from the reported port')
   await t.rejects(e.plays.create({ target, prompts: ['menu'] }), { code: 'NO_RTP_PORT', message: new RegExp(`${min}-${min + 3}.*PROMPT_PLAYER_RTP_PORTS`) })
-  e.plays.stop(play.id)
+  await e.plays.stop(play.id)
   const again = await e.plays.create({ target, prompts: ['menu'] })
   t.equal(again.source.port, min + 2, 'a stopped play gives its port back')
 })
@@ -76,25 +76,7 @@ t.test('a target with nothing listening (ICMP port unreachable): counted, and th
   t.equal(play.state, 'playing', 'still playing: a peer may open its port late')
   t.ok(play.sendErrors > 0, `refusals counted (${play.sendErrors})`)
   t.ok(play.packetsSent > 10, `packets kept going (${play.packetsSent})`)
-  e.plays.stop(play.id)
-})
-
-t.test('a send error that is not transient fails the play with the reason', async t => {
-  const e = await engine(t)
-  const receiver = await Receiver.open(t)
-  const events: PlayEvent[] = []
-  e.events.on('play', ev => events.push(ev))
-  const play = await e.plays.create({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['goodbye'] })
-  // The kernel's answer to a send, as a real socket reports it; EPERM is what a firewall says.
-  const socket = (play as unknown as { socket: dgram.Socket }).socket
-  socket.emit('error', Object.assign(new Error('send EPERM 127.0.0.1:' + receiver.port), { code: 'EPERM' }))
-  t.equal(play.state, 'failed')
-  t.match(play.error, /sending to 127\.0\.0\.1:\d+ failed: send EPERM/)
-  t.same(events.map(ev => ev.type), ['play.started', 'play.failed'])
-  await sleep(30) // what left before the failure is still being delivered
-  const count = receiver.packets.length
-  await sleep(100)
-  t.equal(receiver.packets.length, count, 'nothing sent after the failure')
+  await e.plays.stop(play.id)
 })
 
 t.test('ended plays stay visible for keepEndedMs, at most keepEndedMax of them', async t => {
@@ -104,13 +86,13 @@ t.test('ended plays stay visible for keepEndedMs, at most keepEndedMax of them',
   const ids: string[] = []
   for (let i = 0; i < 3; i++) {
     const play = await e.plays.create({ target, prompts: ['menu'] })
-    e.plays.stop(play.id)
+    await e.plays.stop(play.id)
     ids.push(play.id)
   }
   t.same(e.plays.list().map(p => p.id), [ids[2], ids[1]], 'the newest two, newest first')
   await sleep(250)
   t.same(e.plays.list(), [], 'gone after keepEndedMs')
-  t.throws(() => e.plays.stop(ids[2]!), { code: 'PLAY_NOT_FOUND' })
+  await t.rejects(e.plays.stop(ids[2]!), { code: 'PLAY_NOT_FOUND' })
 })
 
 t.test('close stops every play as stopped, frees the sockets, and refuses new plays', async t => {

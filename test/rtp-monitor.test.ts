@@ -4,8 +4,8 @@ import { RtpStream } from '../src/rtp-packetizer.js'
 
 /** n packets of a 20 ms PCMU stream, sequence and timestamp close to their wrap. */
 function stream (n: number): Buffer[] {
-  const rtp = new RtpStream({ payloadType: 0, samplesPerPacket: 160, ssrc: 7, sequence: 65500, timestamp: 2 ** 32 - 1600 })
-  return Array.from({ length: n }, (_, k) => Buffer.concat([rtp.next(), Buffer.alloc(160, k & 0xff)]))
+  const rtp = new RtpStream({ payloadType: 0, samplesPerPacket: 160, payloadBytes: 160, ssrc: 7, sequence: 65500, timestamp: 2 ** 32 - 1600 })
+  return Array.from({ length: n }, (_, k) => Buffer.from(rtp.next(Buffer.alloc(160, k & 0xff))))
 }
 
 t.test('a perfect stream: no loss, steps of 160, gaps of 20, no jitter, no drift, across both wraps', async t => {
@@ -56,11 +56,11 @@ t.test('one packet held up at the start is not drift', async t => {
 
 t.test('several streams are told apart by SSRC', async t => {
   const monitor = new RtpMonitor()
-  const a = new RtpStream({ payloadType: 0, samplesPerPacket: 160, ssrc: 1 })
-  const b = new RtpStream({ payloadType: 8, samplesPerPacket: 240, ssrc: 2 })
+  const a = new RtpStream({ payloadType: 0, samplesPerPacket: 160, payloadBytes: 160, ssrc: 1 })
+  const b = new RtpStream({ payloadType: 8, samplesPerPacket: 240, payloadBytes: 240, ssrc: 2 })
   for (let k = 0; k < 10; k++) {
-    monitor.add(Buffer.concat([a.next(), Buffer.alloc(160)]), k * 20)
-    monitor.add(Buffer.concat([b.next(), Buffer.alloc(240)]), k * 30)
+    monitor.add(Buffer.from(a.next(Buffer.alloc(160))), k * 20)
+    monitor.add(Buffer.from(b.next(Buffer.alloc(240))), k * 30)
   }
   t.same(monitor.reports().map(r => [r.ssrc, Object.keys(r.payloadTypes)[0], Object.keys(r.timestampSteps)[0]]), [[1, '0', '160'], [2, '8', '240']])
   t.equal(monitor.packetCount, 20)

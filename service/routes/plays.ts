@@ -35,7 +35,7 @@ export default async function playRoutes (fastify: FastifyInstance): Promise<voi
       response: { 200: Play, 404: ErrorResponse }
     }
   }, async (request) => {
-    const play = plays.stop(request.params.id)
+    const play = await plays.stop(request.params.id)
     request.log.info({ play: play.id, state: play.state, packetsSent: play.packetsSent }, 'play stop requested')
     return play.toJSON()
   })

@@ -1,0 +1,283 @@
+/**
+ * npm run bench [-- --quick] [-- --max 5000]
+ *
+ * Starts the service as a process, uploads a 75 s MP3 prompt, starts N plays over HTTP at
+ * 100 per second to a receiver in a process of its own (bench/receiver.ts, one UDP port per
+ * stream, all on 127.0.0.1), and measures, side by side in one run, the per-call senders a
+ * team would use instead: one ffmpeg process per call (with `asetnsamples` and `-re`, and with
+ * `arealtime`) and GStreamer where gst-launch-1.0 is installed. Prints one table of medians and
+ * ratios. Numbers from a shared machine: compare within a run, not across runs.
+ */
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import type { ReceiverReport } from './receiver.js'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const ROOT = path.resolve(HERE, '..', '..')
+const args = process.argv.slice(2)
+const QUICK = args.includes('--quick')
+const MAX = Number(args[args.indexOf('--max') + 1] ?? 5000) || 5000
+const WINDOW_S = QUICK ? 8 : 60
+const RATE = 100 // plays started per second, as an IVR platform taking 100 new calls a second
+const PROMPT_S = 75
+const CLK_TCK = 100
+
+function wallMs (): number { return performance.timeOrigin + performance.now() }
+
+interface Row {
+  sender: string
+  n: number
+  cpuPerStreamMinute: number
+  rssPerCallMb: number
+  startP50: number
+  startP99: number
+  gapP50: number
+  gapP99: number
+  gapMax: number
+  driftP50: number
+  driftMax: number
+  lossPct: number
+  badSize: number
+  getP99?: number
+}
+
+/** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
+function usage (pid: number): { cpu: number, rss: number } {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const cpu = (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
+    return { cpu, rss }
+  } catch {
+    return { cpu: 0, rss: 0 }
+  }
+}
+
+function quantile (values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
+}
+
+async function sleep (ms: number): Promise<void> { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+class Receiver {
+  private readonly child: ChildProcess
+  private nextId = 1
+  private readonly pending = new Map<number, (value: any) => void>()
+  constructor () {
+    this.child = fork(path.join(HERE, 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.child.on('message', (m: { id: number }) => { this.pending.get(m.id)?.(m); this.pending.delete(m.id) })
+  }
+
+  get pid (): number { return this.child.pid! }
+  private async call (cmd: string, extra: object = {}): Promise<any> {
+    const id = this.nextId++
+    return await new Promise(resolve => { this.pending.set(id, resolve); this.child.send({ cmd, id, ...extra }) })
+  }
+
+  async open (count: number): Promise<number[]> { return (await this.call('open', { count })).ports }
+  async report (): Promise<ReceiverReport> { return (await this.call('report')).report }
+  async close (): Promise<void> { await this.call('close') }
+}
+
+function summarize (sender: string, n: number, report: ReceiverReport, starts: Map<number, number>, cpuSeconds: number, windowS: number, rssPerCall: number): Row {
+  const startLatency = report.streams.filter(s => s.packets > 0 && starts.has(s.port)).map(s => s.firstArrival - starts.get(s.port)!)
+  const drifts = report.streams.filter(s => s.packets > 50).map(s => Math.abs(s.driftMs))
+  const expected = report.streams.reduce((a, s) => a + s.expected, 0)
+  const received = report.streams.reduce((a, s) => a + s.packets, 0)
+  const silent = report.streams.filter(s => s.packets === 0).length
+  return {
+    sender,
+    n,
+    cpuPerStreamMinute: cpuSeconds / (n * windowS / 60),
+    rssPerCallMb: rssPerCall / 1e6,
+    startP50: quantile(startLatency, 0.5),
+    startP99: quantile(startLatency, 0.99),
+    gapP50: report.gaps.p50,
+    gapP99: report.gaps.p99,
+    gapMax: report.gaps.max,
+    driftP50: quantile(drifts, 0.5),
+    driftMax: Math.max(0, ...drifts),
+    lossPct: expected === 0 ? 100 : 100 * ((expected - received) / expected) + 100 * silent / n,
+    badSize: report.streams.reduce((a, s) => a + s.badSize, 0)
+  }
+}
+
+/** prompt-player: N plays over HTTP, 100 new ones a second. */
+async function runPromptPlayer (url: string, pid: number, receiver: Receiver, n: number): Promise<Row> {
+  const ports = await receiver.open(n)
+  const idle = usage(pid)
+  const starts = new Map<number, number>()
+  const ids: string[] = []
+  const began = performance.now()
+  const repeats = Math.ceil((n / RATE + WINDOW_S + 5) / PROMPT_S)
+  const posts: Array<Promise<void>> = []
+  for (let i = 0; i < n; i++) {
+    const due = began + i * 1000 / RATE
+    const wait = due - performance.now()
+    if (wait > 1) await sleep(wait)
+    const port = ports[i]!
+    starts.set(port, wallMs())
+    posts.push(fetch(`${url}/v1/plays`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ target: { host: '127.0.0.1', port }, prompts: Array(repeats).fill('bench') })
+    }).then(async res => {
+      const body = await res.json() as { id?: string, message?: string }
+      if (body.id === undefined) throw new Error(`play ${i} refused: ${body.message}`)
+      ids.push(body.id)
+    }))
+  }
+  await Promise.all(posts)
+  await sleep(500)
+  const a = usage(pid)
+  // The HTTP API while the plays run: GET /v1/plays/{id}, ten a second.
+  const getLatency: number[] = []
+  const windowEnd = performance.now() + WINDOW_S * 1000
+  while (performance.now() < windowEnd) {
+    const t0 = performance.now()
+    await (await fetch(`${url}/v1/plays/${ids[Math.floor(Math.random() * ids.length)]}`)).arrayBuffer()
+    getLatency.push(performance.now() - t0)
+    await sleep(100)
+  }
+  const b = usage(pid)
+  const report = await receiver.report()
+  await Promise.all(ids.map(async id => { await (await fetch(`${url}/v1/plays/${id}`, { method: 'DELETE' })).arrayBuffer() }))
+  const row = summarize('prompt-player', n, report, starts, b.cpu - a.cpu, (b.cpu === a.cpu ? WINDOW_S : WINDOW_S), (b.rss - idle.rss) / n)
+  row.getP99 = quantile(getLatency, 0.99)
+  return row
+}
+
+interface Peer { name: string, command: (file: string, port: number) => [string, string[]] }
+
+const FILTER = 'aresample=8000,aformat=sample_fmts=s16:channel_layouts=mono,asetnsamples=n=160:p=0'
+const PEERS: Peer[] = [
+  { name: 'ffmpeg asetnsamples -re', command: (file, port) => ['ffmpeg', ['-nostdin', '-v', 'error', '-re', '-i', file, '-af', FILTER, '-c:a', 'pcm_mulaw', '-f', 'rtp', `rtp://127.0.0.1:${port}`]] },
+  { name: 'ffmpeg arealtime', command: (file, port) => ['ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-af', `${FILTER},arealtime`, '-c:a', 'pcm_mulaw', '-f', 'rtp', `rtp://127.0.0.1:${port}`]] },
+  {
+    name: 'GStreamer rtppcmupay',
+    command: (file, port) => ['gst-launch-1.0', ['-q', 'filesrc', `location=${file}`, '!', 'decodebin', '!', 'audioconvert', '!', 'audioresample', '!', 'audio/x-raw,rate=8000,channels=1', '!', 'mulawenc', '!', 'rtppcmupay', 'min-ptime=20000000', 'max-ptime=20000000', '!', 'udpsink', 'host=127.0.0.1', `port=${port}`, 'sync=true']]
+  }
+]
+
+async function runPeer (peer: Peer, file: string, receiver: Receiver, n: number): Promise<Row> {
+  const ports = await receiver.open(n)
+  const starts = new Map<number, number>()
+  const children: ChildProcess[] = []
+  const began = performance.now()
+  for (let i = 0; i < n; i++) {
+    const wait = began + i * 1000 / RATE - performance.now()
+    if (wait > 1) await sleep(wait)
+    const [bin, argv] = peer.command(file, ports[i]!)
+    starts.set(ports[i]!, wallMs())
+    children.push(spawn(bin, argv, { stdio: 'ignore' }))
+  }
+  await sleep(Math.min(5000, 500 + n * 10))
+  const cpuOf = (): number => children.reduce((sum, c) => sum + usage(c.pid!).cpu, 0)
+  const a = cpuOf()
+  await sleep(WINDOW_S * 1000)
+  const b = cpuOf()
+  const rss = children.reduce((sum, c) => sum + usage(c.pid!).rss, 0)
+  const report = await receiver.report()
+  for (const c of children) c.kill('SIGKILL')
+  await sleep(300)
+  return summarize(peer.name, n, report, starts, b - a, WINDOW_S, rss / n)
+}
+
+function has (bin: string): boolean {
+  try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); return true } catch { return false }
+}
+
+function table (rows: Row[]): string {
+  const f = (x: number | undefined, d = 1): string => x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d)
+  const out = [
+    '| sender | N | CPU s per stream-minute | RSS per call (MB) | start p50 / p99 (ms) | gap p50 / p99 / max (ms) | drift p50 / max (ms) | loss % | payload != 160 | GET p99 (ms) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+  ]
+  for (const r of rows) {
+    out.push(`| ${r.sender} | ${r.n} | ${f(r.cpuPerStreamMinute, 4)} | ${f(r.rssPerCallMb, 3)} | ${f(r.startP50)} / ${f(r.startP99)} | ${f(r.gapP50, 2)} / ${f(r.gapP99, 2)} / ${f(r.gapMax, 1)} | ${f(r.driftP50, 2)} / ${f(r.driftMax, 2)} | ${f(r.lossPct, 3)} | ${r.badSize} | ${f(r.getP99)} |`)
+  }
+  return out.join('\n')
+}
+
+function withinBounds (r: Row): boolean {
+  return r.lossPct === 0 && r.badSize === 0 && Math.abs(r.gapP99 - 20) <= 2 && Math.abs(r.gapMax - 20) <= 10 && r.driftMax <= 2
+}
+
+async function main (): Promise<void> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'prompt-player-bench-'))
+  const file = path.join(work, 'bench.mp3')
+  // A 75 s MP3 from the sample speech, looped: long enough that no sender runs out in a window.
+  const sample = fs.readdirSync(path.join(ROOT, 'prompts', 'media')).map(d => path.join(ROOT, 'prompts', 'media', d, 'source'))[0]!
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-stream_loop', '-1', '-i', sample, '-t', String(PROMPT_S), '-ar', '22050', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '32k', '-f', 'mp3', file])
+
+  const server = spawn(process.execPath, [path.join(ROOT, 'dist', 'service', 'server.js')], {
+    env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_LIBRARY: path.join(work, 'library'), PROMPT_PLAYER_MAX_PLAYS: '10000', PROMPT_PLAYER_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  let log = ''
+  server.stdout!.on('data', (c: Buffer) => { log += c.toString() })
+  // warn level hides the startup line: ask the kernel for the listening port instead.
+  let url = ''
+  for (let i = 0; i < 200 && url === ''; i++) {
+    await sleep(50)
+    const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' }).split('\n').find(l => l.includes(`pid=${server.pid},`))
+    const port = ss === undefined ? null : /127\.0\.0\.1:(\d+)/.exec(ss)?.[1]
+    if (port) url = `http://127.0.0.1:${port}`
+  }
+  if (url === '') throw new Error(`the service did not start:\n${log}`)
+  const put = await fetch(`${url}/v1/prompts/bench`, { method: 'PUT', body: fs.readFileSync(file) })
+  if (put.status !== 201) throw new Error(`upload failed: ${await put.text()}`)
+  const receiver = new Receiver()
+
+  const rows: Row[] = []
+  const counts = QUICK ? [1, 100] : [1, 100, 300, 1000, 2000]
+  console.error(`prompt-player benchmark (${QUICK ? 'quick' : 'full'}): ${WINDOW_S} s windows, plays started at ${RATE}/s, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`)
+  for (const n of counts) {
+    const row = await runPromptPlayer(url, server.pid!, receiver, n)
+    rows.push(row)
+    console.error(`prompt-player N=${n} done: gap p99 ${row.gapP99.toFixed(2)} ms, max ${row.gapMax.toFixed(1)} ms, loss ${row.lossPct.toFixed(3)} %`)
+    await sleep(1000)
+  }
+  let knee: string = 'not searched (--quick)'
+  if (!QUICK) {
+    knee = `none up to ${MAX}`
+    for (let n = 3000; n <= MAX; n += 1000) {
+      const row = await runPromptPlayer(url, server.pid!, receiver, n)
+      rows.push(row)
+      console.error(`prompt-player N=${n} done: gap p99 ${row.gapP99.toFixed(2)} ms, max ${row.gapMax.toFixed(1)} ms`)
+      if (!withinBounds(row)) { knee = `between ${n - 1000} and ${n} plays`; break }
+      await sleep(1000)
+    }
+  }
+  for (const peer of PEERS) {
+    const bin = peer.command(file, 0)[0]
+    if (!has(bin)) { console.error(`${peer.name}: ${bin} not installed, skipped`); continue }
+    for (const n of QUICK ? [1, 100] : [1, 100, 300]) {
+      const row = await runPeer(peer, file, receiver, n)
+      rows.push(row)
+      console.error(`${peer.name} N=${n} done`)
+    }
+  }
+  await receiver.close()
+  server.kill('SIGTERM')
+
+  console.log(table(rows))
+  console.log()
+  console.log(`Knee (first N where gap p99 leaves 20 ± 2 ms, max 20 ± 10 ms, drift 2 ms, or a packet is lost): ${knee}.`)
+  for (const peer of rows.filter(r => r.sender !== 'prompt-player')) {
+    const ours = rows.find(r => r.sender === 'prompt-player' && r.n === peer.n)
+    if (ours !== undefined && peer.n > 1) {
+      console.log(`N=${peer.n}: prompt-player / ${peer.sender}: CPU ${(ours.cpuPerStreamMinute / peer.cpuPerStreamMinute).toFixed(4)} (1/${(peer.cpuPerStreamMinute / ours.cpuPerStreamMinute).toFixed(0)}), RSS per call ${(ours.rssPerCallMb / peer.rssPerCallMb).toFixed(4)}, start p99 ${(ours.startP99 / peer.startP99).toFixed(4)}`)
+    }
+  }
+  console.log(`Receiver: one Node process (bench/receiver.ts), one UDP socket per stream on 127.0.0.1; its own timing error is in every gap figure.`)
+  fs.rmSync(work, { recursive: true, force: true })
+}
+
+main().catch(err => { console.error(err); process.exit(1) })

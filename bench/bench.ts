@@ -19,9 +19,13 @@ import type { ReceiverReport } from './receiver.js'
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, '..', '..')
 const args = process.argv.slice(2)
+const option = (name: string): string | undefined => args.includes(name) ? args[args.indexOf(name) + 1] : undefined
 const QUICK = args.includes('--quick')
-const MAX = Number(args[args.indexOf('--max') + 1] ?? 5000) || 5000
-const WINDOW_S = QUICK ? 8 : 60
+const MAX = Number(option('--max') ?? 5000)
+const WINDOW_S = Number(option('--window') ?? (QUICK ? 8 : 60))
+/** --only N: prompt-player at N plays only. --capture FILE: tcpdump the window (kernel timestamps). */
+const ONLY = option('--only') === undefined ? null : Number(option('--only'))
+const CAPTURE = option('--capture')
 const RATE = 100 // plays started per second, as an IVR platform taking 100 new calls a second
 const PROMPT_S = 75
 const CLK_TCK = 100
@@ -43,6 +47,28 @@ interface Row {
   lossPct: number
   badSize: number
   getP99?: number
+  /** POST /v1/plays sent to its answer (which comes once the first packet has left), ms. */
+  postP50?: number
+  postP99?: number
+  /** From the engine's own histogram: bound of the bucket holding the 99th percentile of packet lateness, and the share over 10 ms. */
+  lateP99?: string
+  lateOver10?: number
+}
+
+const LATE_BOUNDS = ['0.0005', '0.001', '0.002', '0.005', '0.01', '0.02', '0.05', '0.1', '0.25', '+Inf']
+
+/** Cumulative bucket counts of prompt_player_packet_lateness_seconds. */
+async function lateness (url: string): Promise<number[]> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  return LATE_BOUNDS.map(le => Number(new RegExp(`^prompt_player_packet_lateness_seconds_bucket\\{le="${le.replace('+', '\\+')}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0))
+}
+
+function latenessSummary (before: number[], after: number[]): { p99: string, over10: number } {
+  const delta = after.map((v, i) => v - before[i]!)
+  const total = delta.at(-1)!
+  const i = delta.findIndex(v => v >= 0.99 * total)
+  const over10 = total === 0 ? 0 : 100 * (total - delta[4]!) / total
+  return { p99: i < 0 ? '-' : `<= ${LATE_BOUNDS[i] === '+Inf' ? '> 250' : Number(LATE_BOUNDS[i]) * 1000} ms`, over10 }
 }
 
 /** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
@@ -109,7 +135,7 @@ function summarize (sender: string, n: number, report: ReceiverReport, starts: M
 }
 
 /** prompt-player: N plays over HTTP, 100 new ones a second. */
-async function runPromptPlayer (url: string, pid: number, receiver: Receiver, n: number): Promise<Row> {
+async function runPromptPlayer (url: string, pid: number, receiver: Receiver, n: number, uploads: Buffer[] = []): Promise<Row> {
   const ports = await receiver.open(n)
   const idle = usage(pid)
   const starts = new Map<number, number>()
@@ -117,17 +143,20 @@ async function runPromptPlayer (url: string, pid: number, receiver: Receiver, n:
   const began = performance.now()
   const repeats = Math.ceil((n / RATE + WINDOW_S + 5) / PROMPT_S)
   const posts: Array<Promise<void>> = []
+  const postLatency: number[] = []
   for (let i = 0; i < n; i++) {
     const due = began + i * 1000 / RATE
     const wait = due - performance.now()
     if (wait > 1) await sleep(wait)
     const port = ports[i]!
-    starts.set(port, wallMs())
+    const sent = wallMs()
+    starts.set(port, sent)
     posts.push(fetch(`${url}/v1/plays`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ target: { host: '127.0.0.1', port }, prompts: Array(repeats).fill('bench') })
     }).then(async res => {
+      postLatency.push(wallMs() - sent)
       const body = await res.json() as { id?: string, message?: string }
       if (body.id === undefined) throw new Error(`play ${i} refused: ${body.message}`)
       ids.push(body.id)
@@ -135,21 +164,40 @@ async function runPromptPlayer (url: string, pid: number, receiver: Receiver, n:
   }
   await Promise.all(posts)
   await sleep(500)
+  const capture = CAPTURE === undefined ? null : spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', '65536', '-w', CAPTURE, 'udp and src portrange 20000-39999'], { stdio: 'ignore' })
+  if (capture !== null) await sleep(1000)
   const a = usage(pid)
+  const lateBefore = await lateness(url)
   // The HTTP API while the plays run: GET /v1/plays/{id}, ten a second.
   const getLatency: number[] = []
   const windowEnd = performance.now() + WINDOW_S * 1000
+  // Uploads at the same time, when asked: large WAV and MP3 files, several at once, all window.
+  let uploaded = 0
+  const uploaders = uploads.map(async (bytes, k) => {
+    while (performance.now() < windowEnd) {
+      const res = await fetch(`${url}/v1/prompts/upload-${k}`, { method: 'PUT', body: new Uint8Array(bytes) })
+      await res.arrayBuffer()
+      if (res.ok) uploaded++
+    }
+  })
   while (performance.now() < windowEnd) {
     const t0 = performance.now()
     await (await fetch(`${url}/v1/plays/${ids[Math.floor(Math.random() * ids.length)]}`)).arrayBuffer()
     getLatency.push(performance.now() - t0)
     await sleep(100)
   }
+  await Promise.all(uploaders)
+  capture?.kill('SIGINT')
   const b = usage(pid)
+  const late = latenessSummary(lateBefore, await lateness(url))
   const report = await receiver.report()
   await Promise.all(ids.map(async id => { await (await fetch(`${url}/v1/plays/${id}`, { method: 'DELETE' })).arrayBuffer() }))
-  const row = summarize('prompt-player', n, report, starts, b.cpu - a.cpu, (b.cpu === a.cpu ? WINDOW_S : WINDOW_S), (b.rss - idle.rss) / n)
+  const row = summarize(uploads.length === 0 ? 'prompt-player' : `prompt-player + ${uploaded} uploads`, n, report, starts, b.cpu - a.cpu, (b.cpu === a.cpu ? WINDOW_S : WINDOW_S), (b.rss - idle.rss) / n)
   row.getP99 = quantile(getLatency, 0.99)
+  row.postP50 = quantile(postLatency, 0.5)
+  row.postP99 = quantile(postLatency, 0.99)
+  row.lateP99 = late.p99
+  row.lateOver10 = late.over10
   return row
 }
 
@@ -177,16 +225,28 @@ async function runPeer (peer: Peer, file: string, receiver: Receiver, n: number)
     starts.set(ports[i]!, wallMs())
     children.push(spawn(bin, argv, { stdio: 'ignore' }))
   }
-  await sleep(Math.min(5000, 500 + n * 10))
-  const cpuOf = (): number => children.reduce((sum, c) => sum + usage(c.pid!).cpu, 0)
-  const a = cpuOf()
+  // Per-call senders take seconds to start under load: measure once (nearly) all are sending.
+  for (let waited = 0; waited < 30_000; waited += 250) {
+    const streaming = (await receiver.report()).streams.filter(st => st.packets > 0).length
+    if (streaming >= 0.95 * n) break
+    await sleep(250)
+  }
+  await sleep(500)
+  const before = children.map(c => usage(c.pid!))
   await sleep(WINDOW_S * 1000)
-  const b = cpuOf()
-  const rss = children.reduce((sum, c) => sum + usage(c.pid!).rss, 0)
+  const after = children.map(c => usage(c.pid!))
+  // CPU of the processes alive at both ends of the window (a dead one reads as zero).
+  const alive = after.map((u, i) => u.cpu > 0 && before[i]!.cpu >= 0 && u.rss > 0)
+  const survivors = alive.filter(Boolean).length
+  const cpu = after.reduce((sum, u, i) => sum + (alive[i] ? u.cpu - before[i]!.cpu : 0), 0)
+  const rss = after.reduce((sum, u, i) => sum + (alive[i] ? u.rss : 0), 0)
   const report = await receiver.report()
   for (const c of children) c.kill('SIGKILL')
   await sleep(300)
-  return summarize(peer.name, n, report, starts, b - a, WINDOW_S, rss / n)
+  const name = survivors === n ? peer.name : `${peer.name} (${n - survivors} of ${n} exited)`
+  const row = summarize(name, n, report, starts, cpu, WINDOW_S, rss / Math.max(1, survivors))
+  row.cpuPerStreamMinute = cpu / (Math.max(1, survivors) * WINDOW_S / 60)
+  return row
 }
 
 function has (bin: string): boolean {
@@ -196,11 +256,11 @@ function has (bin: string): boolean {
 function table (rows: Row[]): string {
   const f = (x: number | undefined, d = 1): string => x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d)
   const out = [
-    '| sender | N | CPU s per stream-minute | RSS per call (MB) | start p50 / p99 (ms) | gap p50 / p99 / max (ms) | drift p50 / max (ms) | loss % | payload != 160 | GET p99 (ms) |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+    '| sender | N | CPU s per stream-minute | RSS per call (MB) | first packet at the receiver p50 / p99 (ms) | POST answered p50 / p99 (ms) | gap p50 / p99 / max (ms) | drift p50 / max (ms) | loss % | payload != 160 | GET p99 (ms) | sender lateness p99 (% > 10 ms) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
   ]
   for (const r of rows) {
-    out.push(`| ${r.sender} | ${r.n} | ${f(r.cpuPerStreamMinute, 4)} | ${f(r.rssPerCallMb, 3)} | ${f(r.startP50)} / ${f(r.startP99)} | ${f(r.gapP50, 2)} / ${f(r.gapP99, 2)} / ${f(r.gapMax, 1)} | ${f(r.driftP50, 2)} / ${f(r.driftMax, 2)} | ${f(r.lossPct, 3)} | ${r.badSize} | ${f(r.getP99)} |`)
+    out.push(`| ${r.sender} | ${r.n} | ${f(r.cpuPerStreamMinute, 4)} | ${f(r.rssPerCallMb, 3)} | ${f(r.startP50)} / ${f(r.startP99)} | ${f(r.postP50)} / ${f(r.postP99)} | ${f(r.gapP50, 2)} / ${f(r.gapP99, 2)} / ${f(r.gapMax, 1)} | ${f(r.driftP50, 2)} / ${f(r.driftMax, 2)} | ${f(r.lossPct, 3)} | ${r.badSize} | ${f(r.getP99)} | ${r.lateP99 === undefined ? '-' : `${r.lateP99} (${f(r.lateOver10, 3)})`} |`)
   }
   return out.join('\n')
 }
@@ -236,6 +296,14 @@ async function main (): Promise<void> {
   const receiver = new Receiver()
 
   const rows: Row[] = []
+  if (ONLY !== null) {
+    rows.push(await runPromptPlayer(url, server.pid!, receiver, ONLY))
+    await receiver.close()
+    server.kill('SIGTERM')
+    console.log(table(rows))
+    if (CAPTURE !== undefined) console.log(`capture: ${CAPTURE} (node dist/bench/pcap-gaps.js ${CAPTURE})`)
+    return
+  }
   const counts = QUICK ? [1, 100] : [1, 100, 300, 1000, 2000]
   console.error(`prompt-player benchmark (${QUICK ? 'quick' : 'full'}): ${WINDOW_S} s windows, plays started at ${RATE}/s, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`)
   for (const n of counts) {
@@ -244,16 +312,31 @@ async function main (): Promise<void> {
     console.error(`prompt-player N=${n} done: gap p99 ${row.gapP99.toFixed(2)} ms, max ${row.gapMax.toFixed(1)} ms, loss ${row.lossPct.toFixed(3)} %`)
     await sleep(1000)
   }
-  let knee: string = 'not searched (--quick)'
+  // The same with uploads and transcodes running all the while: four at once, 13 MB WAVs and MP3s.
+  const wav = path.join(work, 'big.wav')
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ar', '44100', '-ac', '2', '-c:a', 'pcm_s16le', wav])
+  const big = [fs.readFileSync(wav), fs.readFileSync(file), fs.readFileSync(wav), fs.readFileSync(file)]
+  const loaded = QUICK ? 100 : 1000
+  const withUploads = await runPromptPlayer(url, server.pid!, receiver, loaded, big)
+  rows.push(withUploads)
+  console.error(`${withUploads.sender} N=${loaded} done: gap p99 ${withUploads.gapP99.toFixed(2)} ms, max ${withUploads.gapMax.toFixed(1)} ms`)
+  // The knee: the first N where the receiver's bounds break, and the first where the sender's
+  // own lateness does (p99 past 2 ms), searched up to --max.
+  let knee = 'not searched (--quick)'
+  let senderKnee = 'not searched (--quick)'
   if (!QUICK) {
-    knee = `none up to ${MAX}`
-    for (let n = 3000; n <= MAX; n += 1000) {
+    const ours = (): Row[] => rows.filter(r => r.sender === 'prompt-player').sort((a, b) => a.n - b.n)
+    const senderBroken = (r: Row): boolean => r.lossPct > 0 || (r.lateP99 !== undefined && !/^<= [0-2](\.\d+)? ms$/.test(r.lateP99))
+    for (let n = 3000; n <= MAX && !ours().some(senderBroken); n += 1000) {
       const row = await runPromptPlayer(url, server.pid!, receiver, n)
       rows.push(row)
-      console.error(`prompt-player N=${n} done: gap p99 ${row.gapP99.toFixed(2)} ms, max ${row.gapMax.toFixed(1)} ms`)
-      if (!withinBounds(row)) { knee = `between ${n - 1000} and ${n} plays`; break }
+      console.error(`prompt-player N=${n} done: gap p99 ${row.gapP99.toFixed(2)} ms, max ${row.gapMax.toFixed(1)} ms, lateness p99 ${row.lateP99 ?? '-'}`)
       await sleep(1000)
     }
+    const firstOut = ours().find(r => !withinBounds(r))
+    knee = firstOut === undefined ? `none up to ${ours().at(-1)!.n}` : `${firstOut.n} plays`
+    const firstLate = ours().find(senderBroken)
+    senderKnee = firstLate === undefined ? `none up to ${ours().at(-1)!.n}` : `${firstLate.n} plays`
   }
   for (const peer of PEERS) {
     const bin = peer.command(file, 0)[0]
@@ -269,7 +352,8 @@ async function main (): Promise<void> {
 
   console.log(table(rows))
   console.log()
-  console.log(`Knee (first N where gap p99 leaves 20 ± 2 ms, max 20 ± 10 ms, drift 2 ms, or a packet is lost): ${knee}.`)
+  console.log(`Knee at the receiver (first N where gap p99 leaves 20 ± 2 ms, max 20 ± 10 ms, drift 2 ms, or a packet is lost): ${knee}.`)
+  console.log(`Knee at the sender (first N where the engine's own packet lateness p99 passes 2 ms, or a packet is lost): ${senderKnee}.`)
   for (const peer of rows.filter(r => r.sender !== 'prompt-player')) {
     const ours = rows.find(r => r.sender === 'prompt-player' && r.n === peer.n)
     if (ours !== undefined && peer.n > 1) {

@@ -3,6 +3,7 @@
  * SIGTERM and SIGINT (every play ends as `stopped`, sockets are freed).
  */
 import Fastify, { type FastifyInstance } from 'fastify'
+import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
@@ -27,6 +28,11 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   await fastify.ready()
   for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
   if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${engine.ffmpegInfo.error}`)
+
+  const files = openFileLimit()
+  if (files !== null && files < config.maxPlays + FILES_BESIDES_PLAYS) {
+    fastify.log.warn({ openFileLimit: files, maxPlays: config.maxPlays }, `the open-file limit is ${files}, below the ${config.maxPlays + FILES_BESIDES_PLAYS} that ${config.maxPlays} plays need (one UDP socket each, PROMPT_PLAYER_MAX_PLAYS): raise it (ulimit -n 65536; LimitNOFILE=65536 under systemd; --ulimit nofile=65536:65536 in Docker) or lower PROMPT_PLAYER_MAX_PLAYS`)
+  }
 
   let closing = false
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -62,9 +68,27 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     prompts: engine.prompts.size,
     ffmpeg: 'error' in engine.ffmpegInfo ? null : `${engine.ffmpegInfo.path} (${engine.ffmpegInfo.version})`,
     rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`,
-    maxPlays: config.maxPlays
+    maxPlays: config.maxPlays,
+    openFileLimit: files
   }, `prompt-player listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} with ${engine.prompts.size} prompts from ${engine.prompts.dir}`)
   return fastify
+}
+
+/** Descriptors the service needs besides one UDP socket per play: HTTP connections, files, ffmpeg pipes. */
+const FILES_BESIDES_PLAYS = 256
+
+/**
+ * The soft limit on open files (Node raises it to the hard limit at startup), from
+ * /proc/self/limits; null where that file does not exist.
+ */
+function openFileLimit (): number | null {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find(l => l.startsWith('Max open files'))
+    const soft = line?.split(/\s{2,}/)[1]
+    return soft === undefined || soft === 'unlimited' ? null : Number(soft)
+  } catch {
+    return null
+  }
 }
 
 /** Runs the service until a signal; a failure to start is one line on stderr and exit 1. */

@@ -17,7 +17,7 @@ export const ErrorResponse = Type.Object({
 }, { $id: 'Error' })
 
 export const Endpoint = Type.Object({
-  host: Type.String({ anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }], description: 'an IPv4 or IPv6 literal' }),
+  host: Type.Union([Type.String({ format: 'ipv4' }), Type.String({ format: 'ipv6' })], { description: 'an IPv4 or IPv6 literal' }),
   port: Type.Integer({ minimum: 1, maximum: 65535 })
 }, { additionalProperties: false })
 

@@ -106,3 +106,20 @@ t.test('a library entry that cannot be read is skipped with a warning', async t 
   run.child.kill('SIGTERM')
   await run.exit
 })
+
+t.test('an open-file limit too low for the configured plays is said at startup, with what to raise', async t => {
+  const range = rtpPorts(20)
+  const child = spawn('bash', ['-c', `ulimit -n 600 && exec "$0" "$@"`, process.execPath, ...process.execArgv, SERVER], {
+    env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: `${range.min}-${range.max}`, PROMPT_PLAYER_LIBRARY: sampleLibrary(t), PROMPT_PLAYER_MAX_PLAYS: '2000' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const run: Run = { child, lines: [], exit: new Promise(resolve => child.on('exit', code => resolve(code))) }
+  child.stdout.on('data', (chunk: Buffer) => { run.lines.push(...chunk.toString().split('\n').filter(Boolean)) })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const warning = JSON.parse(await waitForLine(run, /open-file limit/))
+  t.match(warning, { level: 40, openFileLimit: 600, maxPlays: 2000, msg: /the open-file limit is 600, below the 2256 that 2000 plays need.*ulimit -n 65536.*LimitNOFILE.*PROMPT_PLAYER_MAX_PLAYS/ })
+  const listening = JSON.parse(await waitForLine(run, /prompt-player listening/))
+  t.equal(listening.openFileLimit, 600)
+  child.kill('SIGTERM')
+  t.equal(await run.exit, 0)
+})

@@ -1,0 +1,65 @@
+/**
+ * node dist/bench/pcap-gaps.js capture.pcap
+ *
+ * Inter-arrival gaps and drift of the RTP streams in a capture, from the kernel's timestamps
+ * (tcpdump -i lo -w capture.pcap 'udp and src portrange 20000-39999'), to check the figures of
+ * the benchmark's Node receiver, whose own timing error is in every gap it reports. Reads
+ * classic pcap (microsecond timestamps) of Ethernet or Linux-cooked frames with IPv4.
+ */
+import fs from 'node:fs'
+
+interface Stream { last: number, firstAt: number, firstTs: number, head: number[], tail: number[], packets: number, tsBase: number, lastTs: number }
+
+const file = process.argv[2]
+if (file === undefined) {
+  console.error('usage: node dist/bench/pcap-gaps.js capture.pcap')
+  process.exit(2)
+}
+const pcap = fs.readFileSync(file)
+const magic = pcap.readUInt32LE(0)
+const le = magic === 0xa1b2c3d4
+if (!le && pcap.readUInt32BE(0) !== 0xa1b2c3d4) throw new Error('not a classic microsecond pcap file')
+const u32 = (at: number): number => le ? pcap.readUInt32LE(at) : pcap.readUInt32BE(at)
+const linkType = u32(20)
+const linkBytes = linkType === 1 ? 14 : linkType === 113 ? 16 : NaN
+if (Number.isNaN(linkBytes)) throw new Error(`link type ${linkType} is not Ethernet (1) or Linux cooked (113)`)
+
+const streams = new Map<string, Stream>()
+const gaps: number[] = []
+let offset = 24
+while (offset + 16 <= pcap.length) {
+  const at = u32(offset) * 1000 + u32(offset + 4) / 1000
+  const length = u32(offset + 8)
+  const frame = pcap.subarray(offset + 16, offset + 16 + length)
+  offset += 16 + length
+  const ip = frame.subarray(linkBytes)
+  if (ip.length < 20 || ip[0]! >> 4 !== 4 || ip[9] !== 17) continue
+  const udp = ip.subarray((ip[0]! & 0x0f) * 4)
+  const rtp = udp.subarray(8)
+  if (rtp.length < 12 || rtp[0]! >> 6 !== 2) continue
+  const key = `${udp.readUInt16BE(0)}>${udp.readUInt16BE(2)}/${rtp.readUInt32BE(8)}`
+  const ts = rtp.readUInt32BE(4)
+  let s = streams.get(key)
+  if (s === undefined) {
+    s = { last: at, firstAt: at, firstTs: ts, head: [], tail: [], packets: 0, tsBase: 0, lastTs: ts }
+    streams.set(key, s)
+  } else {
+    gaps.push(at - s.last)
+    s.last = at
+    if (ts < s.lastTs && s.lastTs - ts > 2 ** 31) s.tsBase += 2 ** 32
+    s.lastTs = ts
+  }
+  s.packets++
+  const offsetMs = at - s.firstAt - (s.tsBase + ts - s.firstTs) / 8
+  if (s.head.length < 25) s.head.push(offsetMs)
+  s.tail.push(offsetMs)
+  if (s.tail.length > 25) s.tail.shift()
+}
+
+const sorted = Float64Array.from(gaps).sort()
+const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
+const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? 0
+const drifts = [...streams.values()].filter(s => s.packets > 50).map(s => Math.abs(median(s.tail) - median(s.head))).sort((a, b) => a - b)
+console.log(`${streams.size} streams, ${gaps.length + streams.size} packets (kernel timestamps)`)
+console.log(`gap ms: p50 ${q(0.5).toFixed(3)}  p99 ${q(0.99).toFixed(3)}  p99.9 ${q(0.999).toFixed(3)}  max ${q(1).toFixed(3)}`)
+console.log(`drift ms (|last 25 - first 25| medians): p50 ${(drifts[drifts.length >> 1] ?? 0).toFixed(3)}  max ${(drifts.at(-1) ?? 0).toFixed(3)}`)

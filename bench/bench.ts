@@ -1,5 +1,6 @@
 /**
  * npm run bench [-- --quick] [-- --max 5000]
+ * npm run bench -- --only 2000 [--window 10] [--uploads] [--capture /tmp/rtp.pcap]
  *
  * Starts the service as a process, uploads a 75 s MP3 prompt, starts N plays over HTTP at
  * 100 per second to a receiver in a process of its own (bench/receiver.ts, one UDP port per
@@ -296,8 +297,12 @@ async function main (): Promise<void> {
   const receiver = new Receiver()
 
   const rows: Row[] = []
+  // Large uploads to run beside the plays: 13 MB WAVs and 300 KB MP3s, four at once.
+  const wav = path.join(work, 'big.wav')
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ar', '44100', '-ac', '2', '-c:a', 'pcm_s16le', wav])
+  const big = [fs.readFileSync(wav), fs.readFileSync(file), fs.readFileSync(wav), fs.readFileSync(file)]
   if (ONLY !== null) {
-    rows.push(await runPromptPlayer(url, server.pid!, receiver, ONLY))
+    rows.push(await runPromptPlayer(url, server.pid!, receiver, ONLY, args.includes('--uploads') ? big : []))
     await receiver.close()
     server.kill('SIGTERM')
     console.log(table(rows))
@@ -312,10 +317,7 @@ async function main (): Promise<void> {
     console.error(`prompt-player N=${n} done: gap p99 ${row.gapP99.toFixed(2)} ms, max ${row.gapMax.toFixed(1)} ms, loss ${row.lossPct.toFixed(3)} %`)
     await sleep(1000)
   }
-  // The same with uploads and transcodes running all the while: four at once, 13 MB WAVs and MP3s.
-  const wav = path.join(work, 'big.wav')
-  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ar', '44100', '-ac', '2', '-c:a', 'pcm_s16le', wav])
-  const big = [fs.readFileSync(wav), fs.readFileSync(file), fs.readFileSync(wav), fs.readFileSync(file)]
+  // The same with uploads and transcodes running all the while.
   const loaded = QUICK ? 100 : 1000
   const withUploads = await runPromptPlayer(url, server.pid!, receiver, loaded, big)
   rows.push(withUploads)

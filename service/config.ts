@@ -13,6 +13,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_MAX_PLAYS: Type.Integer({ default: 2000, minimum: 1 }),
   PROMPT_PLAYER_MAX_UPLOAD_BYTES: Type.Integer({ default: 50 * 1024 * 1024, minimum: 1024 }),
   PROMPT_PLAYER_FFMPEG_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 100 }),
+  PROMPT_PLAYER_FFMPEG_NICE: Type.Integer({ default: 10, minimum: 0, maximum: 19 }),
   PROMPT_PLAYER_TOKENS: Type.String({ default: '' }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
@@ -32,6 +33,7 @@ export interface Config {
   maxUploadBytes: number
   ffmpegPath: string
   ffmpegTimeoutMs: number
+  ffmpegNiceness: number
   logLevel: Env['PROMPT_PLAYER_LOG_LEVEL']
   /** Bearer tokens; empty: /v1 is open (allowed on loopback only). */
   tokens: string[]
@@ -68,6 +70,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     maxUploadBytes: parsed.PROMPT_PLAYER_MAX_UPLOAD_BYTES,
     ffmpegPath: parsed.FFMPEG_PATH,
     ffmpegTimeoutMs: parsed.PROMPT_PLAYER_FFMPEG_TIMEOUT_MS,
+    ffmpegNiceness: parsed.PROMPT_PLAYER_FFMPEG_NICE,
     logLevel: parsed.PROMPT_PLAYER_LOG_LEVEL,
     tokens
   }

@@ -4,6 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import { readFileSync } from 'node:fs'
+import os from 'node:os'
 import { pathToFileURL } from 'node:url'
 import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
@@ -22,8 +23,15 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     rtpPorts: config.rtpPorts,
     maxPlays: config.maxPlays,
     ffmpegPath: config.ffmpegPath,
-    ffmpegTimeoutMs: config.ffmpegTimeoutMs
+    ffmpegTimeoutMs: config.ffmpegTimeoutMs,
+    ffmpegNiceness: config.ffmpegNiceness
   })
+  // Under CPU contention the packets must come first, then requests, then ffmpeg
+  // (PROMPT_PLAYER_FFMPEG_NICE). The packet thread raises its own priority where it may (root,
+  // CAP_SYS_NICE); where it may not, this thread (HTTP, uploads, JSON) steps back by five
+  // instead. On Linux the niceness is per thread.
+  const packetNice = await engine.plays.packets.ready
+  const httpNice = packetNice === null ? lowerThisThread(HTTP_NICENESS) : os.getPriority()
   await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes, tokens: config.tokens })
   await fastify.ready()
   for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
@@ -69,9 +77,25 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     ffmpeg: 'error' in engine.ffmpegInfo ? null : `${engine.ffmpegInfo.path} (${engine.ffmpegInfo.version})`,
     rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`,
     maxPlays: config.maxPlays,
-    openFileLimit: files
+    openFileLimit: files,
+    packetThreadNiceness: packetNice ?? os.getPriority(),
+    httpThreadNiceness: httpNice
   }, `prompt-player listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} with ${engine.prompts.size} prompts from ${engine.prompts.dir}`)
   return fastify
+}
+
+/** How far the HTTP thread steps back from the packet thread. */
+const HTTP_NICENESS = 5
+
+/** Raises this thread's niceness by `by` (always allowed); the new niceness, or null if refused. */
+function lowerThisThread (by: number): number | null {
+  try {
+    const current = os.getPriority()
+    os.setPriority(Math.min(19, current + by))
+    return os.getPriority()
+  } catch {
+    return null
+  }
 }
 
 /** Descriptors the service needs besides one UDP socket per play: HTTP connections, files, ffmpeg pipes. */

@@ -14,6 +14,12 @@ export interface FfmpegOptions {
   path?: string
   /** Wall-clock limit for one run. */
   timeoutMs?: number
+  /**
+   * Scheduling niceness of every ffmpeg run (0 to 19). Transcodes are CPU-bound and the packet
+   * thread is not: below the service's priority, ffmpeg gets the cores only when the packets
+   * have had them, so uploads cannot make packets late. Default 10.
+   */
+  niceness?: number
   /** Told of every decode run: how long it took and whether it worked (for metrics). */
   onRun?: (run: FfmpegRun) => void
 }
@@ -42,11 +48,13 @@ const STDERR_TAIL = 600
 export class Ffmpeg {
   readonly path: string
   readonly timeoutMs: number
+  readonly niceness: number
   private readonly onRun: ((run: FfmpegRun) => void) | undefined
 
   constructor (options: FfmpegOptions = {}) {
     this.path = options.path ?? 'ffmpeg'
     this.timeoutMs = options.timeoutMs ?? 60_000
+    this.niceness = options.niceness ?? 10
     this.onRun = options.onRun
   }
 
@@ -70,7 +78,7 @@ export class Ffmpeg {
    * ffmpeg's resampler low-pass filters before it decimates; writing our own would alias.
    */
   async transcode (inputPath: string, inputFormat: string, outputs: { PCMU: string, PCMA: string }): Promise<DecodedStream> {
-    const command = ffmpeg(inputPath, { timeout: this.timeoutMs / 1000 })
+    const command = ffmpeg(inputPath, { timeout: this.timeoutMs / 1000, niceness: this.niceness })
       .setFfmpegPath(this.path)
       .inputFormat(inputFormat)
       .inputOptions(['-nostdin'])
@@ -96,7 +104,7 @@ export class Ffmpeg {
     const chunks: Buffer[] = []
     const sink = new PassThrough()
     sink.on('data', (chunk: Buffer) => chunks.push(chunk))
-    const command = ffmpeg(Readable.from([bytes]), { timeout: this.timeoutMs / 1000 })
+    const command = ffmpeg(Readable.from([bytes]), { timeout: this.timeoutMs / 1000, niceness: this.niceness })
       .setFfmpegPath(this.path)
       .inputFormat(CODECS[codec].ffmpegFormat)
       .inputOptions(['-ar', String(SAMPLE_RATE), '-ac', '1'])

@@ -17,6 +17,8 @@ export interface EngineOptions {
   /** The ffmpeg binary (default: `ffmpeg` on PATH) and the wall-clock limit of one run. */
   ffmpegPath?: string
   ffmpegTimeoutMs?: number
+  /** Niceness of ffmpeg runs, 0 to 19 (default 10): transcodes yield the cores to the packets. */
+  ffmpegNiceness?: number
   keepEndedMs?: number
   keepEndedMax?: number
 }
@@ -50,6 +52,7 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
   const ffmpeg = new Ffmpeg({
     ...(options.ffmpegPath === undefined ? {} : { path: options.ffmpegPath }),
     timeoutMs: options.ffmpegTimeoutMs ?? DEFAULTS.ffmpegTimeoutMs,
+    ...(options.ffmpegNiceness === undefined ? {} : { niceness: options.ffmpegNiceness }),
     onRun: run => events.emit('ffmpeg', run)
   })
   // A missing ffmpeg does not stop the engine: stored prompts can still be played.

@@ -33,6 +33,9 @@ export class PacketEngine {
   private readonly registered = new Map<number, Prompt>()
   private nextPromptId = 1
   private closing = false
+  /** The packet thread's niceness once it has started: -10 when it could raise it, else null. */
+  readonly ready: Promise<number | null>
+  private onReady: (niceness: number | null) => void = () => {}
 
   constructor (options: PacketEngineOptions) {
     this.options = options
@@ -41,6 +44,7 @@ export class PacketEngine {
     const counters = new SharedArrayBuffer(options.slots * COUNTERS * 8)
     this.counters = new Float64Array(counters)
     this.setup = { rtpPorts: options.rtpPorts, counters, lateness }
+    this.ready = new Promise(resolve => { this.onReady = resolve })
     this.worker = this.spawn()
   }
 
@@ -103,6 +107,10 @@ export class PacketEngine {
   private spawn (): Worker {
     const worker = new Worker(new URL('./packet-worker.js', import.meta.url), { workerData: this.setup, name: 'prompt-player packets' })
     worker.on('message', (message: FromWorker) => {
+      if (message.type === 'ready') {
+        this.onReady(message.niceness)
+        return
+      }
       if (message.type === 'ended') {
         this.options.onEnded(message)
         return

@@ -39,6 +39,7 @@ export type ToWorker =
   | { type: 'stopAll', call: number }
 
 export type FromWorker =
+  | { type: 'ready', niceness: number | null }
   | { type: 'reply', call: number, result?: Started }
   | { type: 'reply', call: number, error: { code: EngineErrorCode, message: string } }
   | { type: 'ended', id: string, state: Exclude<PlayState, 'playing'>, error: string | null }

@@ -4,6 +4,8 @@
  * HTTP thread cannot delay a packet.
  */
 import dgram from 'node:dgram'
+import { readlinkSync } from 'node:fs'
+import os from 'node:os'
 import { isIP } from 'node:net'
 import { parentPort, workerData } from 'node:worker_threads'
 import { EngineError } from './errors.js'
@@ -14,6 +16,24 @@ import { LatenessStats, Scheduler } from './scheduler.js'
 import { systemClock } from './clock.js'
 
 const setup = workerData as WorkerSetup
+
+/**
+ * Asks for a higher priority for this thread than the rest of the process (niceness -10), so
+ * that the packets win the cores under contention. Allowed to root and to a process with
+ * CAP_SYS_NICE (the systemd unit grants it); refused quietly otherwise, when the HTTP thread's
+ * lower priority (service/server.ts) and ffmpeg's (PROMPT_PLAYER_FFMPEG_NICE) still apply.
+ */
+function raisePriority (): number | null {
+  try {
+    // On Linux, niceness is per thread; /proc/thread-self names this thread's id.
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
+    os.setPriority(tid, -10)
+    return os.getPriority(tid)
+  } catch {
+    return null
+  }
+}
+const niceness = raisePriority()
 const port = parentPort!
 const counters = new Float64Array(setup.counters)
 const scheduler = new Scheduler(systemClock, new LatenessStats(setup.lateness))
@@ -26,6 +46,8 @@ let nextPort = evenAtLeast(min)
 function post (message: FromWorker): void {
   port.postMessage(message)
 }
+
+post({ type: 'ready', niceness })
 
 port.on('message', (message: ToWorker) => {
   switch (message.type) {

@@ -56,3 +56,32 @@ t.test('parseAudioDetails reads ffmpeg\'s stream description', async t => {
   t.same(parseAudioDetails('pcm_s16le', ['8000 Hz', '3 channels']), { codec: 'pcm_s16le', sampleRate: 8000, channels: 3 })
   t.same(parseAudioDetails(undefined, undefined), { codec: null, sampleRate: null, channels: null })
 })
+
+t.test('ffmpeg runs at a lower priority than the service (niceness 10 by default)', async t => {
+  const dir = tempDir(t)
+  // A long input, so that the run lasts long enough to be seen.
+  const input = path.join(dir, 'long.wav')
+  const seconds = 600
+  const header = Buffer.alloc(44)
+  const data = seconds * 44100 * 2 * 2
+  header.write('RIFF', 0); header.writeUInt32LE(36 + data, 4); header.write('WAVEfmt ', 8)
+  header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(2, 22)
+  header.writeUInt32LE(44100, 24); header.writeUInt32LE(44100 * 4, 28); header.writeUInt16LE(4, 32); header.writeUInt16LE(16, 34)
+  header.write('data', 36); header.writeUInt32LE(data, 40)
+  fs.writeFileSync(input, Buffer.concat([header, Buffer.alloc(data, 1)]))
+  const nicenessOfChildren = (): number[] => fs.readdirSync('/proc').filter(d => /^\d+$/.test(d)).flatMap(pid => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      return stat.includes('(ffmpeg)') && Number(fields[1]) === process.pid ? [Number(fields[16])] : []
+    } catch { return [] }
+  })
+  const seen: number[] = []
+  const running = new Ffmpeg().transcode(input, 'wav', { PCMU: path.join(dir, 'u'), PCMA: path.join(dir, 'a') })
+  for (let i = 0; i < 100 && seen.length === 0; i++) {
+    seen.push(...nicenessOfChildren())
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  await running
+  t.same(seen.slice(0, 1), [10], 'the ffmpeg child runs at niceness 10')
+})

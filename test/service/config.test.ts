@@ -11,6 +11,7 @@ t.test('defaults are those of API.md', async t => {
     maxUploadBytes: 50 * 1024 * 1024,
     ffmpegPath: 'ffmpeg',
     ffmpegTimeoutMs: 60000,
+    ffmpegNiceness: 10,
     logLevel: 'info',
     tokens: []
   })
@@ -29,6 +30,7 @@ t.test('a bad value stops startup with a message that names the variable', async
     [{ PROMPT_PLAYER_RTP_PORTS: '100-200' }, /PROMPT_PLAYER_RTP_PORTS is "100-200"; give a range MIN-MAX with 1024 <= MIN < MAX <= 65535/],
     [{ PROMPT_PLAYER_RTP_PORTS: '30000-20000' }, /PROMPT_PLAYER_RTP_PORTS is "30000-20000"/],
     [{ PROMPT_PLAYER_MAX_PLAYS: '0' }, /PROMPT_PLAYER_MAX_PLAYS must be >= 1/],
+    [{ PROMPT_PLAYER_FFMPEG_NICE: '-5' }, /PROMPT_PLAYER_FFMPEG_NICE must be >= 0/],
     [{ PROMPT_PLAYER_LOG_LEVEL: 'loud' }, /PROMPT_PLAYER_LOG_LEVEL/]
   ]
   for (const [env, message] of cases) {

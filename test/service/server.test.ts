@@ -123,3 +123,18 @@ t.test('an open-file limit too low for the configured plays is said at startup, 
   child.kill('SIGTERM')
   t.equal(await run.exit, 0)
 })
+
+t.test('the packet thread runs ahead of the HTTP thread and of ffmpeg', async t => {
+  const run = start(t, { PROMPT_PLAYER_LIBRARY: sampleLibrary(t) })
+  const line = JSON.parse(await waitForLine(run, /prompt-player listening/))
+  const threads = fs.readdirSync(`/proc/${run.child.pid}/task`).map(tid => {
+    const stat = fs.readFileSync(`/proc/${run.child.pid}/task/${tid}/stat`, 'utf8')
+    return { tid: Number(tid), nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) }
+  })
+  const main = threads.find(th => th.tid === run.child.pid)!
+  t.equal(main.nice, line.httpThreadNiceness, 'the log says the HTTP thread\'s niceness')
+  t.ok(line.packetThreadNiceness < line.httpThreadNiceness, `packets (${line.packetThreadNiceness}) ahead of HTTP (${line.httpThreadNiceness})`)
+  t.ok(threads.some(th => th.nice === line.packetThreadNiceness && th.tid !== run.child.pid), 'a thread of the process runs at the packet niceness')
+  run.child.kill('SIGTERM')
+  await run.exit
+})

@@ -39,6 +39,7 @@ interface State {
   maxSeq: number
   firstTs: number
   tsBase: number
+  /** Highest extended timestamp seen. */
   lastTs: number
   firstArrival: number
   lastArrival: number
@@ -78,14 +79,24 @@ function onPacket (state: State, msg: Buffer): void {
     let ext = (state.maxSeq & ~0xffff) + seq
     if (ext < state.maxSeq - 0x8000) ext += 0x10000
     if (ext > state.maxSeq) state.maxSeq = ext
-    if (ts < state.lastTs && state.lastTs - ts > 2 ** 31) state.tsBase += 2 ** 32
-    state.lastTs = ts
+    // Extend the timestamp to the value nearest the highest seen, so that a packet reordered
+    // across a 2^32 wrap is not taken for one a wrap later.
+    let extTs = state.tsBase + ts
+    if (extTs - state.lastTs > 2 ** 31) extTs -= 2 ** 32
+    else if (state.lastTs - extTs > 2 ** 31) extTs += 2 ** 32
+    if (extTs > state.lastTs) {
+      state.lastTs = extTs
+      state.tsBase = extTs - ts
+    }
   }
   state.lastArrival = at
   state.packets++
   if (msg.length - 12 !== 160) state.badSize++
   if ((msg[1]! & 0x80) !== 0) state.markers++
-  const offset = at - (state.tsBase + ts - state.firstTs) / 8
+  let media = state.tsBase + ts
+  if (media - state.lastTs > 2 ** 31) media -= 2 ** 32
+  else if (state.lastTs - media > 2 ** 31) media += 2 ** 32
+  const offset = at - (media - state.firstTs) / 8
   if (state.head.length < 25) state.head.push(offset)
   state.tail.push(offset)
   if (state.tail.length > 25) state.tail.shift()

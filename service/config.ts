@@ -4,6 +4,7 @@
  */
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
+import { DEFAULT_ALLOWED_TARGETS, parseCidr } from '../src/target-policy.js'
 
 export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
@@ -15,6 +16,8 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_FFMPEG_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 100 }),
   PROMPT_PLAYER_FFMPEG_NICE: Type.Integer({ default: 10, minimum: 0, maximum: 19 }),
   PROMPT_PLAYER_TOKENS: Type.String({ default: '' }),
+  PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: DEFAULT_ALLOWED_TARGETS.join(',') }),
+  PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: 1024, minimum: 1, maximum: 65535 }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
     Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
@@ -37,6 +40,7 @@ export interface Config {
   logLevel: Env['PROMPT_PLAYER_LOG_LEVEL']
   /** Bearer tokens; empty: /v1 is open (allowed on loopback only). */
   tokens: string[]
+  targets: { allow: string[], minPort: number }
 }
 
 export class ConfigError extends Error {
@@ -61,6 +65,14 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // A player that sends UDP wherever a request says is a reflection weapon if anyone can call it.
     throw new ConfigError(`refusing to listen on ${parsed.PROMPT_PLAYER_HOST} without authentication: anyone who reaches it could make it send UDP anywhere. Set PROMPT_PLAYER_TOKENS to one or more secrets (comma-separated; clients send "Authorization: Bearer <token>"), or listen on 127.0.0.1`)
   }
+  const allow = parsed.PROMPT_PLAYER_ALLOWED_TARGETS.split(',').map(cidr => cidr.trim()).filter(Boolean)
+  for (const cidr of allow) {
+    try {
+      parseCidr(cidr)
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: PROMPT_PLAYER_ALLOWED_TARGETS: ${(err as Error).message}`)
+    }
+  }
   return {
     host: parsed.PROMPT_PLAYER_HOST,
     port: parsed.PROMPT_PLAYER_PORT,
@@ -72,7 +84,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     ffmpegTimeoutMs: parsed.PROMPT_PLAYER_FFMPEG_TIMEOUT_MS,
     ffmpegNiceness: parsed.PROMPT_PLAYER_FFMPEG_NICE,
     logLevel: parsed.PROMPT_PLAYER_LOG_LEVEL,
-    tokens
+    tokens,
+    targets: { allow, minPort: parsed.PROMPT_PLAYER_MIN_TARGET_PORT }
   }
 }
 

@@ -24,7 +24,8 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     maxPlays: config.maxPlays,
     ffmpegPath: config.ffmpegPath,
     ffmpegTimeoutMs: config.ffmpegTimeoutMs,
-    ffmpegNiceness: config.ffmpegNiceness
+    ffmpegNiceness: config.ffmpegNiceness,
+    targets: config.targets
   })
   // Under CPU contention the packets must come first, then requests, then ffmpeg
   // (PROMPT_PLAYER_FFMPEG_NICE). The packet thread raises its own priority where it may (root,

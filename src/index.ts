@@ -5,6 +5,7 @@
 import { SafeEmitter, type EngineEvents } from './events.js'
 import { Ffmpeg, type FfmpegInfo } from './ffmpeg.js'
 import { PlayManager } from './play-manager.js'
+import { DEFAULT_ALLOWED_TARGETS, type TargetPolicyOptions } from './target-policy.js'
 import { PromptStore, type StoreWarning } from './prompt-store.js'
 import type { LatenessStats } from './scheduler.js'
 
@@ -21,6 +22,8 @@ export interface EngineOptions {
   ffmpegNiceness?: number
   keepEndedMs?: number
   keepEndedMax?: number
+  /** Where plays may send: allowed networks (default loopback and private ranges) and the lowest port (default 1024). */
+  targets?: Partial<TargetPolicyOptions>
 }
 
 export interface Engine {
@@ -62,7 +65,8 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     rtpPorts: options.rtpPorts ?? DEFAULTS.rtpPorts,
     maxPlays: options.maxPlays ?? DEFAULTS.maxPlays,
     keepEndedMs: options.keepEndedMs ?? DEFAULTS.keepEndedMs,
-    keepEndedMax: options.keepEndedMax ?? DEFAULTS.keepEndedMax
+    keepEndedMax: options.keepEndedMax ?? DEFAULTS.keepEndedMax,
+    targets: { allow: options.targets?.allow ?? DEFAULT_ALLOWED_TARGETS, minPort: options.targets?.minPort ?? 1024 }
   }, store, events)
   let closed = false
   return {
@@ -92,4 +96,5 @@ export type { PlayHandle, PlayInfo } from './play-handle.js'
 export type { PlayRequest } from './play-manager.js'
 export type { PlayEvent, PlayEventType } from './events.js'
 export type { FfmpegRun } from './ffmpeg.js'
+export { DEFAULT_ALLOWED_TARGETS, TargetPolicy, type TargetPolicyOptions } from './target-policy.js'
 export type { Clock } from './clock.js'

@@ -3,7 +3,6 @@
  * record of plays that ended recently. The packets themselves leave from the packet thread
  * (PacketEngine), which owns the sockets and the scheduler.
  */
-import { BlockList, isIP } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { EngineError } from './errors.js'
 import type { SafeEmitter, EngineEvents, PlayEventType } from './events.js'
@@ -12,6 +11,7 @@ import { PacketEngine, type Ended } from './packet-engine.js'
 import { PlayHandle } from './play-handle.js'
 import type { Endpoint } from './play.js'
 import type { PromptStore } from './prompt-store.js'
+import { TargetPolicy, type TargetPolicyOptions } from './target-policy.js'
 
 export interface PlayRequest {
   target: Endpoint
@@ -32,10 +32,13 @@ export interface PlayManagerOptions {
   keepEndedMs: number
   /** How many ended plays stay visible at most. */
   keepEndedMax: number
+  /** Where plays may send. */
+  targets: TargetPolicyOptions
 }
 
 export class PlayManager {
   readonly packets: PacketEngine
+  readonly targets: TargetPolicy
   private readonly options: PlayManagerOptions
   private readonly store: PromptStore
   private readonly events: SafeEmitter<EngineEvents>
@@ -51,6 +54,7 @@ export class PlayManager {
 
   constructor (options: PlayManagerOptions, store: PromptStore, events: SafeEmitter<EngineEvents>) {
     this.options = options
+    this.targets = new TargetPolicy(options.targets)
     this.store = store
     this.events = events
     this.freeSlots = Array.from({ length: options.maxPlays }, (_, i) => options.maxPlays - 1 - i)
@@ -73,7 +77,7 @@ export class PlayManager {
     if (prompts.length === 0) {
       throw new EngineError('PROMPT_NOT_FOUND', 'the play names no prompt; give at least one prompt name')
     }
-    checkTarget(request.target)
+    this.targets.check(request.target)
     const slot = this.freeSlots.pop()
     if (slot === undefined) {
       throw new EngineError('AT_CAPACITY', `${this.options.maxPlays} plays are running, the most this player is configured for (PROMPT_PLAYER_MAX_PLAYS); retry when one ends`)
@@ -202,24 +206,6 @@ export class PlayManager {
       if (this.ended.size > this.options.keepEndedMax || (play.endedAt?.getTime() ?? 0) < horizon) this.ended.delete(id)
       else break
     }
-  }
-}
-
-const UNSPECIFIED = new BlockList()
-UNSPECIFIED.addAddress('0.0.0.0', 'ipv4')
-UNSPECIFIED.addAddress('::', 'ipv6')
-
-/** The minimum every deployment needs; the configurable allowlist comes with the hardening work. */
-function checkTarget (target: Endpoint): void {
-  const family = isIP(target.host)
-  if (family === 0) {
-    throw new EngineError('TARGET_NOT_ALLOWED', `target host "${target.host}" is not an IPv4 or IPv6 address; give the address from the call's SDP (c= line), not a name`)
-  }
-  if (UNSPECIFIED.check(target.host, family === 6 ? 'ipv6' : 'ipv4')) {
-    throw new EngineError('TARGET_NOT_ALLOWED', `target host ${target.host} is the unspecified address; a call's SDP with c=0.0.0.0 is on hold and takes no media`)
-  }
-  if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
-    throw new EngineError('TARGET_NOT_ALLOWED', `target port ${target.port} is not a UDP port (1-65535)`)
   }
 }
 

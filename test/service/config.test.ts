@@ -13,7 +13,8 @@ t.test('defaults are those of API.md', async t => {
     ffmpegTimeoutMs: 60000,
     ffmpegNiceness: 10,
     logLevel: 'info',
-    tokens: []
+    tokens: [],
+    targets: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], minPort: 1024 }
   })
 })
 
@@ -31,7 +32,10 @@ t.test('a bad value stops startup with a message that names the variable', async
     [{ PROMPT_PLAYER_RTP_PORTS: '30000-20000' }, /PROMPT_PLAYER_RTP_PORTS is "30000-20000"/],
     [{ PROMPT_PLAYER_MAX_PLAYS: '0' }, /PROMPT_PLAYER_MAX_PLAYS must be >= 1/],
     [{ PROMPT_PLAYER_FFMPEG_NICE: '-5' }, /PROMPT_PLAYER_FFMPEG_NICE must be >= 0/],
-    [{ PROMPT_PLAYER_LOG_LEVEL: 'loud' }, /PROMPT_PLAYER_LOG_LEVEL/]
+    [{ PROMPT_PLAYER_LOG_LEVEL: 'loud' }, /PROMPT_PLAYER_LOG_LEVEL/],
+    [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/8,pbx.example/24' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "pbx.example\/24" is not a network/],
+    [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/33' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "10.0.0.0\/33" has no valid prefix length \(0-32\)/],
+    [{ PROMPT_PLAYER_MIN_TARGET_PORT: '0' }, /PROMPT_PLAYER_MIN_TARGET_PORT must be >= 1/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))

@@ -20,6 +20,7 @@ t.test('/readyz is 503 at capacity, and ready again when a play ends', async t =
   t.match(full.json(), { status: 'not ready', problems: ['at capacity: no play can start now'] })
   const refused = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['menu'] } })
   t.match(refused.json(), { statusCode: 503, code: 'AT_CAPACITY' })
+  t.equal(refused.headers['retry-after'], '1', 'with Retry-After')
   await app.inject({ method: 'DELETE', url: `/v1/plays/${play.json().id}` })
   t.equal((await app.inject({ url: '/readyz' })).statusCode, 200)
 })

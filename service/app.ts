@@ -75,7 +75,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     if (statusCode >= 500 && !isEngineError(err)) request.log.error({ err }, 'request failed')
     else request.log.info({ code, message }, 'request refused')
     // A 503 says when to come back: capacity frees as plays end, which is seconds.
-    if (statusCode === 503 && (code === 'AT_CAPACITY' || code === 'NO_RTP_PORT')) void reply.header('retry-after', '1')
+    if (statusCode === 503 && (code === 'AT_CAPACITY' || code === 'NO_RTP_PORT' || code === 'TRANSCODER_BUSY')) void reply.header('retry-after', '1')
     if (statusCode === 401) void reply.header('www-authenticate', `Bearer realm="prompt-player"${code === 'INVALID_TOKEN' ? ', error="invalid_token"' : ''}`)
     void reply.code(statusCode).send(errorBody(statusCode, code, message))
   })

@@ -15,6 +15,9 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_MAX_UPLOAD_BYTES: Type.Integer({ default: 50 * 1024 * 1024, minimum: 1024 }),
   PROMPT_PLAYER_FFMPEG_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 100 }),
   PROMPT_PLAYER_FFMPEG_NICE: Type.Integer({ default: 10, minimum: 0, maximum: 19 }),
+  PROMPT_PLAYER_MAX_PROMPT_SECONDS: Type.Integer({ default: 600, minimum: 1 }),
+  PROMPT_PLAYER_MAX_TRANSCODES: Type.Integer({ default: 2, minimum: 1 }),
+  PROMPT_PLAYER_TRANSCODE_QUEUE: Type.Integer({ default: 32, minimum: 0 }),
   PROMPT_PLAYER_TOKENS: Type.String({ default: '' }),
   PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: DEFAULT_ALLOWED_TARGETS.join(',') }),
   PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: 1024, minimum: 1, maximum: 65535 }),
@@ -37,6 +40,9 @@ export interface Config {
   ffmpegPath: string
   ffmpegTimeoutMs: number
   ffmpegNiceness: number
+  maxPromptSeconds: number
+  maxTranscodes: number
+  transcodeQueue: number
   logLevel: Env['PROMPT_PLAYER_LOG_LEVEL']
   /** Bearer tokens; empty: /v1 is open (allowed on loopback only). */
   tokens: string[]
@@ -83,6 +89,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     ffmpegPath: parsed.FFMPEG_PATH,
     ffmpegTimeoutMs: parsed.PROMPT_PLAYER_FFMPEG_TIMEOUT_MS,
     ffmpegNiceness: parsed.PROMPT_PLAYER_FFMPEG_NICE,
+    maxPromptSeconds: parsed.PROMPT_PLAYER_MAX_PROMPT_SECONDS,
+    maxTranscodes: parsed.PROMPT_PLAYER_MAX_TRANSCODES,
+    transcodeQueue: parsed.PROMPT_PLAYER_TRANSCODE_QUEUE,
     logLevel: parsed.PROMPT_PLAYER_LOG_LEVEL,
     tokens,
     targets: { allow, minPort: parsed.PROMPT_PLAYER_MIN_TARGET_PORT }

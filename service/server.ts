@@ -25,6 +25,9 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     ffmpegPath: config.ffmpegPath,
     ffmpegTimeoutMs: config.ffmpegTimeoutMs,
     ffmpegNiceness: config.ffmpegNiceness,
+    maxPromptSeconds: config.maxPromptSeconds,
+    maxTranscodes: config.maxTranscodes,
+    transcodeQueue: config.transcodeQueue,
     targets: config.targets
   })
   // Under CPU contention the packets must come first, then requests, then ffmpeg

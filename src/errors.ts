@@ -6,6 +6,8 @@
 export const ENGINE_ERRORS = {
   UNSUPPORTED_MEDIA: 'the bytes are not a supported audio container',
   UNDECODABLE_AUDIO: 'the container was recognised but its audio cannot be decoded or is empty',
+  PROMPT_TOO_LONG: 'the decoded audio lasts longer than the configured limit',
+  TRANSCODER_BUSY: 'every transcode slot and queue place is taken',
   INVALID_PROMPT_NAME: 'a prompt name does not match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$',
   PROMPT_NOT_FOUND: 'no prompt of that name is in the library',
   PROMPT_EXISTS: 'a prompt of that name exists and the call does not replace',

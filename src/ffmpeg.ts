@@ -20,6 +20,11 @@ export interface FfmpegOptions {
    * have had them, so uploads cannot make packets late. Default 10.
    */
   niceness?: number
+  /** Longest audio a transcode produces (it stops one second past, so a too-long upload is seen). */
+  maxSeconds?: number
+  /** Transcodes running at once, and waiting beyond those; past both, TRANSCODER_BUSY. */
+  maxConcurrent?: number
+  maxQueued?: number
   /** Told of every decode run: how long it took and whether it worked (for metrics). */
   onRun?: (run: FfmpegRun) => void
 }
@@ -49,12 +54,20 @@ export class Ffmpeg {
   readonly path: string
   readonly timeoutMs: number
   readonly niceness: number
+  readonly maxSeconds: number
+  readonly maxConcurrent: number
+  readonly maxQueued: number
+  private running = 0
+  private readonly waiting: Array<() => void> = []
   private readonly onRun: ((run: FfmpegRun) => void) | undefined
 
   constructor (options: FfmpegOptions = {}) {
     this.path = options.path ?? 'ffmpeg'
     this.timeoutMs = options.timeoutMs ?? 60_000
     this.niceness = options.niceness ?? 10
+    this.maxSeconds = options.maxSeconds ?? 600
+    this.maxConcurrent = options.maxConcurrent ?? 2
+    this.maxQueued = options.maxQueued ?? 32
     this.onRun = options.onRun
   }
 
@@ -78,13 +91,36 @@ export class Ffmpeg {
    * ffmpeg's resampler low-pass filters before it decimates; writing our own would alias.
    */
   async transcode (inputPath: string, inputFormat: string, outputs: { PCMU: string, PCMA: string }): Promise<DecodedStream> {
+    await this.slot()
+    try {
+      return await this.transcodeNow(inputPath, inputFormat, outputs)
+    } finally {
+      this.running--
+      this.waiting.shift()?.()
+    }
+  }
+
+  /** Waits for a transcode slot; refuses at once when the queue is full too. */
+  private async slot (): Promise<void> {
+    if (this.running < this.maxConcurrent) {
+      this.running++
+      return
+    }
+    if (this.waiting.length >= this.maxQueued) {
+      throw new EngineError('TRANSCODER_BUSY', `${this.maxConcurrent} transcodes are running and ${this.waiting.length} waiting, the most configured (PROMPT_PLAYER_MAX_TRANSCODES, PROMPT_PLAYER_TRANSCODE_QUEUE); retry shortly`)
+    }
+    await new Promise<void>(resolve => this.waiting.push(resolve))
+    this.running++
+  }
+
+  private async transcodeNow (inputPath: string, inputFormat: string, outputs: { PCMU: string, PCMA: string }): Promise<DecodedStream> {
     const command = ffmpeg(inputPath, { timeout: this.timeoutMs / 1000, niceness: this.niceness })
       .setFfmpegPath(this.path)
       .inputFormat(inputFormat)
       .inputOptions(['-nostdin'])
     for (const codec of ['PCMU', 'PCMA'] as const) {
       command.output(outputs[codec])
-        .outputOptions(['-map', '0:a:0', '-vn', '-sn', '-dn'])
+        .outputOptions(['-map', '0:a:0', '-vn', '-sn', '-dn', '-t', String(this.maxSeconds + 1)])
         .audioFilters(`aresample=${SAMPLE_RATE}`)
         .audioChannels(1)
         .audioFrequency(SAMPLE_RATE)

@@ -20,6 +20,11 @@ export interface EngineOptions {
   ffmpegTimeoutMs?: number
   /** Niceness of ffmpeg runs, 0 to 19 (default 10): transcodes yield the cores to the packets. */
   ffmpegNiceness?: number
+  /** Longest prompt, in seconds of decoded audio (default 600). */
+  maxPromptSeconds?: number
+  /** Transcodes at once (default 2) and waiting beyond them (default 32). */
+  maxTranscodes?: number
+  transcodeQueue?: number
   keepEndedMs?: number
   keepEndedMax?: number
   /** Where plays may send: allowed networks (default loopback and private ranges) and the lowest port (default 1024). */
@@ -56,6 +61,9 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     ...(options.ffmpegPath === undefined ? {} : { path: options.ffmpegPath }),
     timeoutMs: options.ffmpegTimeoutMs ?? DEFAULTS.ffmpegTimeoutMs,
     ...(options.ffmpegNiceness === undefined ? {} : { niceness: options.ffmpegNiceness }),
+    ...(options.maxPromptSeconds === undefined ? {} : { maxSeconds: options.maxPromptSeconds }),
+    ...(options.maxTranscodes === undefined ? {} : { maxConcurrent: options.maxTranscodes }),
+    ...(options.transcodeQueue === undefined ? {} : { maxQueued: options.transcodeQueue }),
     onRun: run => events.emit('ffmpeg', run)
   })
   // A missing ffmpeg does not stop the engine: stored prompts can still be played.

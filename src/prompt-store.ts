@@ -124,6 +124,9 @@ export class PromptStore {
         PCMA: path.join(staging, FILES.PCMA)
       })
       audio = await readAudio(staging)
+      if (audio.PCMU.length > this.ffmpeg.maxSeconds * SAMPLE_RATE) {
+        throw new EngineError('PROMPT_TOO_LONG', `the audio lasts more than ${this.ffmpeg.maxSeconds} s, the longest prompt allowed (PROMPT_PLAYER_MAX_PROMPT_SECONDS); cut it, or raise the limit`)
+      }
       if (audio.PCMU.length === 0) {
         throw new EngineError('UNDECODABLE_AUDIO', `the ${detection.container.toUpperCase()} container holds no audio that ffmpeg could decode (it decoded to 0 samples)`)
       }

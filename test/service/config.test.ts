@@ -12,6 +12,9 @@ t.test('defaults are those of API.md', async t => {
     ffmpegPath: 'ffmpeg',
     ffmpegTimeoutMs: 60000,
     ffmpegNiceness: 10,
+    maxPromptSeconds: 600,
+    maxTranscodes: 2,
+    transcodeQueue: 32,
     logLevel: 'info',
     tokens: [],
     targets: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], minPort: 1024 }

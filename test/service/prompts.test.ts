@@ -122,3 +122,27 @@ t.test('the preview is what a caller hears: WAV 8 kHz mono 16-bit, and the raw G
   }
   t.match((await app.inject({ url: '/v1/prompts/welcome/audio?format=ogg' })).json(), { statusCode: 400, code: 'INVALID_REQUEST', message: /format/ })
 })
+
+t.test('limits: a prompt longer than allowed is 422, a full transcode queue is 503 with Retry-After', async t => {
+  const dir = tempDir(t)
+  const app = await buildApp(t, { libraryDir: dir, maxPromptSeconds: 3, maxTranscodes: 1, transcodeQueue: 0 })
+  const long = await app.inject({ method: 'PUT', url: '/v1/prompts/long', payload: sample('menu').bytes })
+  t.equal(long.statusCode, 422)
+  t.match(long.json(), { code: 'PROMPT_TOO_LONG', message: /more than 3 s.*PROMPT_PLAYER_MAX_PROMPT_SECONDS/ })
+  t.equal((await app.inject({ url: '/v1/prompts/long' })).statusCode, 404, 'nothing stored')
+  t.same(fs.readdirSync(path.join(dir, 'media')), [], 'no media left behind')
+  const [a, b] = await Promise.all([
+    app.inject({ method: 'PUT', url: '/v1/prompts/a', payload: sample('welcome').bytes }),
+    app.inject({ method: 'PUT', url: '/v1/prompts/b', payload: sample('goodbye').bytes })
+  ])
+  t.same([a!.statusCode, b!.statusCode].sort(), [201, 503], 'one transcodes, the other is turned away')
+  const busy = a!.statusCode === 503 ? a! : b!
+  t.match(busy.json(), { code: 'TRANSCODER_BUSY', message: /1 transcodes are running and 0 waiting/ })
+  t.equal(busy.headers['retry-after'], '1')
+})
+
+t.test('a transcode queue lets uploads wait their turn', async t => {
+  const app = await buildApp(t, { libraryDir: tempDir(t), maxTranscodes: 1, transcodeQueue: 4 })
+  const results = await Promise.all(['welcome', 'goodbye', 'renamed'].map(async name => await app.inject({ method: 'PUT', url: `/v1/prompts/${name}`, payload: sample(name).bytes })))
+  t.same(results.map(r => r.statusCode), [201, 201, 201], 'all three stored, one after the other')
+})

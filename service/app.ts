@@ -3,10 +3,12 @@
  * only loads the configuration and listens; tests register this with a temporary library.
  */
 import bearerAuth from '@fastify/bearer-auth'
+import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { createRequire } from 'node:module'
-import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { FastifyError, FastifyHttpOptions, FastifyInstance } from 'fastify'
+import type { Server } from 'node:http'
 import type { Engine } from '../src/index.js'
 import { isEngineError } from '../src/index.js'
 import { HttpError, STATUS_BY_CODE, errorBody } from './errors.js'
@@ -24,6 +26,14 @@ export interface AppOptions {
   maxUploadBytes?: number
   /** Bearer tokens for every /v1 call; none: /v1 is open. */
   tokens?: readonly string[]
+  /** Requests per second one client may make to /v1; 0: no limit. */
+  rateLimit?: number
+  /**
+   * A request's body must have arrived whole within this many ms of its start (default 120 s),
+   * so that a client trickling an upload cannot hold a connection and a buffer forever. Node's
+   * requestTimeout does not cover a body that keeps arriving, byte by byte.
+   */
+  bodyTimeoutMs?: number
   webhooks?: WebhookOptions
 }
 
@@ -40,13 +50,17 @@ export const VERSION = ((): string => {
 })()
 
 /** Fastify's own options that the app needs; the server and the tests both use them. */
-export const serverOptions: FastifyServerOptions = {
+export const serverOptions: FastifyHttpOptions<Server> = {
   ajv: {
     // A misspelt field ("codce") must be refused, not silently dropped.
     customOptions: { removeAdditional: false }
   },
   // Play ids and prompt names are short; nothing needs a long URL.
-  routerOptions: { maxParamLength: 200 }
+  routerOptions: { maxParamLength: 200 },
+  // Node's own limit on receiving a request; bodies are also timed by the app (bodyTimeoutMs).
+  requestTimeout: 120_000,
+  // Node checks request timeouts this often; its default of 30 s would let them run 30 s over.
+  http: { connectionsCheckingInterval: 1000 }
 }
 
 export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
@@ -99,7 +113,26 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
 
   // The API in one scope, so that authentication covers every /v1 route and nothing else:
   // health checks and (later) metrics stay open to the load balancer and the scraper.
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? 120_000
+  fastify.addHook('onRequest', async (request) => {
+    if (request.raw.complete) return
+    const timer = setTimeout(() => {
+      if (request.raw.complete) return
+      request.log.info({ bodyTimeoutMs }, 'request body too slow: closing the connection')
+      request.raw.socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n' +
+        JSON.stringify(errorBody(408, 'REQUEST_TIMEOUT', `the request body did not arrive within ${bodyTimeoutMs} ms (PROMPT_PLAYER_REQUEST_TIMEOUT_MS)`)))
+      request.raw.socket.destroySoon()
+    }, bodyTimeoutMs)
+    timer.unref()
+    request.raw.once('end', () => clearTimeout(timer))
+    request.raw.once('close', () => clearTimeout(timer))
+  })
+
   await fastify.register(async (v1) => {
+    if (opts.rateLimit !== undefined && opts.rateLimit > 0) {
+      // Per client address, before authentication, so that guessing tokens is limited too.
+      await v1.register(rateLimit, { max: opts.rateLimit, timeWindow: 1000 })
+    }
     if (opts.tokens !== undefined && opts.tokens.length > 0) {
       // @fastify/bearer-auth compares in constant time; its errors reach the error handler.
       await v1.register(bearerAuth, { keys: new Set(opts.tokens), addHook: false, verifyErrorLogLevel: 'info' })
@@ -130,6 +163,9 @@ function classify (err: FastifyError, maxUploadBytes = 50 * 1024 * 1024): { stat
   }
   if (err.code === 'FST_BEARER_AUTH_INVALID_AUTHORIZATION_HEADER') {
     return { statusCode: 401, code: 'INVALID_TOKEN', message: 'the bearer token is not one this service accepts' }
+  }
+  if (err.statusCode === 429) {
+    return { statusCode: 429, code: 'RATE_LIMITED', message: `too many requests from this client: ${err.message} (PROMPT_PLAYER_RATE_LIMIT per second)` }
   }
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return { statusCode: 415, code: 'UNSUPPORTED_CONTENT_TYPE', message: 'this call takes a JSON body: send it with Content-Type: application/json' }

@@ -19,6 +19,8 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_MAX_TRANSCODES: Type.Integer({ default: 2, minimum: 1 }),
   PROMPT_PLAYER_TRANSCODE_QUEUE: Type.Integer({ default: 32, minimum: 0 }),
   PROMPT_PLAYER_TOKENS: Type.String({ default: '' }),
+  PROMPT_PLAYER_RATE_LIMIT: Type.Integer({ default: 2000, minimum: 0 }),
+  PROMPT_PLAYER_REQUEST_TIMEOUT_MS: Type.Integer({ default: 120_000, minimum: 1000 }),
   PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: DEFAULT_ALLOWED_TARGETS.join(',') }),
   PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: 1024, minimum: 1, maximum: 65535 }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
@@ -47,6 +49,8 @@ export interface Config {
   /** Bearer tokens; empty: /v1 is open (allowed on loopback only). */
   tokens: string[]
   targets: { allow: string[], minPort: number }
+  rateLimit: number
+  requestTimeoutMs: number
 }
 
 export class ConfigError extends Error {
@@ -94,7 +98,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     transcodeQueue: parsed.PROMPT_PLAYER_TRANSCODE_QUEUE,
     logLevel: parsed.PROMPT_PLAYER_LOG_LEVEL,
     tokens,
-    targets: { allow, minPort: parsed.PROMPT_PLAYER_MIN_TARGET_PORT }
+    targets: { allow, minPort: parsed.PROMPT_PLAYER_MIN_TARGET_PORT },
+    rateLimit: parsed.PROMPT_PLAYER_RATE_LIMIT,
+    requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS
   }
 }
 

@@ -1,0 +1,45 @@
+/**
+ * Request limits over real sockets: a rate limit per client, and an upload that trickles in
+ * too slowly to finish within the request timeout.
+ */
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import t from 'tap'
+import { buildApp, engineOf, sleep, tempDir } from '../helpers/index.js'
+
+t.test('past the rate limit: 429 RATE_LIMITED with Retry-After; health checks are not limited', async t => {
+  const app = await buildApp(t, { rateLimit: 5 })
+  const codes: number[] = []
+  for (let i = 0; i < 8; i++) codes.push((await app.inject({ url: '/v1/prompts' })).statusCode)
+  t.same(codes, [200, 200, 200, 200, 200, 429, 429, 429])
+  const limited = await app.inject({ url: '/v1/plays' })
+  t.match(limited.json(), { statusCode: 429, code: 'RATE_LIMITED', message: /PROMPT_PLAYER_RATE_LIMIT/ })
+  t.ok(Number(limited.headers['retry-after']) >= 1, `Retry-After ${limited.headers['retry-after']}`)
+  t.equal((await app.inject({ url: '/healthz' })).statusCode, 200)
+  await sleep(1100)
+  t.equal((await app.inject({ url: '/v1/prompts' })).statusCode, 200, 'allowed again after the window')
+})
+
+t.test('an upload that trickles in is cut off by the request timeout and leaves nothing', async t => {
+  const dir = tempDir(t)
+  const app = await buildApp(t, { libraryDir: dir, requestTimeout: 1000 })
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = Number(new URL(address).port)
+  const socket = net.connect(port, '127.0.0.1')
+  let answer = ''
+  socket.on('data', chunk => { answer += chunk.toString() })
+  const closed = new Promise<void>(resolve => socket.on('close', () => resolve()))
+  socket.write('PUT /v1/prompts/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\nRIFF')
+  const started = Date.now()
+  const drip = setInterval(() => { if (!socket.destroyed) socket.write('x') }, 200)
+  await closed
+  clearInterval(drip)
+  const took = Date.now() - started
+  t.match(answer, /^HTTP\/1\.1 408 Request Timeout/, 'answered 408 Request Timeout')
+  t.match(answer, /"code":"REQUEST_TIMEOUT".*PROMPT_PLAYER_REQUEST_TIMEOUT_MS/, 'with a code and what to change')
+  t.ok(took < 4000, `the connection was closed after ${took} ms`)
+  t.equal(engineOf(app).prompts.get('slow'), undefined, 'no prompt')
+  t.same(fs.readdirSync(path.join(dir, '.tmp')), [], 'no temporary file')
+  t.same(fs.readdirSync(path.join(dir, 'media')), [], 'no media')
+})

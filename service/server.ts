@@ -53,6 +53,11 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
       if (closing) return
       closing = true
       fastify.log.info({ signal, playsRunning: engine.plays.runningCount }, 'shutting down: stopping plays')
+      // Bounded: whatever hangs (a webhook, a client that will not let go), the process ends.
+      setTimeout(() => {
+        fastify.log.error(`shutdown did not finish within ${SHUTDOWN_MS} ms; exiting anyway`)
+        process.exit(1)
+      }, SHUTDOWN_MS).unref()
       fastify.close().then(() => process.exit(0), (err: unknown) => {
         fastify.log.error({ err }, 'shutdown failed')
         process.exit(1)
@@ -88,6 +93,9 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   }, `prompt-player listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} with ${engine.prompts.size} prompts from ${engine.prompts.dir}`)
   return fastify
 }
+
+/** The longest a graceful shutdown may take. */
+const SHUTDOWN_MS = 10_000
 
 /** How far the HTTP thread steps back from the packet thread. */
 const HTTP_NICENESS = 5

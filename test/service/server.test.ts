@@ -138,3 +138,34 @@ t.test('the packet thread runs ahead of the HTTP thread and of ffmpeg', async t 
   run.child.kill('SIGTERM')
   await run.exit
 })
+
+t.test('kill -9 in the middle of an upload, then a restart: no half prompt listed or left on disk', async t => {
+  const library = sampleLibrary(t)
+  const first = start(t, { PROMPT_PLAYER_LIBRARY: library })
+  const line = JSON.parse(await waitForLine(first, /prompt-player listening/))
+  const before = fs.readdirSync(library).filter(f => f.endsWith('.json')).sort()
+  // An upload whose body never finishes: the server holds a partial request when it dies.
+  const url = new URL(line.url)
+  const socket = net.connect(Number(url.port), url.hostname)
+  socket.on('error', () => {})
+  socket.write('PUT /v1/prompts/half HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n' + 'RIFF'.padEnd(50_000, 'x'))
+  // And a complete one in flight while the process dies.
+  const whole = fetch(`${line.url}/v1/prompts/racing`, { method: 'PUT', body: fs.readFileSync(path.join(ROOT, 'prompts', 'media', fs.readdirSync(path.join(ROOT, 'prompts', 'media'))[0]!, 'source')) }).catch(() => null)
+  await sleep(30)
+  first.child.kill('SIGKILL')
+  await first.exit
+  socket.destroy()
+  await whole
+  const second = start(t, { PROMPT_PLAYER_LIBRARY: library })
+  const again = JSON.parse(await waitForLine(second, /prompt-player listening/))
+  const after = fs.readdirSync(library).filter(f => f.endsWith('.json')).sort()
+  t.notOk(after.includes('half.json'), 'the unfinished upload is not in the library')
+  t.ok(after.length === before.length || (after.length === before.length + 1 && after.includes('racing.json')), `either the racing upload committed whole or not at all (${after.join(', ')})`)
+  t.equal(again.prompts, after.length, 'the restarted service lists exactly the committed prompts')
+  t.same(fs.readdirSync(path.join(library, '.tmp')), [], 'no temporary file survives the restart')
+  const res = await fetch(`${again.url}/v1/prompts`)
+  const listed = (await res.json() as { prompts: Array<{ name: string }> }).prompts.map(p => `${p.name}.json`).sort()
+  t.same(listed, after)
+  second.child.kill('SIGTERM')
+  await second.exit
+})

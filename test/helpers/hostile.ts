@@ -1,0 +1,57 @@
+/**
+ * The hostile-upload corpus, generated: every class of bad upload the service must refuse,
+ * built from the sample prompts and a seeded generator, so that a run is repeatable.
+ */
+import { sample } from './index.js'
+
+export interface HostileUpload {
+  class: string
+  name: string
+  /** The file name it claims, for multipart. */
+  filename: string
+  bytes: Buffer
+  /** The status and code it must get. */
+  status: number
+  code: string
+}
+
+function seeded (seed: number): () => number {
+  let state = seed >>> 0
+  return () => { state = (Math.imul(state, 1664525) + 1013904223) >>> 0; return state >>> 24 }
+}
+
+export function hostileCorpus (): HostileUpload[] {
+  const corpus: HostileUpload[] = []
+  const add = (klass: string, filename: string, bytes: Buffer, status: number, code: string): void => {
+    corpus.push({ class: klass, name: `${klass.replace(/[^a-z0-9]+/gi, '-')}-${corpus.length}`.slice(0, 60), filename, bytes, status, code })
+  }
+  add('empty body', 'hello.wav', Buffer.alloc(0), 415, 'UNSUPPORTED_MEDIA')
+  add('text under an audio name', 'hello.mp3', Buffer.from('This is not audio.\n'.repeat(20)), 415, 'UNSUPPORTED_MEDIA')
+  add('HTML error page under an audio name', 'hello.wav', Buffer.from('<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>'), 415, 'UNSUPPORTED_MEDIA')
+  add('JSON under an audio name', 'hello.wma', Buffer.from('{"error":"not found"}'), 415, 'UNSUPPORTED_MEDIA')
+  add('PNG image under an audio name', 'hello.wav', Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), Buffer.alloc(200)]), 415, 'UNSUPPORTED_MEDIA')
+  add('JPEG image under an audio name', 'hello.mp3', Buffer.concat([Buffer.from('ffd8ffe000104a46494600', 'hex'), Buffer.alloc(200)]), 415, 'UNSUPPORTED_MEDIA')
+  add('PDF under an audio name', 'hello.wma', Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n', 'latin1'), 415, 'UNSUPPORTED_MEDIA')
+  const next = seeded(7)
+  for (let i = 0; i < 20; i++) {
+    const bytes = Buffer.alloc(16 + i * 97)
+    for (let j = 0; j < bytes.length; j++) bytes[j] = next()
+    add('random bytes', `noise-${i}.wav`, bytes, 415, 'UNSUPPORTED_MEDIA')
+  }
+  // Cut inside the header, before any audio: recognised, nothing to decode.
+  const wav = sample('welcome').bytes
+  for (const at of [12, 20, 36, 44]) add('WAV cut inside its header', 'cut.wav', wav.subarray(0, at), 422, 'UNDECODABLE_AUDIO')
+  const wma = sample('goodbye').bytes
+  for (const at of [16, 30, 100, 400]) add('WMA cut inside its header', 'cut.wma', wma.subarray(0, at), 422, 'UNDECODABLE_AUDIO')
+  // Headers that claim gigabytes, with a few bytes behind them.
+  const huge = Buffer.from(wav.subarray(0, 44))
+  huge.writeUInt32LE(0xfffffff0, 4)
+  huge.writeUInt32LE(0xffffffd0, 40)
+  add('WAV header claiming 4 GB', 'huge.wav', Buffer.concat([huge, Buffer.alloc(64)]), 422, 'UNDECODABLE_AUDIO')
+  // A container with no audio stream: a WAV of a fmt chunk and nothing else.
+  add('WAV with no data chunk', 'nodata.wav', Buffer.concat([wav.subarray(0, 36)]), 422, 'UNDECODABLE_AUDIO')
+  return corpus
+}
+
+/** Names that must be refused with 400 INVALID_PROMPT_NAME, as they appear in a URL. */
+export const HOSTILE_NAMES = ['..', '..%2F..%2Fetc%2Fpasswd', 'a%2Fb', 'nul%00byte', '%C3%A9t%C3%A9', '-leading-dash', 'a'.repeat(65), 'space%20name', '.hidden']

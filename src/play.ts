@@ -115,7 +115,7 @@ export class Play implements Task {
     // packet ring is rewritten only while fewer than PACKET_RING sends are queued; past that
     // the socket is hopelessly behind, and the packet is counted as lost, not corrupted.
     if (this.socket.getSendQueueCount() >= PACKET_RING) {
-      this.rtp.skip()
+      this.rtp.drop()
       this.counters[ERRORS]!++
     } else {
       // No callback: a send the kernel takes at once costs no further work; errors come as

@@ -77,7 +77,7 @@ export class RtpStream {
   }
 
   /** Counts a packet that was not sent: its sequence number and timestamp are used up. */
-  skip (): void {
+  drop (): void {
     this.count++
   }
 }

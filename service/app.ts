@@ -4,10 +4,11 @@
  */
 import bearerAuth from '@fastify/bearer-auth'
 import rateLimit from '@fastify/rate-limit'
+import underPressure from '@fastify/under-pressure'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { createRequire } from 'node:module'
-import type { FastifyError, FastifyHttpOptions, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyHttpOptions, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Server } from 'node:http'
 import type { Engine } from '../src/index.js'
 import { isEngineError } from '../src/index.js'
@@ -34,6 +35,12 @@ export interface AppOptions {
    * requestTimeout does not cover a body that keeps arriving, byte by byte.
    */
   bodyTimeoutMs?: number
+  /**
+   * Load shedding: while the HTTP thread's event loop lags more than this (ms), new /v1 requests
+   * get 503 OVERLOADED, except stopping a play; running plays are never touched (they are on
+   * the packet thread). 0 turns it off. `sampleIntervalMs` is how often the lag is measured.
+   */
+  overload?: { maxEventLoopDelayMs: number, sampleIntervalMs?: number }
   webhooks?: WebhookOptions
 }
 
@@ -132,6 +139,23 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     if (opts.rateLimit !== undefined && opts.rateLimit > 0) {
       // Per client address, before authentication, so that guessing tokens is limited too.
       await v1.register(rateLimit, { max: opts.rateLimit, timeWindow: 1000 })
+    }
+    const overload = opts.overload ?? { maxEventLoopDelayMs: 1000 }
+    if (overload.maxEventLoopDelayMs > 0) {
+      await v1.register(underPressure, {
+        maxEventLoopDelay: overload.maxEventLoopDelayMs,
+        ...(overload.sampleIntervalMs === undefined ? {} : { sampleInterval: overload.sampleIntervalMs }),
+        // Returning a value sends it as the answer; returning nothing lets the request through
+        // (the plugin's documented contract; its type declares only the latter).
+        pressureHandler: ((request: FastifyRequest, reply: FastifyReply, _type: string, value: number | undefined) => {
+          // The caller pressed a key: a stop must get through whatever the load.
+          if (request.method === 'DELETE' && request.routeOptions.url === '/v1/plays/:id') return undefined
+          void reply.code(503).header('retry-after', '1')
+          // No sample in a whole interval (the loop never turned) comes as Infinity.
+          const lag = Number.isFinite(value) ? `${Math.round(Number(value))} ms` : 'longer than a sample interval'
+          return errorBody(503, 'OVERLOADED', `the service is overloaded (event-loop delay ${lag}, limit ${overload.maxEventLoopDelayMs} ms, PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS); running plays go on, retry shortly`)
+        }) as unknown as (request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void
+      })
     }
     if (opts.tokens !== undefined && opts.tokens.length > 0) {
       // @fastify/bearer-auth compares in constant time; its errors reach the error handler.

@@ -20,6 +20,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_TRANSCODE_QUEUE: Type.Integer({ default: 32, minimum: 0 }),
   PROMPT_PLAYER_TOKENS: Type.String({ default: '' }),
   PROMPT_PLAYER_RATE_LIMIT: Type.Integer({ default: 2000, minimum: 0 }),
+  PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0 }),
   PROMPT_PLAYER_REQUEST_TIMEOUT_MS: Type.Integer({ default: 120_000, minimum: 1000 }),
   PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: DEFAULT_ALLOWED_TARGETS.join(',') }),
   PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: 1024, minimum: 1, maximum: 65535 }),
@@ -51,6 +52,7 @@ export interface Config {
   targets: { allow: string[], minPort: number }
   rateLimit: number
   requestTimeoutMs: number
+  maxEventLoopDelayMs: number
 }
 
 export class ConfigError extends Error {
@@ -100,7 +102,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     tokens,
     targets: { allow, minPort: parsed.PROMPT_PLAYER_MIN_TARGET_PORT },
     rateLimit: parsed.PROMPT_PLAYER_RATE_LIMIT,
-    requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS
+    requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS,
+    maxEventLoopDelayMs: parsed.PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS
   }
 }
 

@@ -74,11 +74,11 @@ export async function engine (t: Test, options: Partial<EngineOptions> = {}): Pr
 }
 
 /** A real Fastify app on the sample library. `listen` it for real sockets, or `inject`. */
-export async function buildApp (t: Test, options: Partial<EngineOptions> & { maxUploadBytes?: number, tokens?: string[], rateLimit?: number, requestTimeout?: number } = {}): Promise<FastifyInstance> {
-  const { maxUploadBytes, tokens, rateLimit, requestTimeout, ...engineOptions } = options
+export async function buildApp (t: Test, options: Partial<EngineOptions> & { maxUploadBytes?: number, tokens?: string[], rateLimit?: number, requestTimeout?: number, overload?: { maxEventLoopDelayMs: number, sampleIntervalMs?: number } } = {}): Promise<FastifyInstance> {
+  const { maxUploadBytes, tokens, rateLimit, requestTimeout, overload, ...engineOptions } = options
   const e = await createEngine({ libraryDir: engineOptions.libraryDir ?? sampleLibrary(t), rtpPorts: rtpPorts(), ...engineOptions })
   const fastify = Fastify({ ...serverOptions, ...(maxUploadBytes === undefined ? {} : { bodyLimit: maxUploadBytes }) })
-  await fastify.register(app, { engine: e, ...(maxUploadBytes === undefined ? {} : { maxUploadBytes }), ...(tokens === undefined ? {} : { tokens }), ...(rateLimit === undefined ? {} : { rateLimit }), ...(requestTimeout === undefined ? {} : { bodyTimeoutMs: requestTimeout }) })
+  await fastify.register(app, { engine: e, ...(maxUploadBytes === undefined ? {} : { maxUploadBytes }), ...(tokens === undefined ? {} : { tokens }), ...(rateLimit === undefined ? {} : { rateLimit }), ...(requestTimeout === undefined ? {} : { bodyTimeoutMs: requestTimeout }), ...(overload === undefined ? {} : { overload }) })
   t.teardown(() => fastify.close())
   await fastify.ready()
   engines.set(fastify, e)

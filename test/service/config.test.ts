@@ -19,7 +19,8 @@ t.test('defaults are those of API.md', async t => {
     tokens: [],
     targets: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], minPort: 1024 },
     rateLimit: 2000,
-    requestTimeoutMs: 120000
+    requestTimeoutMs: 120000,
+    maxEventLoopDelayMs: 1000
   })
 })
 

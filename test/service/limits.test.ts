@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t from 'tap'
-import { buildApp, engineOf, sleep, tempDir } from '../helpers/index.js'
+import { Receiver, buildApp, engineOf, sleep, tempDir } from '../helpers/index.js'
 
 t.test('past the rate limit: 429 RATE_LIMITED with Retry-After; health checks are not limited', async t => {
   const app = await buildApp(t, { rateLimit: 5 })
@@ -42,4 +42,32 @@ t.test('an upload that trickles in is cut off by the request timeout and leaves 
   t.equal(engineOf(app).prompts.get('slow'), undefined, 'no prompt')
   t.same(fs.readdirSync(path.join(dir, '.tmp')), [], 'no temporary file')
   t.same(fs.readdirSync(path.join(dir, 'media')), [], 'no media')
+})
+
+t.test('load shedding: while the HTTP thread lags, new calls get 503 OVERLOADED, a stop gets through, plays go on', async t => {
+  const app = await buildApp(t, { overload: { maxEventLoopDelayMs: 50, sampleIntervalMs: 100 } })
+  const receiver = await Receiver.open(t)
+  const play = (await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['menu'] } })).json()
+  let shed = null
+  let stop = null
+  for (let attempt = 0; attempt < 5 && shed === null; attempt++) {
+    await sleep(150)
+    // Hold the HTTP thread's event loop for 400 ms, as a burst of heavy requests would.
+    const until = Date.now() + 400
+    while (Date.now() < until) { /* busy */ }
+    await sleep(10) // the plugin's sample, due during the hold, runs now and sees the lag
+    const res = await app.inject({ url: '/v1/prompts' })
+    if (res.statusCode === 503) {
+      shed = res
+      stop = await app.inject({ method: 'DELETE', url: `/v1/plays/${play.id}` })
+    }
+  }
+  t.ok(shed, 'a request was shed while the loop lagged')
+  t.match(shed!.json(), { statusCode: 503, code: 'OVERLOADED', message: /event-loop delay (\d+ ms|longer than a sample interval), limit 50 ms/ })
+  t.equal(shed!.headers['retry-after'], '1')
+  t.equal(stop!.statusCode, 200, 'the stop got through under the same load')
+  t.match(stop!.json(), { state: 'stopped' })
+  const packets = await receiver.waitQuiet(300)
+  const gaps = packets.slice(1).map((p, i) => p.rtp.sequenceNumber - packets[i]!.rtp.sequenceNumber)
+  t.ok(gaps.every(g => g === 1), `no packet lost while the HTTP thread was held (${packets.length} packets in sequence)`)
 })

@@ -44,6 +44,9 @@ export interface AppOptions {
   webhooks?: WebhookOptions
 }
 
+/** The largest upload by default (PROMPT_PLAYER_MAX_UPLOAD_BYTES). */
+export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
 /** The package version: package.json is one level up from the sources, two from dist/. */
 export const VERSION = ((): string => {
   const require = createRequire(import.meta.url)
@@ -162,14 +165,14 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
       await v1.register(bearerAuth, { keys: new Set(opts.tokens), addHook: false, verifyErrorLogLevel: 'info' })
       v1.addHook('onRequest', v1.verifyBearerAuth!)
     }
-    await v1.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? 50 * 1024 * 1024 })
+    await v1.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES })
     await v1.register(playRoutes)
     await v1.register(eventRoutes, { hub })
   })
   await fastify.register(healthRoutes)
 }
 
-function classify (err: FastifyError, maxUploadBytes = 50 * 1024 * 1024): { statusCode: number, code: string, message: string } {
+function classify (err: FastifyError, maxUploadBytes = DEFAULT_MAX_UPLOAD_BYTES): { statusCode: number, code: string, message: string } {
   if (isEngineError(err)) return { statusCode: STATUS_BY_CODE[err.code], code: err.code, message: err.message }
   if (err instanceof HttpError) return { statusCode: err.statusCode, code: err.code, message: err.message }
   if (err.validation) {

@@ -5,6 +5,7 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { DEFAULT_ALLOWED_TARGETS, parseCidr } from '../src/target-policy.js'
+import { DEFAULT_MAX_UPLOAD_BYTES } from './app.js'
 
 export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
@@ -12,7 +13,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_LIBRARY: Type.String({ default: './prompts', minLength: 1 }),
   PROMPT_PLAYER_RTP_PORTS: Type.String({ default: '20000-39999', pattern: '^\\d+-\\d+$' }),
   PROMPT_PLAYER_MAX_PLAYS: Type.Integer({ default: 2000, minimum: 1 }),
-  PROMPT_PLAYER_MAX_UPLOAD_BYTES: Type.Integer({ default: 50 * 1024 * 1024, minimum: 1024 }),
+  PROMPT_PLAYER_MAX_UPLOAD_BYTES: Type.Integer({ default: DEFAULT_MAX_UPLOAD_BYTES, minimum: 1024 }),
   PROMPT_PLAYER_FFMPEG_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 100 }),
   PROMPT_PLAYER_FFMPEG_NICE: Type.Integer({ default: 10, minimum: 0, maximum: 19 }),
   PROMPT_PLAYER_MAX_PROMPT_SECONDS: Type.Integer({ default: 600, minimum: 1 }),

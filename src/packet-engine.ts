@@ -17,6 +17,8 @@ export interface PacketEngineOptions {
   /** Counter slots: one per play that can run at once. */
   slots: number
   onEnded: (ended: Ended) => void
+  /** The packet thread died: every play it ran is gone. */
+  onCrashed: (reason: string) => void
 }
 
 const COUNTERS = 3
@@ -135,7 +137,7 @@ export class PacketEngine {
     this.calls.clear()
     this.worker.removeAllListeners()
     void this.worker.terminate()
-    this.options.onEnded({ id: '*', state: 'failed', error: `the packet thread failed: ${err.message}` })
+    this.options.onCrashed(`the packet thread failed: ${err.message}`)
     this.worker = this.spawn()
     for (const [id, prompt] of this.registered) this.post({ type: 'prompt', id, PCMU: prompt.audio.PCMU, PCMA: prompt.audio.PCMA })
   }

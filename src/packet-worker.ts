@@ -97,7 +97,6 @@ async function start (request: StartPlay): Promise<Started> {
     id: request.id,
     target: request.target,
     frames,
-    codec: request.codec,
     payloadType: request.payloadType,
     ptimeMs: request.ptimeMs,
     ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),

@@ -58,7 +58,7 @@ export class PlayManager {
     this.store = store
     this.events = events
     this.freeSlots = Array.from({ length: options.maxPlays }, (_, i) => options.maxPlays - 1 - i)
-    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, slots: options.maxPlays, onEnded: ended => this.onEnded(ended) })
+    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onCrashed: reason => this.onCrashed(reason) })
     store.onRemove(prompt => this.packets.release(prompt))
   }
 
@@ -173,12 +173,11 @@ export class PlayManager {
     await this.packets.close()
   }
 
+  private onCrashed (reason: string): void {
+    for (const play of [...this.running.values()]) this.onEnded({ id: play.id, state: 'failed', error: reason })
+  }
+
   private onEnded (ended: Ended): void {
-    if (ended.id === '*') {
-      // The packet thread failed: every play it ran is gone.
-      for (const play of [...this.running.values()]) this.onEnded({ id: play.id, state: 'failed', error: ended.error })
-      return
-    }
     const play = this.running.get(ended.id)
     if (play === undefined) {
       this.endedEarly.set(ended.id, ended)

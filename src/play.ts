@@ -3,7 +3,7 @@
  * back, sent from a UDP socket of its own. The HTTP side sees it through PlayHandle.
  */
 import type { Socket } from 'node:dgram'
-import { SAMPLES_PER_MS, type Codec, type Ptime } from './g711.js'
+import { SAMPLES_PER_MS, type Ptime } from './g711.js'
 import { PACKET_RING, RtpStream } from './rtp-packetizer.js'
 import type { Scheduler, Task } from './scheduler.js'
 
@@ -17,9 +17,8 @@ export type Frames = readonly Buffer[]
 export interface PlayOptions {
   id: string
   target: Endpoint
-  /** The payloads of each prompt, in play order. */
+  /** The payloads of each prompt, in play order, already in the play's codec. */
   frames: readonly Frames[]
-  codec: Codec
   payloadType: number
   ptimeMs: Ptime
   ssrc?: number
@@ -44,7 +43,6 @@ const ERRORS = 2
 export class Play implements Task {
   readonly id: string
   readonly target: Endpoint
-  readonly codec: Codec
   readonly ptimeMs: Ptime
   readonly totalPackets: number
   readonly rtp: RtpStream
@@ -66,7 +64,6 @@ export class Play implements Task {
   constructor (options: PlayOptions) {
     this.id = options.id
     this.target = options.target
-    this.codec = options.codec
     this.ptimeMs = options.ptimeMs
     this.socket = options.socket
     this.scheduler = options.scheduler

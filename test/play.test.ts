@@ -31,7 +31,7 @@ t.test('a send error that is not transient fails the play with the reason; nothi
   const ended: Play[] = []
   const play = new Play({
     id: 'p_test', target: { host: '127.0.0.1', port: receiver.port }, frames: [prompt('goodbye').frames('PCMU', 20)],
-    codec: 'PCMU', payloadType: 0, ptimeMs: 20, socket: await connected(receiver.port), scheduler, onEnd: p => ended.push(p)
+    payloadType: 0, ptimeMs: 20, socket: await connected(receiver.port), scheduler, onEnd: p => ended.push(p)
   })
   play.begin()
   t.equal(play.packetsSent, 1, 'the first packet leaves in begin()')
@@ -58,7 +58,7 @@ t.test('a transient error (ICMP unreachable) is counted and the play goes on', a
   t.teardown(() => scheduler.close())
   const play = new Play({
     id: 'p_test2', target: { host: '127.0.0.1', port: receiver.port }, frames: [prompt('goodbye').frames('PCMA', 40)],
-    codec: 'PCMA', payloadType: 8, ptimeMs: 40, socket: await connected(receiver.port), scheduler
+    payloadType: 8, ptimeMs: 40, socket: await connected(receiver.port), scheduler
   })
   play.begin()
   ;(play as unknown as { socket: dgram.Socket }).socket.emit('error', Object.assign(new Error('send ECONNREFUSED'), { code: 'ECONNREFUSED' }))

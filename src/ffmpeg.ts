@@ -171,16 +171,42 @@ export class Ffmpeg {
             return
           }
           const tail = (stderr ?? '').trim().slice(-STDERR_TAIL)
+          const full = storageProblem(err.message, tail)
+          if (full !== null) {
+            reject(new EngineError('STORAGE_FAILED', `ffmpeg could not write its output (${full})`, { cause: err, details: { ffmpeg: err.message, stderr: tail } }))
+            return
+          }
           const timedOut = /timeout/.test(err.message)
           const reason = timedOut
             ? `ffmpeg did not finish within ${this.timeoutMs} ms`
             : `ffmpeg could not ${what}: ${lastLine(tail) || err.message}`
           reject(new EngineError('UNDECODABLE_AUDIO', reason, { cause: err, details: { ffmpeg: err.message, stderr: tail, timedOut } }))
         })
-        .on('end', () => resolve())
+        .on('end', (_stdout: string | null, stderr: string | null) => {
+          // ffmpeg 5 exits 0 when it cannot write its trailer or close an output ("Error
+          // writing trailer of x: No space left on device"), with the output empty or short.
+          const tail = (stderr ?? '').trim().slice(-STDERR_TAIL)
+          const problem = storageProblem('', tail) ?? (/Error (writing trailer|closing file)/.test(tail) ? lastLine(tail) : null)
+          if (problem !== null) {
+            reject(new EngineError('STORAGE_FAILED', `ffmpeg could not write its output (${problem})`, { details: { stderr: tail } }))
+            return
+          }
+          resolve()
+        })
         .run()
     })
   }
+}
+
+/**
+ * A full disk or a file-size limit is the machine's problem, not the upload's: it must not be
+ * reported as undecodable audio. ffmpeg says so on stderr, or (RLIMIT_FSIZE) dies of SIGXFSZ.
+ */
+export function storageProblem (message: string, stderr: string): string | null {
+  if (/No space left on device/i.test(stderr)) return 'the disk is full'
+  if (/Disk quota exceeded/i.test(stderr)) return 'the disk quota is exceeded'
+  if (/SIGXFSZ/.test(message) || /File too large/i.test(stderr)) return 'a file-size limit was reached (ulimit -f, systemd LimitFSIZE)'
+  return null
 }
 
 function lastLine (text: string): string {

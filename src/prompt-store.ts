@@ -115,10 +115,12 @@ export class PromptStore {
     const staging = path.join(this.dir, TMP, `${sha256}.${randomBytes(6).toString('hex')}`)
     let audio: Record<Codec, Buffer>
     let decoded: DecodedStream
+    let step = 'saving the upload'
     try {
       await fs.mkdir(staging, { recursive: true })
       const source = path.join(staging, 'source')
       await fs.writeFile(source, bytes)
+      step = 'transcoding it'
       decoded = await this.ffmpeg.transcode(source, detection.ffmpegFormat, {
         PCMU: path.join(staging, FILES.PCMU),
         PCMA: path.join(staging, FILES.PCMA)
@@ -132,7 +134,7 @@ export class PromptStore {
       }
     } catch (err) {
       await discard(staging)
-      throw wrapStorage(err)
+      throw wrapStorage(err, step)
     }
 
     const packets = packetCount(audio.PCMU.length, 20)
@@ -166,7 +168,7 @@ export class PromptStore {
       } catch (err) {
         await discard(staging)
         await this.collect(sha256)
-        throw wrapStorage(err)
+        throw wrapStorage(err, 'writing its description')
       }
       const previous = this.prompts.get(name)
       const prompt = new Prompt(info, audio)
@@ -187,7 +189,7 @@ export class PromptStore {
       try {
         await fs.rm(path.join(this.dir, `${name}.json`), { force: true })
       } catch (err) {
-        throw wrapStorage(err)
+        throw wrapStorage(err, 'deleting it')
       }
       this.prompts.delete(name)
       for (const listener of this.removeListeners) listener(prompt)
@@ -204,10 +206,15 @@ export class PromptStore {
 
   /** Throws unless the library directory can be read and written now (for readiness checks). */
   async checkWritable (): Promise<void> {
-    await fs.access(this.dir, fsConstants.R_OK | fsConstants.W_OK)
-    // Permission bits do not tell root's story (nor a full disk's): write and remove a file.
     const probe = path.join(this.dir, TMP, `ready.${randomBytes(6).toString('hex')}`)
-    await fs.writeFile(probe, 'ok')
+    try {
+      await fs.access(this.dir, fsConstants.R_OK | fsConstants.W_OK)
+      // Permission bits do not tell root's story (nor a full disk's): write and remove a file.
+      await fs.writeFile(probe, 'ok')
+    } catch (err) {
+      await discard(probe)
+      throw new Error(`${hintFor(err as NodeJS.ErrnoException)}: ${(err as Error).message}`, { cause: err })
+    }
     await fs.rm(probe)
   }
 
@@ -287,26 +294,40 @@ async function readAudio (dir: string): Promise<Record<Codec, Buffer>> {
 
 async function writeAtomically (file: string, tmpDir: string, text: string): Promise<void> {
   const tmp = path.join(tmpDir, `${path.basename(file)}.${randomBytes(6).toString('hex')}`)
-  const handle = await fs.open(tmp, 'w')
   try {
-    await handle.writeFile(text)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
+    const handle = await fs.open(tmp, 'w')
+    try {
+      await handle.writeFile(text)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
     await fs.rename(tmp, file)
   } catch (err) {
+    // A full disk fails the write, not the open: the empty file must not stay behind.
     await discard(tmp)
     throw err
   }
 }
 
-function wrapStorage (err: unknown): unknown {
-  if (err instanceof EngineError) return err
+/** Says which step of an upload the library failed in, and what the error means. */
+function wrapStorage (err: unknown, step: string): unknown {
+  if (err instanceof EngineError) {
+    if (err.code !== 'STORAGE_FAILED') return err
+    return new EngineError('STORAGE_FAILED', `could not write the prompt library while ${step}: ${err.message}; nothing was stored`, { cause: err, details: err.details })
+  }
   const e = err as NodeJS.ErrnoException
-  const hint = e.code === 'ENOSPC' ? 'the disk is full' : e.code === 'EACCES' || e.code === 'EROFS' ? 'the library directory is not writable' : e.code ?? 'unknown error'
-  return new EngineError('STORAGE_FAILED', `could not write the prompt library (${hint}): ${e.message}`, { cause: err })
+  return new EngineError('STORAGE_FAILED', `could not write the prompt library while ${step} (${hintFor(e)}): ${e.message}; nothing was stored`, { cause: err })
+}
+
+function hintFor (e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'ENOSPC': return 'the disk is full'
+    case 'EDQUOT': return 'the disk quota is exceeded'
+    case 'EFBIG': return 'a file-size limit was reached (ulimit -f, systemd LimitFSIZE)'
+    case 'EACCES': case 'EPERM': case 'EROFS': return 'the library directory is not writable'
+    default: return e.code ?? 'unknown error'
+  }
 }
 
 function parseInfo (text: string, name: string): PromptInfo {

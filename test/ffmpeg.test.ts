@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { Ffmpeg, parseAudioDetails } from '../src/ffmpeg.js'
+import { Ffmpeg, parseAudioDetails, storageProblem } from '../src/ffmpeg.js'
 import { correlation, referenceDecode, sample, tempDir } from './helpers/index.js'
 
 t.test('info runs the binary and reports its version', async t => {
@@ -84,4 +84,12 @@ t.test('ffmpeg runs at a lower priority than the service (niceness 10 by default
   }
   await running
   t.same(seen.slice(0, 1), [10], 'the ffmpeg child runs at niceness 10')
+})
+
+t.test('a full disk or a file-size limit is a storage problem, not undecodable audio', async t => {
+  t.equal(storageProblem('ffmpeg exited with code 1', 'av_interleaved_write_frame(): No space left on device'), 'the disk is full')
+  t.equal(storageProblem('ffmpeg exited with code 1', 'Error writing trailer of x: Disk quota exceeded'), 'the disk quota is exceeded')
+  t.match(storageProblem('ffmpeg was killed with signal SIGXFSZ', ''), /file-size limit/)
+  t.match(storageProblem('ffmpeg exited with code 1', 'x: File too large'), /file-size limit/)
+  t.equal(storageProblem('ffmpeg exited with code 1', 'Invalid data found when processing input'), null)
 })

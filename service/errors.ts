@@ -8,6 +8,7 @@ import type { EngineErrorCode } from '../src/errors.js'
 export const STATUS_BY_CODE: Readonly<Record<EngineErrorCode, number>> = {
   UNSUPPORTED_MEDIA: 415,
   UNDECODABLE_AUDIO: 422,
+  TRUNCATED_AUDIO: 422,
   PROMPT_TOO_LONG: 422,
   TRANSCODER_BUSY: 503,
   INVALID_PROMPT_NAME: 400,

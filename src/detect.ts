@@ -83,7 +83,7 @@ export function extensionMismatch (filename: string | null | undefined, containe
   return named !== container
 }
 
-interface MpegHeader { version: number, layer: number, sampleRate: number, frameLength: number }
+export interface MpegHeader { version: number, layer: number, sampleRate: number, frameLength: number }
 
 // Bitrates in kbit/s by [MPEG-1 ? 0 : 1][layer 1..3][index]; index 0 (free format) and 15 are refused.
 const BITRATES: readonly (readonly (readonly number[])[])[] = [
@@ -101,7 +101,7 @@ const SAMPLE_RATES: Readonly<Record<number, readonly number[]>> = {
 }
 
 /** Parses an MPEG audio frame header (ISO 11172-3 §2.4.2.3) at `at`, or null. */
-function mpegHeaderAt (buf: Buffer, at: number): MpegHeader | null {
+export function mpegHeaderAt (buf: Buffer, at: number): MpegHeader | null {
   if (at + 4 > buf.length) return null
   const b1 = buf[at + 1]!
   const b2 = buf[at + 2]!

@@ -6,6 +6,7 @@
 export const ENGINE_ERRORS = {
   UNSUPPORTED_MEDIA: 'the bytes are not a supported audio container',
   UNDECODABLE_AUDIO: 'the container was recognised but its audio cannot be decoded or is empty',
+  TRUNCATED_AUDIO: 'the file holds less audio than its container declares: it was cut short',
   PROMPT_TOO_LONG: 'the decoded audio lasts longer than the configured limit',
   TRANSCODER_BUSY: 'every transcode slot and queue place is taken',
   INVALID_PROMPT_NAME: 'a prompt name does not match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$',

@@ -18,6 +18,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { detectContainer, extensionMismatch } from './detect.js'
 import { EngineError } from './errors.js'
+import { checkAsfComplete, checkDecodedLength, checkMpegComplete, checkWavComplete } from './integrity.js'
 import type { DecodedStream, Ffmpeg } from './ffmpeg.js'
 import { SAMPLE_RATE, SAMPLES_PER_MS, type Codec } from './g711.js'
 import { probe } from './probe.js'
@@ -109,6 +110,10 @@ export class PromptStore {
     PromptStore.checkName(name)
     if (!options.replace && this.prompts.has(name)) throw exists(name)
     const detection = detectContainer(bytes)
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    if (detection.container === 'wav') checkWavComplete(buf)
+    if (detection.container === 'mp3') checkMpegComplete(buf, detection.audioOffset)
+    if (detection.container === 'wma') checkAsfComplete(buf)
     const facts = await probe(bytes, detection)
     const sha256 = createHash('sha256').update(bytes).digest('hex')
 
@@ -132,6 +137,7 @@ export class PromptStore {
       if (audio.PCMU.length === 0) {
         throw new EngineError('UNDECODABLE_AUDIO', `the ${detection.container.toUpperCase()} container holds no audio that ffmpeg could decode (it decoded to 0 samples)`)
       }
+      checkDecodedLength(detection.container, facts.durationMs, audio.PCMU.length / SAMPLES_PER_MS)
     } catch (err) {
       await discard(staging)
       throw wrapStorage(err, step)

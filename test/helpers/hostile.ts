@@ -38,16 +38,25 @@ export function hostileCorpus (): HostileUpload[] {
     for (let j = 0; j < bytes.length; j++) bytes[j] = next()
     add('random bytes', `noise-${i}.wav`, bytes, 415, 'UNSUPPORTED_MEDIA')
   }
-  // Cut inside the header, before any audio: recognised, nothing to decode.
+  // Cut inside the header, before any audio. Cut inside a chunk, or after a data chunk's
+  // header that declares audio: cut short. Cut cleanly between chunks: nothing to decode.
   const wav = sample('welcome').bytes
-  for (const at of [12, 20, 36, 44]) add('WAV cut inside its header', 'cut.wav', wav.subarray(0, at), 422, 'UNDECODABLE_AUDIO')
+  for (const at of [12, 36]) add('WAV cut between header chunks', 'cut.wav', wav.subarray(0, at), 422, 'UNDECODABLE_AUDIO')
+  for (const at of [20, 40, 44]) add('WAV cut inside its header', 'cut.wav', wav.subarray(0, at), 422, 'TRUNCATED_AUDIO')
   const wma = sample('goodbye').bytes
-  for (const at of [16, 30, 100, 400]) add('WMA cut inside its header', 'cut.wma', wma.subarray(0, at), 422, 'UNDECODABLE_AUDIO')
+  for (const at of [16, 30, 100, 400]) add('WMA cut inside its header', 'cut.wma', wma.subarray(0, at), 422, 'TRUNCATED_AUDIO')
+  // Cut in the middle of the audio, at many offsets: each container declares more than is there.
+  const mp3 = sample('menu').bytes
+  for (const [label, bytes, filename] of [['WAV', wav, 'cut.wav'], ['MP3', mp3, 'cut.mp3'], ['WMA', wma, 'cut.wma']] as const) {
+    for (const fraction of [0.1, 0.33, 0.5, 0.66, 0.9]) {
+      add(`${label} cut in the middle of its audio`, filename, bytes.subarray(0, Math.floor(bytes.length * fraction)), 422, 'TRUNCATED_AUDIO')
+    }
+  }
   // Headers that claim gigabytes, with a few bytes behind them.
   const huge = Buffer.from(wav.subarray(0, 44))
   huge.writeUInt32LE(0xfffffff0, 4)
   huge.writeUInt32LE(0xffffffd0, 40)
-  add('WAV header claiming 4 GB', 'huge.wav', Buffer.concat([huge, Buffer.alloc(64)]), 422, 'UNDECODABLE_AUDIO')
+  add('WAV header claiming 4 GB', 'huge.wav', Buffer.concat([huge, Buffer.alloc(64)]), 422, 'TRUNCATED_AUDIO')
   // A container with no audio stream: a WAV of a fmt chunk and nothing else.
   add('WAV with no data chunk', 'nodata.wav', Buffer.concat([wav.subarray(0, 36)]), 422, 'UNDECODABLE_AUDIO')
   return corpus

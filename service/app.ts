@@ -92,6 +92,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     await opts.engine.close()
     hub.close()
     await webhooks.drain(2000)
+    webhooks.close()
   })
 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
@@ -166,7 +167,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
       v1.addHook('onRequest', v1.verifyBearerAuth!)
     }
     await v1.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES })
-    await v1.register(playRoutes)
+    await v1.register(playRoutes, { callbacks: webhooks.policy })
     await v1.register(eventRoutes, { hub })
   })
   await fastify.register(healthRoutes)

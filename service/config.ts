@@ -25,6 +25,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_REQUEST_TIMEOUT_MS: Type.Integer({ default: 120_000, minimum: 1000 }),
   PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: DEFAULT_ALLOWED_TARGETS.join(',') }),
   PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: 1024, minimum: 1, maximum: 65535 }),
+  PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: DEFAULT_ALLOWED_TARGETS.join(',') }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
     Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
@@ -51,6 +52,8 @@ export interface Config {
   /** Bearer tokens; empty: /v1 is open (allowed on loopback only). */
   tokens: string[]
   targets: { allow: string[], minPort: number }
+  /** Networks webhooks (callbackUrl) may go to. */
+  callbacks: string[]
   rateLimit: number
   requestTimeoutMs: number
   maxEventLoopDelayMs: number
@@ -78,14 +81,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // A player that sends UDP wherever a request says is a reflection weapon if anyone can call it.
     throw new ConfigError(`refusing to listen on ${parsed.PROMPT_PLAYER_HOST} without authentication: anyone who reaches it could make it send UDP anywhere. Set PROMPT_PLAYER_TOKENS to one or more secrets (comma-separated; clients send "Authorization: Bearer <token>"), or listen on 127.0.0.1`)
   }
-  const allow = parsed.PROMPT_PLAYER_ALLOWED_TARGETS.split(',').map(cidr => cidr.trim()).filter(Boolean)
-  for (const cidr of allow) {
-    try {
-      parseCidr(cidr)
-    } catch (err) {
-      throw new ConfigError(`invalid configuration: PROMPT_PLAYER_ALLOWED_TARGETS: ${(err as Error).message}`)
-    }
-  }
+  const allow = networks(parsed, 'PROMPT_PLAYER_ALLOWED_TARGETS')
+  const callbacks = networks(parsed, 'PROMPT_PLAYER_ALLOWED_CALLBACKS')
   return {
     host: parsed.PROMPT_PLAYER_HOST,
     port: parsed.PROMPT_PLAYER_PORT,
@@ -102,10 +99,24 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: parsed.PROMPT_PLAYER_LOG_LEVEL,
     tokens,
     targets: { allow, minPort: parsed.PROMPT_PLAYER_MIN_TARGET_PORT },
+    callbacks,
     rateLimit: parsed.PROMPT_PLAYER_RATE_LIMIT,
     requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS,
     maxEventLoopDelayMs: parsed.PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS
   }
+}
+
+/** A comma-separated list of CIDRs, each checked. */
+function networks (parsed: Env, variable: 'PROMPT_PLAYER_ALLOWED_TARGETS' | 'PROMPT_PLAYER_ALLOWED_CALLBACKS'): string[] {
+  const list = parsed[variable].split(',').map(cidr => cidr.trim()).filter(Boolean)
+  for (const cidr of list) {
+    try {
+      parseCidr(cidr)
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: ${variable}: ${(err as Error).message}`)
+    }
+  }
+  return list
 }
 
 function isLoopback (host: string): boolean {

@@ -5,8 +5,10 @@
  * is dropped), and a webhook is an async fetch with a timeout.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { ServerResponse } from 'node:http'
+import http, { type ServerResponse } from 'node:http'
+import https from 'node:https'
 import type { Engine, PlayEvent } from '../src/index.js'
+import { CallbackPolicy, CallbackRefused } from './callbacks.js'
 
 export interface SseClient {
   response: ServerResponse
@@ -71,25 +73,33 @@ export interface WebhookOptions {
   /** Attempts after the first, with backoff doubling from `backoffMs`. */
   retries?: number
   backoffMs?: number
+  /** Where webhooks may go (PROMPT_PLAYER_ALLOWED_CALLBACKS). */
+  policy?: CallbackPolicy
 }
 
 /**
  * POSTs `{"type": "play.finished", "play": Play}` to a play's callbackUrl. A play's events are
  * delivered in order (started before finished); a network error, a timeout, a 429 or a 5xx is
- * retried with backoff, another 4xx is not. Failures are logged, never thrown.
+ * retried with backoff, another 4xx is not, nor a 3xx (redirects are not followed), nor an
+ * address outside the callback policy. Failures are logged, never thrown.
  */
 export class Webhooks {
+  readonly policy: CallbackPolicy
   private readonly log: FastifyBaseLogger
   private readonly timeoutMs: number
   private readonly retries: number
   private readonly backoffMs: number
   private readonly queues = new Map<string, Promise<void>>()
+  private readonly agents: { http: http.Agent, https: https.Agent }
 
   constructor (engine: Engine, log: FastifyBaseLogger, options: WebhookOptions = {}) {
     this.log = log
     this.timeoutMs = options.timeoutMs ?? 5000
     this.retries = options.retries ?? 3
     this.backoffMs = options.backoffMs ?? 500
+    this.policy = options.policy ?? new CallbackPolicy()
+    // Connections are kept for the next event; each was checked by the policy when it opened.
+    this.agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }
     engine.events.on('play', event => {
       if (event.play.callbackUrl !== null) this.enqueue(event.play.callbackUrl, event)
     })
@@ -103,6 +113,12 @@ export class Webhooks {
       new Promise(resolve => { timer = setTimeout(resolve, ms) })
     ])
     clearTimeout(timer)
+  }
+
+  /** Closes the connections kept open. */
+  close (): void {
+    this.agents.http.destroy()
+    this.agents.https.destroy()
   }
 
   private enqueue (url: string, event: PlayEvent): void {
@@ -119,23 +135,45 @@ export class Webhooks {
       if (attempt > 0) await new Promise(resolve => setTimeout(resolve, this.backoffMs * 2 ** (attempt - 1)))
       let outcome: string
       try {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': 'prompt-player' },
-          body,
-          signal: AbortSignal.timeout(this.timeoutMs)
-        })
-        await res.body?.cancel()
-        if (res.ok) return
-        outcome = `answered ${res.status}`
-        if (res.status < 500 && res.status !== 429) {
-          this.log.warn({ play: event.play.id, url, event: event.type }, `webhook ${outcome}; not retried`)
+        const status = await this.post(new URL(url), body)
+        if (status >= 200 && status < 300) return
+        outcome = `answered ${status}`
+        if (status < 500 && status !== 429) {
+          this.log.warn({ play: event.play.id, url, event: event.type }, `webhook ${outcome}; not retried${status < 400 ? ' (redirects are not followed)' : ''}`)
           return
         }
       } catch (err) {
-        outcome = (err as Error).name === 'TimeoutError' ? `did not answer within ${this.timeoutMs} ms` : `failed: ${(err as Error).message}`
+        if (err instanceof CallbackRefused) {
+          this.log.warn({ play: event.play.id, url, event: event.type }, `webhook refused: ${err.message}; not sent`)
+          return
+        }
+        outcome = err instanceof WebhookTimeout ? `did not answer within ${this.timeoutMs} ms` : `failed: ${(err as Error).message}`
       }
       this.log.warn({ play: event.play.id, url, event: event.type, attempt: attempt + 1 }, `webhook ${outcome}`)
     }
   }
+
+  /** One attempt: the status it was answered with. The body of the answer is read and dropped. */
+  private async post (url: URL, body: string): Promise<number> {
+    const refusal = this.policy.refusal(url)
+    if (refusal !== null) throw new CallbackRefused(refusal)
+    return await new Promise((resolve, reject) => {
+      const secure = url.protocol === 'https:'
+      const request = (secure ? https : http).request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'prompt-player' },
+        lookup: this.policy.lookup,
+        agent: secure ? this.agents.https : this.agents.http
+      }, response => {
+        response.resume()
+        response.on('end', () => { clearTimeout(timer); resolve(response.statusCode ?? 0) })
+        response.on('error', reject)
+      })
+      const timer = setTimeout(() => request.destroy(new WebhookTimeout()), this.timeoutMs)
+      request.on('error', err => { clearTimeout(timer); reject(err) })
+      request.end(body)
+    })
+  }
 }
+
+class WebhookTimeout extends Error {}

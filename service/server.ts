@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { pathToFileURL } from 'node:url'
+import { CallbackPolicy } from './callbacks.js'
 import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { createEngine } from '../src/index.js'
@@ -37,7 +38,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   // instead. On Linux the niceness is per thread.
   const packetNice = await engine.plays.packets.ready
   const httpNice = packetNice === null ? lowerThisThread(HTTP_NICENESS) : os.getPriority()
-  await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes, tokens: config.tokens, rateLimit: config.rateLimit, bodyTimeoutMs: config.requestTimeoutMs, overload: { maxEventLoopDelayMs: config.maxEventLoopDelayMs } })
+  await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes, tokens: config.tokens, rateLimit: config.rateLimit, bodyTimeoutMs: config.requestTimeoutMs, overload: { maxEventLoopDelayMs: config.maxEventLoopDelayMs }, webhooks: { policy: new CallbackPolicy(config.callbacks) } })
   await fastify.ready()
   for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
   if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${engine.ffmpegInfo.error}`)

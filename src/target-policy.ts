@@ -80,7 +80,7 @@ export class TargetPolicy {
 }
 
 /** `::ffff:10.1.2.3` is 10.1.2.3: the IPv4 rules apply to it. */
-function unmapped (host: string): string {
+export function unmapped (host: string): string {
   const match = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host)
   return match === null ? host : match[1]!
 }

@@ -70,8 +70,9 @@ t.test('rejected uploads leave the library exactly as it was', async t => {
   const bad: Array<[string, Buffer, string]> = [
     ['text', Buffer.from('not audio'), 'UNSUPPORTED_MEDIA'],
     ['empty', Buffer.alloc(0), 'UNSUPPORTED_MEDIA'],
-    ['a WAV header with its data cut off', wav.subarray(0, 44), 'UNDECODABLE_AUDIO'],
-    ['an ASF header and nothing else', good.bytes.subarray(0, 30), 'UNDECODABLE_AUDIO']
+    ['a WAV header with its data cut off', wav.subarray(0, 44), 'TRUNCATED_AUDIO'],
+    ['an ASF header cut at 30 bytes', good.bytes.subarray(0, 30), 'TRUNCATED_AUDIO'],
+    ['a WAV of a fmt chunk and nothing else', wav.subarray(0, 36), 'UNDECODABLE_AUDIO']
   ]
   for (const [what, bytes, code] of bad) {
     await t.rejects(store.put('keep', bytes, { replace: true }), { code }, `${what} is refused with ${code}`)

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { CallbackPolicy } from '../callbacks.js'
 import { ErrorResponse } from '../schemas/common.js'
 import { Play, PlayList, PlayParams, PlayRequest } from '../schemas/plays.js'
 
-export default async function playRoutes (fastify: FastifyInstance): Promise<void> {
+export default async function playRoutes (fastify: FastifyInstance, opts: { callbacks: CallbackPolicy }): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const plays = app.engine.plays
 
@@ -14,6 +15,7 @@ export default async function playRoutes (fastify: FastifyInstance): Promise<voi
       response: { 201: Play, 400: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse }
     }
   }, async (request, reply) => {
+    if (typeof request.body.callbackUrl === 'string') opts.callbacks.checkUrl(request.body.callbackUrl)
     const play = await plays.create(request.body)
     request.log.info({ play: play.id, target: play.target, source: play.source, prompts: request.body.prompts }, 'play started')
     return await reply.code(201).header('location', `/v1/plays/${play.id}`).send(play.toJSON())

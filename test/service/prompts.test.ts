@@ -65,7 +65,8 @@ t.test('bad uploads: 415, 422, 413 and 400, each leaving the library exactly as 
     ['a PNG named .wav', { url: '/v1/prompts/keep', payload: png }, 415, 'UNSUPPORTED_MEDIA', /PNG image; expected WAV, MP3 or WMA/],
     ['an empty body', { url: '/v1/prompts/keep' }, 415, 'UNSUPPORTED_MEDIA', /empty/],
     ['random bytes', { url: '/v1/prompts/keep', payload: Buffer.from('0123456789abcdef'.repeat(64), 'hex') }, 415, 'UNSUPPORTED_MEDIA', /not a known audio container/],
-    ['a WAV cut after its header', { url: '/v1/prompts/keep', payload: sample('welcome').bytes.subarray(0, 44) }, 422, 'UNDECODABLE_AUDIO', /./],
+    ['a WAV cut after its header', { url: '/v1/prompts/keep', payload: sample('welcome').bytes.subarray(0, 44) }, 422, 'TRUNCATED_AUDIO', /^the WAV file ends inside its "LIST" chunk .*cut short/],
+    ['a WAV with no audio', { url: '/v1/prompts/keep', payload: sample('welcome').bytes.subarray(0, 36) }, 422, 'UNDECODABLE_AUDIO', /./],
     ['over the size limit', { url: '/v1/prompts/keep', payload: Buffer.concat([sample('welcome').bytes, Buffer.alloc(200_000)]) }, 413, 'UPLOAD_TOO_LARGE', /larger than 200000 bytes/],
     ['a name with ..', { url: '/v1/prompts/..%2Fetc', payload: sample('welcome').bytes }, 400, 'INVALID_PROMPT_NAME', /not valid/],
     ['a 65-character name', { url: `/v1/prompts/${'a'.repeat(65)}`, payload: sample('welcome').bytes }, 400, 'INVALID_PROMPT_NAME', /1 to 64/]

@@ -1,0 +1,87 @@
+/**
+ * Where webhooks may go. A callbackUrl is a URL a caller of the API chose, fetched by this
+ * service from inside the network: without a rule it reaches whatever the service can reach
+ * (a cloud metadata endpoint at 169.254.169.254, an admin port on a neighbour). So, like RTP
+ * targets, webhook addresses must be inside allowed networks (by default loopback and the
+ * private ranges, where IVR applications live; link-local is not among them).
+ *
+ * - A literal address in the URL is checked when the play is requested: 403 CALLBACK_NOT_ALLOWED.
+ * - A host name is checked on every delivery, on the addresses it resolves to at that moment
+ *   (the check is the connection's own lookup, so a name that changes its answer between a
+ *   check and the connection cannot slip through). Names are not resolved when the play is
+ *   requested: a slow or failing DNS must not delay or fail the play itself.
+ * - Redirects are not followed: a webhook answered with a 3xx is not delivered elsewhere.
+ */
+import dns from 'node:dns'
+import { BlockList, isIP, type LookupFunction } from 'node:net'
+import { DEFAULT_ALLOWED_TARGETS, parseCidr, unmapped } from '../src/target-policy.js'
+import { HttpError } from './errors.js'
+
+export const DEFAULT_ALLOWED_CALLBACKS: readonly string[] = DEFAULT_ALLOWED_TARGETS
+
+export class CallbackRefused extends Error {
+  override name = 'CallbackRefused'
+  readonly code = 'CALLBACK_NOT_ALLOWED'
+}
+
+export class CallbackPolicy {
+  readonly allow: readonly string[]
+  private readonly list = new BlockList()
+
+  constructor (allow: readonly string[] = DEFAULT_ALLOWED_CALLBACKS) {
+    this.allow = allow
+    for (const cidr of allow) {
+      const network = parseCidr(cidr)
+      this.list.addSubnet(network.address, network.prefix, network.family)
+    }
+  }
+
+  allows (address: string): boolean {
+    const host = unmapped(address)
+    const version = isIP(host)
+    return version !== 0 && this.list.check(host, version === 6 ? 'ipv6' : 'ipv4')
+  }
+
+  /** Checks a play's callbackUrl when the play is requested; throws HttpError 400 or 403. */
+  checkUrl (text: string): void {
+    let url: URL
+    try {
+      url = new URL(text)
+    } catch {
+      throw new HttpError(400, 'INVALID_REQUEST', `callbackUrl ${JSON.stringify(text.slice(0, 200))} is not a URL`)
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new HttpError(400, 'INVALID_REQUEST', `callbackUrl must be an http or https URL, not ${url.protocol}`)
+    }
+    const refusal = this.refusal(url)
+    if (refusal !== null) throw new HttpError(403, 'CALLBACK_NOT_ALLOWED', refusal)
+  }
+
+  /** Why a URL's literal address may not be called, or null (names are judged at delivery). */
+  refusal (url: URL): string | null {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+    if (isIP(unmapped(host)) === 0 || this.allows(host)) return null
+    return `callbackUrl host ${host} is not in PROMPT_PLAYER_ALLOWED_CALLBACKS (${this.allow.join(', ')}); webhooks go only to the networks named there`
+  }
+
+  /**
+   * The lookup a webhook's connection uses: the name's addresses, only those allowed; none
+   * allowed fails the connection with CallbackRefused.
+   */
+  readonly lookup: LookupFunction = (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) {
+        callback(err, '', 0)
+        return
+      }
+      const allowed = addresses.filter(a => this.allows(a.address))
+      if (allowed.length === 0) {
+        const found = addresses.map(a => a.address).join(', ')
+        callback(new CallbackRefused(`${hostname} resolves to ${found}, not in PROMPT_PLAYER_ALLOWED_CALLBACKS (${this.allow.join(', ')})`), '', 0)
+        return
+      }
+      if (options.all === true) callback(null, allowed)
+      else callback(null, allowed[0]!.address, allowed[0]!.family)
+    })
+  }
+}

@@ -3,8 +3,11 @@
  * exit status and the end of ffmpeg's stderr, so that a person can see why.
  */
 import { execFile } from 'node:child_process'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { PassThrough, Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import ffmpeg from 'fluent-ffmpeg'
 import { EngineError } from './errors.js'
 import { CODECS, SAMPLE_RATE, type Codec } from './g711.js'
@@ -135,20 +138,28 @@ export class Ffmpeg {
     return stream
   }
 
-  /** G.711 bytes back to 16-bit little-endian PCM at 8 kHz: what a caller hears. */
+  /**
+   * G.711 bytes back to 16-bit little-endian PCM at 8 kHz: what a caller hears. The output goes
+   * to a temporary file, not a stream: with an output stream, fluent-ffmpeg reports "Output
+   * stream closed" when ffmpeg's exit is seen more than 20 ms after its stdout closed, which
+   * happens under load (fluent-ffmpeg issues #1067, #1171; seen here in a full test run).
+   */
   async decodeG711 (bytes: Buffer, codec: Codec): Promise<Buffer> {
-    const chunks: Buffer[] = []
-    const sink = new PassThrough()
-    sink.on('data', (chunk: Buffer) => chunks.push(chunk))
-    const command = ffmpeg(Readable.from([bytes]), { timeout: this.timeoutMs / 1000, niceness: this.niceness })
-      .setFfmpegPath(this.path)
-      .inputFormat(CODECS[codec].ffmpegFormat)
-      .inputOptions(['-ar', String(SAMPLE_RATE), '-ac', '1'])
-      .audioCodec('pcm_s16le')
-      .format('s16le')
-      .output(sink, { end: true })
-    await this.run(command, 'decode G.711', 'preview')
-    return Buffer.concat(chunks)
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'prompt-player-decode-'))
+    try {
+      const output = path.join(dir, 'pcm')
+      const command = ffmpeg(Readable.from([bytes]), { timeout: this.timeoutMs / 1000, niceness: this.niceness })
+        .setFfmpegPath(this.path)
+        .inputFormat(CODECS[codec].ffmpegFormat)
+        .inputOptions(['-ar', String(SAMPLE_RATE), '-ac', '1'])
+        .audioCodec('pcm_s16le')
+        .format('s16le')
+        .output(output)
+      await this.run(command, 'decode G.711', 'preview')
+      return await fs.readFile(output)
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true })
+    }
   }
 
   private async run (command: ffmpeg.FfmpegCommand, what: string, kind: FfmpegRun['what']): Promise<void> {

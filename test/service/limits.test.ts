@@ -71,3 +71,43 @@ t.test('load shedding: while the HTTP thread lags, new calls get 503 OVERLOADED,
   const gaps = packets.slice(1).map((p, i) => p.rtp.sequenceNumber - packets[i]!.rtp.sequenceNumber)
   t.ok(gaps.every(g => g === 1), `no packet lost while the HTTP thread was held (${packets.length} packets in sequence)`)
 })
+
+t.test('an upload over the limit, streamed slowly without a length: 413 as soon as the limit is passed, nothing kept', async t => {
+  const dir = tempDir(t)
+  const app = await buildApp(t, { libraryDir: dir, maxUploadBytes: 200_000 })
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  const before = fs.readdirSync(dir).sort()
+  for (const [how, head] of [
+    ['PUT', 'PUT /v1/prompts/big HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n'],
+    ['multipart POST', 'POST /v1/prompts HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=xyz\r\n\r\n']
+  ] as const) {
+    const socket = net.connect(Number(new URL(address).port), '127.0.0.1')
+    socket.on('error', () => {})
+    let answer = ''
+    socket.on('data', chunk => { answer += chunk.toString() })
+    socket.write(head)
+    const chunk = Buffer.alloc(20_000, 0x41)
+    const prelude = how === 'PUT' ? Buffer.from('RIFF') : Buffer.from('--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\nContent-Type: audio/wav\r\n\r\nRIFF')
+    socket.write(`${prelude.length.toString(16)}\r\n`)
+    socket.write(prelude)
+    socket.write('\r\n')
+    // 20 kB every 50 ms: the limit is passed after about half a second, the whole would take 5 s.
+    let sent = prelude.length
+    const started = Date.now()
+    while (answer === '' && sent < 2_000_000 && !socket.destroyed) {
+      socket.write(`${chunk.length.toString(16)}\r\n`)
+      socket.write(chunk)
+      socket.write('\r\n')
+      sent += chunk.length
+      await sleep(50)
+    }
+    const took = Date.now() - started
+    t.match(answer, /^HTTP\/1\.1 413 /, `${how}: 413`)
+    t.match(answer, /"code":"UPLOAD_TOO_LARGE".*larger than 200000 bytes/, `${how}: with the code and the limit`)
+    t.ok(sent < 400_000, `${how}: answered after ${sent} bytes (${took} ms), not at the end of the stream`)
+    socket.destroy()
+  }
+  t.same(fs.readdirSync(dir).sort(), before, 'no description added')
+  t.same(fs.readdirSync(path.join(dir, '.tmp')), [], 'no temporary file')
+  t.equal(engineOf(app).prompts.size, 0, 'the library is still empty')
+})

@@ -5,43 +5,25 @@
  * nothing behind: no temporary file, no media without a prompt, no description without media.
  * The prompts stored before keep playing, and space freed is usable again.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { wavFile } from '../../src/wav.js'
-import { ROOT, Receiver, rtpPorts, sleep, tempDir } from '../helpers/index.js'
+import { Receiver, sleep, tempDir } from '../helpers/index.js'
+import { spawnServer, waitForLine, type ServerRun, type SpawnOptions } from '../helpers/server-process.js'
 
-const SERVER = path.join(ROOT, 'service', 'server.ts')
 const run = promisify(execFile)
 
-interface Server { child: ChildProcess, url: string, lines: string[], exit: Promise<number | null>, root: string }
+interface Server extends ServerRun { url: string, root: string }
 
-/** Starts the entry point as `npm start` would, behind `wrapper` (a command that ends in exec "$@"). */
-async function start (t: Test, wrapper: string[], library: string, root: string, plain = false): Promise<Server> {
-  const range = rtpPorts(10)
-  const execArgv = plain ? process.execArgv.filter(a => !/@tapjs\/(processinfo|mock)/.test(a)) : process.execArgv
-  // tap adds its hook to NODE_OPTIONS of every process the tests spawn; `env -u` takes it out.
-  const command = [...wrapper, ...(plain ? ['env', '-u', 'NODE_OPTIONS'] : []), process.execPath, ...execArgv, SERVER]
-  const child = spawn(command[0]!, command.slice(1), {
-    env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_LIBRARY: library, PROMPT_PLAYER_RTP_PORTS: `${range.min}-${range.max}` },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const lines: string[] = []
-  const collect = (chunk: Buffer): void => { lines.push(...chunk.toString().split('\n').filter(Boolean)) }
-  child.stdout!.on('data', collect)
-  child.stderr!.on('data', collect)
-  const exit = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
-  t.teardown(() => { child.kill('SIGKILL') })
-  const started = Date.now()
-  for (;;) {
-    const line = lines.find(l => l.includes('prompt-player listening'))
-    if (line !== undefined) return { child, url: JSON.parse(line).url, lines, exit, root }
-    if (Date.now() - started > 20_000) throw new Error(`the server did not start:\n${lines.join('\n')}`)
-    await sleep(50)
-  }
+async function start (t: Test, library: string, options: SpawnOptions = {}): Promise<Server> {
+  const server = spawnServer(t, { PROMPT_PLAYER_LIBRARY: library }, options)
+  const line = JSON.parse(await waitForLine(server, /prompt-player listening/))
+  // The library as the server sees it: /proc/<pid>/root shows the process's own mounts.
+  return { ...server, url: line.url, root: `/proc/${server.child.pid}/root` }
 }
 
 /** A tone as a WAV at 8 kHz: distinct frequencies make distinct media. */
@@ -114,8 +96,7 @@ t.test('a disk that fills up (tmpfs of 512 KiB): 507 at every step, nothing left
   const mount = ['sh', '-c', 'mount -t tmpfs -o size="$1" tmpfs "$2" && shift 2 && exec "$@"', 'sh', '512k', library]
   const private_ = namespacesWork()
   if (!private_) t.teardown(() => { try { execFileSync('umount', [library]) } catch {} })
-  const server = await start(t, private_ ? ['unshare', '--user', '--map-root-user', '--mount', ...mount] : mount, library, '')
-  server.root = `/proc/${server.child.pid}/root`
+  const server = await start(t, library, { wrapper: private_ ? ['unshare', '--user', '--map-root-user', '--mount', ...mount] : mount })
   const dir = path.join(server.root, library)
   t.same(fs.readdirSync(dir).sort(), ['.tmp', 'media'], 'the server sees its empty tmpfs, not the directory under it')
 
@@ -197,11 +178,9 @@ t.test('a disk that fills up (tmpfs of 512 KiB): 507 at every step, nothing left
 t.test('a file-size limit (RLIMIT_FSIZE, as systemd LimitFSIZE sets): 507 saying so, nothing left behind', async t => {
   const library = tempDir(t)
   const limit = 256 * 1024
-  // Node ignores SIGXFSZ, so a write past the limit fails with EFBIG. tap's process-info and
-  // mock hooks (signal-exit, test-only packages) would turn SIGXFSZ back into death, so this
-  // child runs with the TypeScript loader alone: it reports no coverage, and it handles the
-  // signal as `npm start` does.
-  const server = await start(t, [], library, '/', true)
+  // Node ignores SIGXFSZ, so a write past the limit fails with EFBIG; a plain child (without
+  // tap's hooks, which would turn SIGXFSZ back into death) handles it as `npm start` does.
+  const server = await start(t, library, { plain: true })
   // Set on the running process (TypeScript's loader, used by the tests, caches to files at
   // startup); ffmpeg, started by it, inherits the limit.
   execFileSync('prlimit', ['--pid', String(server.child.pid), `--fsize=${limit}`])

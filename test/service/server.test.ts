@@ -2,41 +2,16 @@
  * The real entry point, run as a process the way `npm start` runs it: what it logs when it
  * starts, the one line it prints when it cannot, and a graceful stop on SIGTERM.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t from 'tap'
 import { ROOT, Receiver, rtpPorts, sampleLibrary, sleep, tempDir } from '../helpers/index.js'
+import { SERVER, spawnServer, waitForLine, type ServerRun } from '../helpers/server-process.js'
 
-const SERVER = path.join(ROOT, 'service', 'server.ts')
-
-interface Run { child: ChildProcess, lines: string[], exit: Promise<number | null> }
-
-function start (t: Parameters<typeof sampleLibrary>[0], env: Record<string, string>): Run {
-  const range = rtpPorts(20)
-  // The test runner's own loader flags let the process run the TypeScript source directly.
-  const child = spawn(process.execPath, [...process.execArgv, SERVER], {
-    env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: `${range.min}-${range.max}`, ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const lines: string[] = []
-  const collect = (chunk: Buffer): void => { lines.push(...chunk.toString().split('\n').filter(Boolean)) }
-  child.stdout!.on('data', collect)
-  child.stderr!.on('data', collect)
-  const exit = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
-  t.teardown(() => { child.kill('SIGKILL') })
-  return { child, lines, exit }
-}
-
-async function waitForLine (run: Run, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
-  const started = Date.now()
-  for (;;) {
-    const line = run.lines.find(l => pattern.test(l))
-    if (line !== undefined) return line
-    if (Date.now() - started > timeoutMs) throw new Error(`no line like ${pattern} in:\n${run.lines.join('\n')}`)
-    await sleep(50)
-  }
+function start (t: Parameters<typeof sampleLibrary>[0], env: Record<string, string>): ServerRun {
+  return spawnServer(t, env)
 }
 
 t.test('starts with the sample library and says where, with what; SIGTERM stops plays and exits 0', async t => {
@@ -113,7 +88,7 @@ t.test('an open-file limit too low for the configured plays is said at startup, 
     env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: `${range.min}-${range.max}`, PROMPT_PLAYER_LIBRARY: sampleLibrary(t), PROMPT_PLAYER_MAX_PLAYS: '2000' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  const run: Run = { child, lines: [], exit: new Promise(resolve => child.on('exit', code => resolve(code))) }
+  const run: ServerRun = { child, lines: [], exit: new Promise(resolve => child.on('exit', code => resolve(code))) }
   child.stdout.on('data', (chunk: Buffer) => { run.lines.push(...chunk.toString().split('\n').filter(Boolean)) })
   t.teardown(() => { child.kill('SIGKILL') })
   const warning = JSON.parse(await waitForLine(run, /open-file limit/))

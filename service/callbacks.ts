@@ -39,7 +39,9 @@ export class CallbackPolicy {
   allows (address: string): boolean {
     const host = unmapped(address)
     const version = isIP(host)
-    return version !== 0 && this.list.check(host, version === 6 ? 'ipv6' : 'ipv4')
+    // The unspecified address connects to this machine; never, whatever the list admits.
+    if (version === 0 || host === '0.0.0.0' || (version === 6 && /^[0:]+$/.test(host))) return false
+    return this.list.check(host, version === 6 ? 'ipv6' : 'ipv4')
   }
 
   /** Checks a play's callbackUrl when the play is requested; throws HttpError 400 or 403. */

@@ -71,6 +71,10 @@ t.test('the policy\'s lookup: only allowed addresses come back; none allowed is 
   await t.rejects(lookup(new CallbackPolicy(['10.0.0.0/8']), false), { message: /^localhost resolves to [0-9a-f.:, ]+, not in PROMPT_PLAYER_ALLOWED_CALLBACKS \(10\.0\.0\.0\/8\)$/ })
   t.equal(await lookup(new CallbackPolicy(['127.0.0.0/8']), false), '127.0.0.1')
   t.same(await lookup(new CallbackPolicy(['127.0.0.0/8']), true), [{ address: '127.0.0.1', family: 4 }])
+  const everything = new CallbackPolicy(['0.0.0.0/0', '::/0'])
+  t.ok(everything.allows('203.0.113.7'), 'an allowlist of everything admits a public address')
+  t.notOk(everything.allows('0.0.0.0'), 'but never the unspecified address (it connects to this machine)')
+  t.notOk(everything.allows('::'), 'in IPv6 neither')
   const missing = new Promise((resolve, reject) => {
     new CallbackPolicy().lookup('no-such-host.invalid', {}, err => { if (err) reject(err); else resolve(null) })
   })

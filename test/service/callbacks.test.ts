@@ -2,7 +2,8 @@
  * Where webhooks may go: a callbackUrl outside PROMPT_PLAYER_ALLOWED_CALLBACKS is refused when
  * the play is requested (a literal address) or when the event is delivered (a name, judged on
  * what it resolves to), and a redirect is never followed. Every request here goes to 127.0.0.1:
- * refused addresses are refused before any connection is made.
+ * refused addresses are refused before any connection is made, and the only name looked up is
+ * localhost, which /etc/hosts answers (no DNS query leaves the machine).
  */
 import Fastify from 'fastify'
 import t from 'tap'
@@ -75,10 +76,6 @@ t.test('the policy\'s lookup: only allowed addresses come back; none allowed is 
   t.ok(everything.allows('203.0.113.7'), 'an allowlist of everything admits a public address')
   t.notOk(everything.allows('0.0.0.0'), 'but never the unspecified address (it connects to this machine)')
   t.notOk(everything.allows('::'), 'in IPv6 neither')
-  const missing = new Promise((resolve, reject) => {
-    new CallbackPolicy().lookup('no-such-host.invalid', {}, err => { if (err) reject(err); else resolve(null) })
-  })
-  await t.rejects(missing, { code: 'ENOTFOUND' }, 'a name that does not resolve is a network error (retried)')
 })
 
 t.test('a redirect is not followed: the webhook is not delivered elsewhere', async t => {

@@ -111,7 +111,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     void reply.code(404).send(errorBody(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; the API is under /v1 (see /docs)`))
   })
 
-  await fastify.register(metricsRoutes, { engine: opts.engine })
+  await fastify.register(metricsRoutes, { engine: opts.engine, webhooks })
 
   // OpenAPI 3 from the same TypeBox schemas that validate the requests, and its UI at /docs.
   await fastify.register(swagger, {

@@ -85,6 +85,11 @@ export interface WebhookOptions {
  */
 export class Webhooks {
   readonly policy: CallbackPolicy
+  /**
+   * Events by how their delivery ended: answered 2xx, refused by the callback policy, answered
+   * with a status not retried (3xx, 4xx), or failed after every retry. Read by /metrics.
+   */
+  readonly outcomes = { delivered: 0, refused: 0, rejected: 0, failed: 0 }
   private readonly log: FastifyBaseLogger
   private readonly timeoutMs: number
   private readonly retries: number
@@ -136,14 +141,19 @@ export class Webhooks {
       let outcome: string
       try {
         const status = await this.post(new URL(url), body)
-        if (status >= 200 && status < 300) return
+        if (status >= 200 && status < 300) {
+          this.outcomes.delivered++
+          return
+        }
         outcome = `answered ${status}`
         if (status < 500 && status !== 429) {
+          this.outcomes.rejected++
           this.log.warn({ play: event.play.id, url, event: event.type }, `webhook ${outcome}; not retried${status < 400 ? ' (redirects are not followed)' : ''}`)
           return
         }
       } catch (err) {
         if (err instanceof CallbackRefused) {
+          this.outcomes.refused++
           this.log.warn({ play: event.play.id, url, event: event.type }, `webhook refused: ${err.message}; not sent`)
           return
         }
@@ -151,6 +161,7 @@ export class Webhooks {
       }
       this.log.warn({ play: event.play.id, url, event: event.type, attempt: attempt + 1 }, `webhook ${outcome}`)
     }
+    this.outcomes.failed++
   }
 
   /** One attempt: the status it was answered with. The body of the answer is read and dropped. */

@@ -7,8 +7,9 @@ import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Engine } from '../src/index.js'
 import { LatenessStats } from '../src/scheduler.js'
+import type { Webhooks } from './events.js'
 
-async function metrics (app: FastifyInstance, opts: { engine: Engine }): Promise<void> {
+async function metrics (app: FastifyInstance, opts: { engine: Engine, webhooks: Webhooks }): Promise<void> {
   const engine = opts.engine
   const register = new Registry()
   // Process and runtime metrics, event-loop delay among them (nodejs_eventloop_lag_*).
@@ -23,6 +24,17 @@ async function metrics (app: FastifyInstance, opts: { engine: Engine }): Promise
   fromEngine('prompt_player_packets_sent_total', 'RTP packets handed to the kernel', () => engine.plays.totals().packets)
   fromEngine('prompt_player_octets_sent_total', 'RTP payload octets sent (as RTCP counts them)', () => engine.plays.totals().octets)
   fromEngine('prompt_player_send_errors_total', 'Sends the kernel refused, ICMP unreachable included', () => engine.plays.totals().sendErrors)
+
+  new Counter({
+    name: 'prompt_player_webhooks_total',
+    help: 'Webhook events by how delivery ended: delivered, refused (PROMPT_PLAYER_ALLOWED_CALLBACKS), rejected (3xx/4xx), failed (after retries)',
+    labelNames: ['outcome'],
+    registers: [register],
+    collect () {
+      this.reset()
+      for (const [outcome, count] of Object.entries(opts.webhooks.outcomes)) this.inc({ outcome }, count)
+    }
+  })
 
   const ended = new Counter({ name: 'prompt_player_plays_ended_total', help: 'Plays ended, by final state', labelNames: ['state'], registers: [register] })
   for (const state of ['finished', 'stopped', 'failed']) ended.inc({ state }, 0)

@@ -62,6 +62,10 @@ t.test('a host name is judged on what it resolves to, at delivery: refused, noth
   await sleep(300)
   t.same(hook.received.filter(r => r.path === '/open').map(r => r.type), ['play.started', 'play.finished'], 'the allowed name got both events')
   t.same(hook.received.filter(r => r.path === '/strict'), [], 'the refused name got nothing')
+  const count = async (app: typeof strict, outcome: string): Promise<number> => Number(new RegExp(`prompt_player_webhooks_total\\{outcome="${outcome}"\\} (\\d+)`).exec((await app.inject({ url: '/metrics' })).body)?.[1])
+  t.equal(await count(strict, 'refused'), 2, '/metrics counts the two refused events')
+  t.equal(await count(strict, 'delivered'), 0)
+  t.equal(await count(open, 'delivered'), 2, '/metrics counts the two delivered events')
 })
 
 t.test('the policy\'s lookup: only allowed addresses come back; none allowed is CallbackRefused', async t => {

@@ -102,8 +102,10 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     // A 503 says when to come back: capacity frees as plays end, which is seconds.
     if (statusCode === 503 && (code === 'AT_CAPACITY' || code === 'NO_RTP_PORT' || code === 'TRANSCODER_BUSY')) void reply.header('retry-after', '1')
     if (statusCode === 401) void reply.header('www-authenticate', `Bearer realm="prompt-player"${code === 'INVALID_TOKEN' ? ', error="invalid_token"' : ''}`)
-    // An upload refused before its end: close the connection rather than read the rest.
-    if (statusCode === 413 && !request.raw.complete) void reply.header('connection', 'close')
+    // Refused before its body arrived (too large, no upload slot, no token): close the
+    // connection rather than read the rest of a body nobody will use.
+    const bodyPending = !request.raw.complete && (request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0)
+    if (bodyPending) void reply.header('connection', 'close')
     void reply.code(statusCode).send(errorBody(statusCode, code, message))
   })
 

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import multipart, { type MultipartFile } from '@fastify/multipart'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import path from 'node:path'
@@ -31,11 +31,26 @@ export default async function promptRoutes (fastify: FastifyInstance, opts: Prom
   // An upload is the raw audio, whatever Content-Type the client sent (curl -T sends none):
   // the bytes decide what it is, so every type is read as bytes here, and multipart is parsed
   // for POST (and accepted by PUT too).
+  // Uploads are held in memory from their first byte until stored, so they are admitted only
+  // as far as the transcoder can take them (running plus queued): beyond, 503 before a byte of
+  // the body is read. Memory held by uploads stays under that many times the upload limit,
+  // whatever clients send; an out-of-memory kill would end every play.
+  const maxUploads = app.engine.ffmpeg.maxConcurrent + app.engine.ffmpeg.maxQueued
+  let uploading = 0
+  const admitUpload = async (_request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (uploading >= maxUploads) {
+      throw new HttpError(503, 'TRANSCODER_BUSY', `${uploading} uploads are being received or transcoded, the most at once (PROMPT_PLAYER_MAX_TRANSCODES + PROMPT_PLAYER_TRANSCODE_QUEUE = ${maxUploads}); retry shortly`)
+    }
+    uploading++
+    reply.raw.once('close', () => { uploading-- })
+  }
+
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.maxUploadBytes }, (_req, body, done) => { done(null, body) })
   await app.register(multipart, { limits: { fileSize: opts.maxUploadBytes, files: 1, fields: 4, fieldSize: 1024 } })
 
   app.put('/v1/prompts/:name', {
+    onRequest: admitUpload,
     schema: {
       summary: 'Upload or replace a prompt',
       description: 'The body is the raw audio (any Content-Type). The container is detected from the bytes.',
@@ -50,6 +65,7 @@ export default async function promptRoutes (fastify: FastifyInstance, opts: Prom
   })
 
   app.post('/v1/prompts', {
+    onRequest: admitUpload,
     schema: {
       summary: 'Upload a new prompt (multipart/form-data)',
       description: 'Part `file` is the audio; optional part `name`, else the file name\'s stem. 409 if the name exists.',

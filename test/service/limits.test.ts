@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t from 'tap'
-import { Receiver, buildApp, engineOf, sleep, tempDir } from '../helpers/index.js'
+import { ROOT, Receiver, buildApp, engineOf, sleep, tempDir } from '../helpers/index.js'
 
 t.test('past the rate limit: 429 RATE_LIMITED with Retry-After; health checks are not limited', async t => {
   const app = await buildApp(t, { rateLimit: 5 })
@@ -110,4 +110,40 @@ t.test('an upload over the limit, streamed slowly without a length: 413 as soon 
   t.same(fs.readdirSync(dir).sort(), before, 'no description added')
   t.same(fs.readdirSync(path.join(dir, '.tmp')), [], 'no temporary file')
   t.equal(engineOf(app).prompts.size, 0, 'the library is still empty')
+})
+
+t.test('uploads are admitted only as far as the transcoder can take them: beyond, 503 before the body is read', async t => {
+  const dir = tempDir(t)
+  const app = await buildApp(t, { libraryDir: dir, maxTranscodes: 1, transcodeQueue: 1 })
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = Number(new URL(address).port)
+  const open = (name: string): { socket: net.Socket, answer: () => string, closed: Promise<void> } => {
+    const socket = net.connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    let answer = ''
+    socket.on('data', chunk => { answer += chunk.toString() })
+    const closed = new Promise<void>(resolve => socket.on('close', () => resolve()))
+    // Headers and the first bytes of a 10 MB body, and then nothing: held in memory while it lasts.
+    socket.write(`PUT /v1/prompts/${name} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000000\r\n\r\nRIFF`)
+    return { socket, answer: () => answer, closed }
+  }
+  const slow = [open('slow1'), open('slow2')]
+  await sleep(200)
+  const third = open('third')
+  const started = Date.now()
+  await third.closed
+  const took = Date.now() - started
+  t.match(third.answer(), /^HTTP\/1\.1 503 /, 'the third upload at once: 503')
+  t.match(third.answer(), /retry-after: 1/i)
+  t.match(third.answer(), /connection: close/i, 'and the connection is closed rather than the body read')
+  t.match(third.answer(), /"code":"TRANSCODER_BUSY","message":"2 uploads are being received or transcoded, the most at once \(PROMPT_PLAYER_MAX_TRANSCODES \+ PROMPT_PLAYER_TRANSCODE_QUEUE = 2\)/)
+  t.ok(took < 2000, `answered in ${took} ms, without its body`)
+  t.equal(slow.map(s => s.answer()).join(''), '', 'the two admitted uploads are still being received')
+  for (const s of slow) s.socket.destroy()
+  await Promise.all(slow.map(s => s.closed))
+  await sleep(100)
+  const res = await fetch(`${address}/v1/prompts/after`, { method: 'PUT', body: fs.readFileSync(path.join(ROOT, 'prompts', 'media', fs.readdirSync(path.join(ROOT, 'prompts', 'media'))[0]!, 'source')) })
+  t.equal(res.status, 201, 'once the slow uploads are gone, an upload is taken again')
+  t.same(fs.readdirSync(dir).filter(f => f.endsWith('.json')), ['after.json'], 'only that prompt is stored')
+  t.same(fs.readdirSync(path.join(dir, '.tmp')), [], 'no temporary file')
 })

@@ -138,7 +138,7 @@ t.test('limits: a prompt longer than allowed is 422, a full transcode queue is 5
   ])
   t.same([a!.statusCode, b!.statusCode].sort(), [201, 503], 'one transcodes, the other is turned away')
   const busy = a!.statusCode === 503 ? a! : b!
-  t.match(busy.json(), { code: 'TRANSCODER_BUSY', message: /1 transcodes are running and 0 waiting/ })
+  t.match(busy.json(), { code: 'TRANSCODER_BUSY', message: /^1 uploads are being received or transcoded, the most at once \(PROMPT_PLAYER_MAX_TRANSCODES \+ PROMPT_PLAYER_TRANSCODE_QUEUE = 1\); retry shortly$/ })
   t.equal(busy.headers['retry-after'], '1')
 })
 

@@ -13,6 +13,11 @@ import type { PlayEvent, PlayEventType } from '../src/events.js'
 
 export type { PlayInfo, PlayRequest, PromptInfo, PlayEvent, PlayEventType }
 
+/** An event as the stream delivers it: with its id, to resume from (`lastEventId`). */
+export interface StreamedEvent extends PlayEvent {
+  id: string | null
+}
+
 export interface ClientOptions {
   /** Base URL of the service, e.g. http://127.0.0.1:8080 */
   url: string
@@ -91,15 +96,17 @@ export class PromptPlayerClient {
 
   /**
    * Follows play events (Server-Sent Events) until the loop breaks or `signal` aborts.
-   * `play` narrows to one play's events.
+   * `play` narrows to one play's events. `lastEventId` (the `id` of the last event seen, after
+   * a disconnection) first replays the events missed since, as far as the server kept them.
    */
-  async * events (options: { play?: string, signal?: AbortSignal } = {}): AsyncGenerator<PlayEvent> {
+  async * events (options: { play?: string, signal?: AbortSignal, lastEventId?: string } = {}): AsyncGenerator<StreamedEvent> {
     const controller = new AbortController()
     const onAbort = (): void => controller.abort()
     options.signal?.addEventListener('abort', onAbort)
     try {
       const query = options.play === undefined ? '' : `?play=${encodeURIComponent(options.play)}`
-      const res = await fetch(`${this.base}/v1/events${query}`, { headers: this.headers({ accept: 'text/event-stream' }), signal: controller.signal })
+      const headers = this.headers({ accept: 'text/event-stream', ...(options.lastEventId === undefined ? {} : { 'last-event-id': options.lastEventId }) })
+      const res = await fetch(`${this.base}/v1/events${query}`, { headers, signal: controller.signal })
       if (!res.ok || res.body === null) throw await errorOf(res)
       const decoder = new TextDecoder()
       let buffer = ''
@@ -149,13 +156,15 @@ async function errorOf (res: Response): Promise<PromptPlayerError> {
   }
 }
 
-function parseFrame (frame: string): PlayEvent | null {
+function parseFrame (frame: string): StreamedEvent | null {
   let type: string | null = null
+  let id: string | null = null
   const data: string[] = []
   for (const line of frame.split('\n')) {
     if (line.startsWith('event:')) type = line.slice(6).trim()
     else if (line.startsWith('data:')) data.push(line.slice(5).trimStart())
+    else if (line.startsWith('id:')) id = line.slice(3).trim()
   }
   if (type === null || data.length === 0) return null
-  return { type: type as PlayEventType, play: JSON.parse(data.join('\n')) as PlayInfo }
+  return { id, type: type as PlayEventType, play: JSON.parse(data.join('\n')) as PlayInfo }
 }

@@ -5,6 +5,7 @@
  * is dropped), and a webhook is an async fetch with a timeout.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import { randomBytes } from 'node:crypto'
 import http, { type ServerResponse } from 'node:http'
 import https from 'node:https'
 import type { Engine, PlayEvent } from '../src/index.js'
@@ -19,9 +20,22 @@ export interface SseClient {
 /** A client further behind than this is cut off rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 1 << 20
 
+/** Events kept for clients that reconnect with Last-Event-ID. */
+export const RETAINED_EVENTS = 1000
+
+interface Retained { sequence: number, playId: string, frame: string }
+
+/**
+ * The SSE streams. Each event has an id `<run>-<sequence>`: `run` is random per process, so an
+ * id from an earlier run or another instance behind the same load balancer is never mistaken
+ * for one of this run's. A client that reconnects with `Last-Event-ID` (EventSource does so by
+ * itself) first gets the events it missed, from the last RETAINED_EVENTS, then live ones.
+ */
 export class EventHub {
+  readonly run = randomBytes(4).toString('hex')
   private readonly clients = new Set<SseClient>()
   private sequence = 0
+  private readonly retained: Retained[] = []
   private readonly keepalive: NodeJS.Timeout
 
   constructor (engine: Engine, keepaliveMs = 15_000) {
@@ -35,10 +49,28 @@ export class EventHub {
 
   get size (): number { return this.clients.size }
 
-  add (client: SseClient): void {
+  add (client: SseClient, lastEventId?: string): void {
     this.clients.add(client)
     client.response.on('close', () => this.clients.delete(client))
     this.write(client, 'retry: 2000\n: connected to prompt-player events\n\n')
+    if (lastEventId !== undefined && lastEventId !== '') this.replay(client, lastEventId)
+  }
+
+  /** Writes the retained events after `lastEventId`, or says why it cannot. */
+  private replay (client: SseClient, lastEventId: string): void {
+    const match = /^([0-9a-f]+)-(\d+)$/.exec(lastEventId)
+    if (match === null || match[1] !== this.run) {
+      this.write(client, `: Last-Event-ID ${JSON.stringify(lastEventId.slice(0, 40))} is not from this run of this instance (it restarted, or another one answered); nothing replayed, GET /v1/plays has every play's state\n\n`)
+      return
+    }
+    const after = Number(match[2])
+    const oldest = this.retained[0]?.sequence ?? this.sequence + 1
+    if (oldest > after + 1) {
+      this.write(client, `: events ${after + 1} to ${oldest - 1} are no longer kept (the last ${RETAINED_EVENTS} are); GET /v1/plays has every play's state\n\n`)
+    }
+    for (const event of this.retained) {
+      if (event.sequence > after && (client.playId === null || client.playId === event.playId)) this.write(client, event.frame)
+    }
   }
 
   /** Ends every stream (at shutdown, after the last events were written). */
@@ -49,9 +81,10 @@ export class EventHub {
   }
 
   private broadcast (event: PlayEvent): void {
-    if (this.clients.size === 0) return
-    const id = ++this.sequence
-    const frame = `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.play)}\n\n`
+    const sequence = ++this.sequence
+    const frame = `id: ${this.run}-${sequence}\nevent: ${event.type}\ndata: ${JSON.stringify(event.play)}\n\n`
+    this.retained.push({ sequence, playId: event.play.id, frame })
+    if (this.retained.length > RETAINED_EVENTS) this.retained.shift()
     for (const client of this.clients) {
       if (client.playId === null || client.playId === event.play.id) this.write(client, frame)
     }

@@ -8,7 +8,7 @@ export default async function eventRoutes (fastify: FastifyInstance, opts: { hub
   app.get('/v1/events', {
     schema: {
       summary: 'Play events as Server-Sent Events',
-      description: 'Events `play.started`, `play.finished`, `play.stopped`, `play.failed`, each with the Play as data. `?play=<id>` narrows to one play.',
+      description: 'Events `play.started`, `play.finished`, `play.stopped`, `play.failed`, each with the Play as data. `?play=<id>` narrows to one play. A client reconnecting with `Last-Event-ID` first gets the events it missed (of the last 1000).',
       querystring: Type.Object({ play: Type.Optional(Type.String({ maxLength: 64 })) }),
       produces: ['text/event-stream']
     }
@@ -21,6 +21,7 @@ export default async function eventRoutes (fastify: FastifyInstance, opts: { hub
       // nginx buffers responses unless told not to; events must not wait in a proxy.
       'x-accel-buffering': 'no'
     })
-    opts.hub.add({ response: reply.raw, playId: request.query.play ?? null })
+    const lastEventId = request.headers['last-event-id']
+    opts.hub.add({ response: reply.raw, playId: request.query.play ?? null }, typeof lastEventId === 'string' ? lastEventId : undefined)
   })
 }

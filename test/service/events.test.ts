@@ -100,3 +100,66 @@ t.test('the client: prompts and plays round trip, errors carry the code', async 
   await t.rejects(anonymous.listPrompts(), { statusCode: 401, code: 'MISSING_TOKEN' })
   await t.rejects(async () => { for await (const _ of anonymous.events()) break }, { statusCode: 401, code: 'MISSING_TOKEN' })
 })
+
+t.test('SSE resume: reconnecting with Last-Event-ID replays what was missed; an id from another run replays nothing', async t => {
+  const { client, url } = await server(t)
+  const receiver = await Receiver.open(t)
+  // Follow until the play has started, then go away.
+  const play = await client.play({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['welcome'] })
+  let lastId: string | null = null
+  for await (const event of client.events({ lastEventId: 'x' })) {
+    // 'x' is not an id of this run: nothing is replayed, so this is the next live event.
+    lastId = event.id
+    t.match(event, { type: 'play.finished', play: { id: play.id } }, 'with a foreign id, only live events')
+    break
+  }
+  t.match(lastId, /^[0-9a-f]{8}-2$/, 'ids are <run>-<sequence>')
+  // Two more plays start and end while nobody listens.
+  const second = await client.play({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['welcome'] })
+  const third = await client.play({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['welcome'] })
+  await client.stop(second.id)
+  await client.stop(third.id)
+  const replayed: string[] = []
+  for await (const event of client.events({ lastEventId: lastId! })) {
+    replayed.push(`${event.type} ${event.play.id === second.id ? 'second' : 'third'} ${event.id!.split('-')[1]}`)
+    if (replayed.length === 4) break
+  }
+  t.same(replayed, ['play.started second 3', 'play.started third 4', 'play.stopped second 5', 'play.stopped third 6'], 'the four missed events, in order, with their ids')
+  const narrowed: string[] = []
+  for await (const event of client.events({ lastEventId: lastId!, play: third.id })) {
+    narrowed.push(event.type)
+    if (narrowed.length === 2) break
+  }
+  t.same(narrowed, ['play.started', 'play.stopped'], '?play= narrows the replay too')
+  // What the stream says to a client whose id is from another run.
+  const res = await fetch(`${url}/v1/events`, { headers: { 'last-event-id': '0badf00d-3' } })
+  const reader = res.body!.getReader()
+  let text = ''
+  while (!text.includes('nothing replayed')) text += new TextDecoder().decode((await reader.read()).value)
+  await reader.cancel()
+  t.match(text, /: Last-Event-ID "0badf00d-3" is not from this run of this instance \(it restarted, or another one answered\); nothing replayed, GET \/v1\/plays has every play's state/)
+})
+
+t.test('SSE resume past what is kept: says which events are gone, replays the rest', async t => {
+  const { app, url, client } = await server(t)
+  const receiver = await Receiver.open(t)
+  // 501 plays started and stopped: 1002 events, and the first two fall out of the 1000 kept.
+  // This run's id prefix, from the first event.
+  let run = ''
+  const first = (async () => { for await (const event of client.events()) { run = event.id!.split('-')[0]!; break } })()
+  await sleep(100)
+  for (let i = 0; i < 501; i++) {
+    const res = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['welcome'] } })
+    await app.inject({ method: 'DELETE', url: `/v1/plays/${res.json().id}` })
+  }
+  await first
+  t.match(run, /^[0-9a-f]{8}$/)
+  const res = await fetch(`${url}/v1/events`, { headers: { 'last-event-id': `${run}-0` } })
+  const reader = res.body!.getReader()
+  let text = ''
+  while ((text.match(/^event: /gm) ?? []).length < 1000) text += new TextDecoder().decode((await reader.read()).value)
+  await reader.cancel()
+  t.match(text, /: events 1 to 2 are no longer kept \(the last 1000 are\)/)
+  t.equal((text.match(/^event: play\.(started|stopped)$/gm) ?? []).length, 1000, 'the 1000 kept are replayed')
+  t.match(text, new RegExp(`id: ${run}-3\\nevent: play.started`), 'from the oldest kept')
+})

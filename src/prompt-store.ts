@@ -195,7 +195,7 @@ export class PromptStore {
       try {
         await fs.rm(path.join(this.dir, `${name}.json`), { force: true })
       } catch (err) {
-        throw wrapStorage(err, 'deleting it')
+        throw wrapStorage(err, 'deleting it', 'the prompt is still there')
       }
       this.prompts.delete(name)
       for (const listener of this.removeListeners) listener(prompt)
@@ -317,13 +317,13 @@ async function writeAtomically (file: string, tmpDir: string, text: string): Pro
 }
 
 /** Says which step of an upload the library failed in, and what the error means. */
-function wrapStorage (err: unknown, step: string): unknown {
+function wrapStorage (err: unknown, step: string, outcome = 'nothing was stored'): unknown {
   if (err instanceof EngineError) {
     if (err.code !== 'STORAGE_FAILED') return err
-    return new EngineError('STORAGE_FAILED', `could not write the prompt library while ${step}: ${err.message}; nothing was stored`, { cause: err, details: err.details })
+    return new EngineError('STORAGE_FAILED', `could not write the prompt library while ${step}: ${err.message}; ${outcome}`, { cause: err, details: err.details })
   }
   const e = err as NodeJS.ErrnoException
-  return new EngineError('STORAGE_FAILED', `could not write the prompt library while ${step} (${hintFor(e)}): ${e.message}; nothing was stored`, { cause: err })
+  return new EngineError('STORAGE_FAILED', `could not write the prompt library while ${step} (${hintFor(e)}): ${e.message}; ${outcome}`, { cause: err })
 }
 
 function hintFor (e: NodeJS.ErrnoException): string {

@@ -62,6 +62,7 @@ export class Ffmpeg {
   readonly maxQueued: number
   private running = 0
   private readonly waiting: Array<() => void> = []
+  private health: { at: number, result: Promise<FfmpegInfo | { error: string }> } | null = null
   private readonly onRun: ((run: FfmpegRun) => void) | undefined
 
   constructor (options: FfmpegOptions = {}) {
@@ -77,15 +78,30 @@ export class Ffmpeg {
   /** Runs `ffmpeg -version`: proves the binary starts and says which one it is. */
   async info (): Promise<FfmpegInfo> {
     return await new Promise((resolve, reject) => {
-      execFile(this.path, ['-hide_banner', '-version'], { timeout: this.timeoutMs }, (err, stdout) => {
+      execFile(this.path, ['-hide_banner', '-version'], { timeout: this.timeoutMs }, (err, stdout, stderr) => {
         if (err) {
-          reject(new EngineError('FFMPEG_UNAVAILABLE', `cannot run ffmpeg at "${this.path}": ${err.message}. Install it (apt-get install -y ffmpeg) or set FFMPEG_PATH`, { cause: err }))
+          // One line a person can act on: what the binary said (a missing library, say), or why it did not start.
+          const why = lastLine(String(stderr)) || err.message.split('\n')[0]!
+          reject(new EngineError('FFMPEG_UNAVAILABLE', `cannot run ffmpeg at "${this.path}": ${why}. Install it (apt-get install -y ffmpeg) or set FFMPEG_PATH`, { cause: err }))
           return
         }
         const first = stdout.split('\n', 1)[0]!.trim()
         resolve({ path: this.path, version: /^ffmpeg version (\S+)/.exec(first)?.[1] ?? first })
       })
     })
+  }
+
+  /**
+   * Whether ffmpeg runs now: `info()`, or why it failed, as of at most `maxAgeMs` ago. For
+   * readiness checks, and to tell a broken ffmpeg from a broken upload; an ffmpeg installed or
+   * repaired while the service runs is seen within that time.
+   */
+  async check (maxAgeMs = 2000): Promise<FfmpegInfo | { error: string }> {
+    const now = performance.now()
+    if (this.health === null || now - this.health.at > maxAgeMs) {
+      this.health = { at: now, result: this.info().catch((err: Error) => ({ error: err.message })) }
+    }
+    return await this.health.result
   }
 
   /**
@@ -168,6 +184,15 @@ export class Ffmpeg {
     try {
       await this.spawn(command, what)
       ok = true
+    } catch (err) {
+      // A run that failed may be ffmpeg's own fault (a missing library after an upgrade, a
+      // binary replaced by something else): if ffmpeg cannot even say its version, the upload
+      // is not to blame, and the answer is the one /readyz gives.
+      if (err instanceof EngineError && err.code === 'UNDECODABLE_AUDIO' && err.details?.timedOut !== true) {
+        const health = await this.check(1000)
+        if ('error' in health) throw new EngineError('FFMPEG_UNAVAILABLE', health.error, { cause: err })
+      }
+      throw err
     } finally {
       this.onRun?.({ what: kind, durationMs: performance.now() - started, ok })
     }

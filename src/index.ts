@@ -67,7 +67,7 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     onRun: run => events.emit('ffmpeg', run)
   })
   // A missing ffmpeg does not stop the engine: stored prompts can still be played.
-  const ffmpegInfo = await ffmpeg.info().catch((err: Error) => ({ error: err.message }))
+  const ffmpegInfo = await ffmpeg.check(0)
   const { store, warnings } = await PromptStore.open(options.libraryDir, ffmpeg)
   const plays = new PlayManager({
     rtpPorts: options.rtpPorts ?? DEFAULTS.rtpPorts,

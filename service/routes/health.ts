@@ -11,7 +11,9 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     const engine = app.engine
     const problems: string[] = []
-    if ('error' in engine.ffmpegInfo) problems.push(engine.ffmpegInfo.error)
+    // Checked again every few seconds at most: an ffmpeg installed or repaired is seen.
+    const ffmpeg = await engine.ffmpeg.check()
+    if ('error' in ffmpeg) problems.push(ffmpeg.error)
     try {
       await engine.prompts.checkWritable()
     } catch (err) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { Receiver, buildApp, engineOf, sample, sampleLibrary } from '../helpers/index.js'
+import { Receiver, buildApp, engineOf, sample, sampleLibrary, sleep, tempDir } from '../helpers/index.js'
 
 t.test('/healthz answers while the process lives; /readyz says ready with the figures', async t => {
   const app = await buildApp(t)
@@ -37,6 +37,30 @@ t.test('without a working ffmpeg: /readyz says so, uploads answer 503 saying so,
   const play = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['welcome'] } })
   t.equal(play.statusCode, 201, 'a stored prompt plays')
   await receiver.waitFor(3)
+})
+
+t.test('a broken ffmpeg (a library missing after an upgrade): /readyz and uploads say so alike, plays go on; repaired, it is seen', async t => {
+  const bin = tempDir(t)
+  const ffmpeg = path.join(bin, 'ffmpeg')
+  fs.writeFileSync(ffmpeg, '#!/bin/sh\necho "ffmpeg: error while loading shared libraries: libavdevice.so.59: cannot open shared object file: No such file or directory" >&2\nexit 127\n', { mode: 0o755 })
+  const app = await buildApp(t, { ffmpegPath: ffmpeg })
+  const reason = `cannot run ffmpeg at "${ffmpeg}": ffmpeg: error while loading shared libraries: libavdevice.so.59: cannot open shared object file: No such file or directory. Install it (apt-get install -y ffmpeg) or set FFMPEG_PATH`
+  const ready = await app.inject({ url: '/readyz' })
+  t.equal(ready.statusCode, 503)
+  t.same(ready.json().problems, [reason], 'readiness names the binary and what it said, on one line')
+  const upload = await app.inject({ method: 'PUT', url: '/v1/prompts/new', payload: sample('welcome').bytes })
+  t.equal(upload.statusCode, 503, 'an upload is not blamed for a broken ffmpeg')
+  t.match(upload.json(), { code: 'FFMPEG_UNAVAILABLE', message: reason })
+  t.equal((await app.inject({ url: '/v1/prompts/new' })).statusCode, 404, 'nothing stored')
+  const receiver = await Receiver.open(t)
+  const play = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['welcome'] } })
+  t.equal(play.statusCode, 201, 'a stored prompt plays')
+  await receiver.waitFor(3)
+  // Repaired while running: the next checks see it, without a restart.
+  fs.writeFileSync(ffmpeg, '#!/bin/sh\nexec ffmpeg "$@"\n', { mode: 0o755 })
+  await sleep(2100)
+  t.equal((await app.inject({ url: '/readyz' })).statusCode, 200, 'ready again')
+  t.equal((await app.inject({ method: 'PUT', url: '/v1/prompts/new', payload: sample('welcome').bytes })).statusCode, 201, 'uploads work again')
 })
 
 t.test('a library that cannot be written: /readyz 503 naming it, uploads 507', async t => {

@@ -42,10 +42,18 @@ export interface AppOptions {
    */
   overload?: { maxEventLoopDelayMs: number, sampleIntervalMs?: number }
   webhooks?: WebhookOptions
+  /** Prompts one play may name (default 100). */
+  maxPromptsPerPlay?: number
 }
 
 /** The largest upload by default (PROMPT_PLAYER_MAX_UPLOAD_BYTES). */
 export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+/** The largest JSON body: a play request of the most prompts allowed fits many times over. */
+export const JSON_BODY_LIMIT = 256 * 1024
+
+/** Prompts one play may name by default (PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY). */
+export const DEFAULT_MAX_PROMPTS_PER_PLAY = 100
 
 /** The package version: package.json is one level up from the sources, two from dist/. */
 export const VERSION = ((): string => {
@@ -69,6 +77,9 @@ export const serverOptions: FastifyHttpOptions<Server> = {
   routerOptions: { maxParamLength: 200 },
   // Node's own limit on receiving a request; bodies are also timed by the app (bodyTimeoutMs).
   requestTimeout: 120_000,
+  // JSON bodies (a play request) are small; uploads have their own limit (maxUploadBytes), set
+  // on their parsers. A 50 MB JSON body would hold the HTTP thread for a second.
+  bodyLimit: JSON_BODY_LIMIT,
   // Node checks request timeouts this often; its default of 30 s would let them run 30 s over.
   http: { connectionsCheckingInterval: 1000 }
 }
@@ -96,7 +107,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   })
 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
-    const { statusCode, code, message } = classify(err, opts.maxUploadBytes)
+    const upload = request.routeOptions.url?.startsWith('/v1/prompts') === true
+    const { statusCode, code, message } = classify(err, opts.maxUploadBytes, upload)
     if (statusCode >= 500 && !isEngineError(err)) request.log.error({ err }, 'request failed')
     else request.log.info({ code, message }, 'request refused')
     // A 503 says when to come back: capacity frees as plays end, which is seconds.
@@ -171,13 +183,13 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
       v1.addHook('onRequest', v1.verifyBearerAuth!)
     }
     await v1.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES })
-    await v1.register(playRoutes, { callbacks: webhooks.policy })
+    await v1.register(playRoutes, { callbacks: webhooks.policy, maxPrompts: opts.maxPromptsPerPlay ?? DEFAULT_MAX_PROMPTS_PER_PLAY })
     await v1.register(eventRoutes, { hub })
   })
   await fastify.register(healthRoutes)
 }
 
-function classify (err: FastifyError, maxUploadBytes = DEFAULT_MAX_UPLOAD_BYTES): { statusCode: number, code: string, message: string } {
+function classify (err: FastifyError, maxUploadBytes = DEFAULT_MAX_UPLOAD_BYTES, upload = true): { statusCode: number, code: string, message: string } {
   if (isEngineError(err)) return { statusCode: STATUS_BY_CODE[err.code], code: err.code, message: err.message }
   if (err instanceof HttpError) return { statusCode: err.statusCode, code: err.code, message: err.message }
   if (err.validation) {
@@ -188,6 +200,7 @@ function classify (err: FastifyError, maxUploadBytes = DEFAULT_MAX_UPLOAD_BYTES)
     return { statusCode: 400, code: 'INVALID_REQUEST', message: err.message }
   }
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.statusCode === 413) {
+    if (!upload) return { statusCode: 413, code: 'BODY_TOO_LARGE', message: `the request body is larger than ${JSON_BODY_LIMIT} bytes, the most this call takes` }
     return { statusCode: 413, code: 'UPLOAD_TOO_LARGE', message: `the upload is larger than ${maxUploadBytes} bytes, the limit (PROMPT_PLAYER_MAX_UPLOAD_BYTES)` }
   }
   if (err.code === 'FST_BEARER_AUTH_MISSING_AUTHORIZATION_HEADER') {

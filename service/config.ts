@@ -5,7 +5,7 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { DEFAULT_ALLOWED_TARGETS, parseCidr } from '../src/target-policy.js'
-import { DEFAULT_MAX_UPLOAD_BYTES } from './app.js'
+import { DEFAULT_MAX_PROMPTS_PER_PLAY, DEFAULT_MAX_UPLOAD_BYTES } from './app.js'
 
 export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
@@ -14,6 +14,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_RTP_PORTS: Type.String({ default: '20000-39999', pattern: '^\\d+-\\d+$' }),
   PROMPT_PLAYER_MAX_PLAYS: Type.Integer({ default: 2000, minimum: 1 }),
   PROMPT_PLAYER_MAX_UPLOAD_BYTES: Type.Integer({ default: DEFAULT_MAX_UPLOAD_BYTES, minimum: 1024 }),
+  PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY: Type.Integer({ default: DEFAULT_MAX_PROMPTS_PER_PLAY, minimum: 1, maximum: 1000 }),
   PROMPT_PLAYER_FFMPEG_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 100 }),
   PROMPT_PLAYER_FFMPEG_NICE: Type.Integer({ default: 10, minimum: 0, maximum: 19 }),
   PROMPT_PLAYER_MAX_PROMPT_SECONDS: Type.Integer({ default: 600, minimum: 1 }),
@@ -42,6 +43,7 @@ export interface Config {
   rtpPorts: { min: number, max: number }
   maxPlays: number
   maxUploadBytes: number
+  maxPromptsPerPlay: number
   ffmpegPath: string
   ffmpegTimeoutMs: number
   ffmpegNiceness: number
@@ -90,6 +92,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     rtpPorts: { min, max },
     maxPlays: parsed.PROMPT_PLAYER_MAX_PLAYS,
     maxUploadBytes: parsed.PROMPT_PLAYER_MAX_UPLOAD_BYTES,
+    maxPromptsPerPlay: parsed.PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY,
     ffmpegPath: parsed.FFMPEG_PATH,
     ffmpegTimeoutMs: parsed.PROMPT_PLAYER_FFMPEG_TIMEOUT_MS,
     ffmpegNiceness: parsed.PROMPT_PLAYER_FFMPEG_NICE,

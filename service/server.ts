@@ -17,8 +17,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   const fastify = Fastify({
     ...serverOptions,
     logger: { level: config.logLevel },
-    requestTimeout: config.requestTimeoutMs,
-    bodyLimit: config.maxUploadBytes
+    requestTimeout: config.requestTimeoutMs
   })
   const engine = await createEngine({
     libraryDir: config.libraryDir,
@@ -38,7 +37,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   // instead. On Linux the niceness is per thread.
   const packetNice = await engine.plays.packets.ready
   const httpNice = packetNice === null ? lowerThisThread(HTTP_NICENESS) : os.getPriority()
-  await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes, tokens: config.tokens, rateLimit: config.rateLimit, bodyTimeoutMs: config.requestTimeoutMs, overload: { maxEventLoopDelayMs: config.maxEventLoopDelayMs }, webhooks: { policy: new CallbackPolicy(config.callbacks) } })
+  await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes, maxPromptsPerPlay: config.maxPromptsPerPlay, tokens: config.tokens, rateLimit: config.rateLimit, bodyTimeoutMs: config.requestTimeoutMs, overload: { maxEventLoopDelayMs: config.maxEventLoopDelayMs }, webhooks: { policy: new CallbackPolicy(config.callbacks) } })
   await fastify.ready()
   for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
   if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${engine.ffmpegInfo.error}`)

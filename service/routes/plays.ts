@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { CallbackPolicy } from '../callbacks.js'
+import { HttpError } from '../errors.js'
 import { ErrorResponse } from '../schemas/common.js'
 import { Play, PlayList, PlayParams, PlayRequest } from '../schemas/plays.js'
 
-export default async function playRoutes (fastify: FastifyInstance, opts: { callbacks: CallbackPolicy }): Promise<void> {
+export default async function playRoutes (fastify: FastifyInstance, opts: { callbacks: CallbackPolicy, maxPrompts: number }): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const plays = app.engine.plays
 
@@ -15,6 +16,9 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
       response: { 201: Play, 400: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse }
     }
   }, async (request, reply) => {
+    if (request.body.prompts.length > opts.maxPrompts) {
+      throw new HttpError(400, 'TOO_MANY_PROMPTS', `a play names at most ${opts.maxPrompts} prompts (PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY); this one names ${request.body.prompts.length}`)
+    }
     if (typeof request.body.callbackUrl === 'string') opts.callbacks.checkUrl(request.body.callbackUrl)
     const play = await plays.create(request.body)
     request.log.info({ play: play.id, target: play.target, source: play.source, prompts: request.body.prompts }, 'play started')

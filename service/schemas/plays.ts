@@ -6,7 +6,7 @@ const Ptime = Type.Union([Type.Literal(10), Type.Literal(20), Type.Literal(30), 
 
 export const PlayRequest = Type.Object({
   target: Endpoint,
-  prompts: Type.Array(PromptName, { minItems: 1, maxItems: 100 }),
+  prompts: Type.Array(PromptName, { minItems: 1, maxItems: 1000, description: 'at most PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY (default 100, at most 1000)' }),
   codec: Type.Optional(Codec),
   payloadType: Type.Optional(Type.Integer({ minimum: 0, maximum: 127, description: 'default 0 for PCMU, 8 for PCMA' })),
   ptimeMs: Type.Optional(Ptime),

@@ -19,6 +19,7 @@ t.test('defaults are those of API.md', async t => {
     tokens: [],
     targets: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], minPort: 1024 },
     callbacks: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+    maxPromptsPerPlay: 100,
     rateLimit: 2000,
     requestTimeoutMs: 120000,
     maxEventLoopDelayMs: 1000
@@ -43,7 +44,8 @@ t.test('a bad value stops startup with a message that names the variable', async
     [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/8,pbx.example/24' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "pbx.example\/24" is not a network/],
     [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/33' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "10.0.0.0\/33" has no valid prefix length \(0-32\)/],
     [{ PROMPT_PLAYER_ALLOWED_CALLBACKS: '10.0.0.0/8,ivr.example' }, /PROMPT_PLAYER_ALLOWED_CALLBACKS: "ivr.example" is not a network/],
-    [{ PROMPT_PLAYER_MIN_TARGET_PORT: '0' }, /PROMPT_PLAYER_MIN_TARGET_PORT must be >= 1/]
+    [{ PROMPT_PLAYER_MIN_TARGET_PORT: '0' }, /PROMPT_PLAYER_MIN_TARGET_PORT must be >= 1/],
+    [{ PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY: '5000' }, /PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY must be <= 1000/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))

@@ -6,7 +6,9 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t from 'tap'
+import { wavFile } from '../../src/wav.js'
 import { ROOT, Receiver, buildApp, engineOf, sleep, tempDir } from '../helpers/index.js'
+import { multipart } from '../helpers/multipart.js'
 
 t.test('past the rate limit: 429 RATE_LIMITED with Retry-After; health checks are not limited', async t => {
   const app = await buildApp(t, { rateLimit: 5 })
@@ -146,4 +148,33 @@ t.test('uploads are admitted only as far as the transcoder can take them: beyond
   t.equal(res.status, 201, 'once the slow uploads are gone, an upload is taken again')
   t.same(fs.readdirSync(dir).filter(f => f.endsWith('.json')), ['after.json'], 'only that prompt is stored')
   t.same(fs.readdirSync(path.join(dir, '.tmp')), [], 'no temporary file')
+})
+
+t.test('prompts per play and the size of a play request: configurable limits, each with its code', async t => {
+  const app = await buildApp(t, { maxPromptsPerPlay: 3, targets: { allow: ['127.0.0.0/8'], minPort: 1024 } })
+  const receiver = await Receiver.open(t)
+  const ask = async (prompts: string[]): Promise<{ statusCode: number, json: () => any }> => await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts } })
+  const three = await ask(['welcome', 'menu', 'goodbye'])
+  t.equal(three.statusCode, 201, 'three prompts: the most allowed here')
+  await app.inject({ method: 'DELETE', url: `/v1/plays/${three.json().id}` })
+  const four = await ask(['welcome', 'menu', 'goodbye', 'welcome'])
+  t.equal(four.statusCode, 400)
+  t.match(four.json(), { code: 'TOO_MANY_PROMPTS', message: 'a play names at most 3 prompts (PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY); this one names 4' })
+  t.match((await ask(Array(1001).fill('welcome'))).json(), { statusCode: 400, code: 'INVALID_REQUEST', message: /prompts must NOT have more than 1000 items/ }, 'past the ceiling the schema says so')
+  // By default 100.
+  const plain = await buildApp(t)
+  const hundredAndOne = await plain.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: Array(101).fill('welcome') } })
+  t.match(hundredAndOne.json(), { statusCode: 400, code: 'TOO_MANY_PROMPTS', message: /at most 100 prompts/ })
+  // A JSON body is small: 256 KiB at most, answered 413 before it is parsed.
+  const huge = await app.inject({ method: 'POST', url: '/v1/plays', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['welcome'], pad: 'x'.repeat(300_000) }) })
+  t.equal(huge.statusCode, 413)
+  t.match(huge.json(), { code: 'BODY_TOO_LARGE', message: 'the request body is larger than 262144 bytes, the most this call takes' })
+  // Uploads keep their own, larger limit.
+  const pcm = Buffer.alloc(16000 * 2 * 10)
+  for (let i = 0; i < pcm.length / 2; i++) pcm.writeInt16LE(Math.round(8000 * Math.sin(2 * Math.PI * 440 * i / 16000)), i * 2)
+  const big = wavFile(pcm, 16000)
+  t.ok(big.length > 262_144, `an upload of ${big.length} bytes`)
+  t.equal((await app.inject({ method: 'PUT', url: '/v1/prompts/big', payload: big })).statusCode, 201, 'is taken by PUT')
+  const form = await multipart({ file: { bytes: big, filename: 'big2.wav' } })
+  t.equal((await app.inject({ method: 'POST', url: '/v1/prompts', ...form })).statusCode, 201, 'and by multipart POST')
 })

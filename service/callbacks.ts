@@ -13,8 +13,8 @@
  * - Redirects are not followed: a webhook answered with a 3xx is not delivered elsewhere.
  */
 import dns from 'node:dns'
-import { BlockList, isIP, type LookupFunction } from 'node:net'
-import { DEFAULT_ALLOWED_TARGETS, parseCidr, unmapped } from '../src/target-policy.js'
+import { isIP, type BlockList, type LookupFunction } from 'node:net'
+import { DEFAULT_ALLOWED_TARGETS, blockListOf, isUnspecified, parseCidr, unmapped } from '../src/target-policy.js'
 import { HttpError } from './errors.js'
 
 export const DEFAULT_ALLOWED_CALLBACKS: readonly string[] = DEFAULT_ALLOWED_TARGETS
@@ -26,21 +26,18 @@ export class CallbackRefused extends Error {
 
 export class CallbackPolicy {
   readonly allow: readonly string[]
-  private readonly list = new BlockList()
+  private readonly list: BlockList
 
   constructor (allow: readonly string[] = DEFAULT_ALLOWED_CALLBACKS) {
     this.allow = allow
-    for (const cidr of allow) {
-      const network = parseCidr(cidr)
-      this.list.addSubnet(network.address, network.prefix, network.family)
-    }
+    this.list = blockListOf(allow.map(parseCidr))
   }
 
   allows (address: string): boolean {
     const host = unmapped(address)
     const version = isIP(host)
     // The unspecified address connects to this machine; never, whatever the list admits.
-    if (version === 0 || host === '0.0.0.0' || (version === 6 && /^[0:]+$/.test(host))) return false
+    if (version === 0 || isUnspecified(host)) return false
     return this.list.check(host, version === 6 ? 'ipv6' : 'ipv4')
   }
 

@@ -6,6 +6,7 @@ import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { DEFAULT_ALLOWED_TARGETS, parseCidr } from '../src/target-policy.js'
 import { DEFAULT_MAX_PROMPTS_PER_PLAY, DEFAULT_MAX_UPLOAD_BYTES } from './app.js'
+import { DEFAULT_ALLOWED_CALLBACKS } from './callbacks.js'
 
 export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
@@ -26,7 +27,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_REQUEST_TIMEOUT_MS: Type.Integer({ default: 120_000, minimum: 1000 }),
   PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: DEFAULT_ALLOWED_TARGETS.join(',') }),
   PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: 1024, minimum: 1, maximum: 65535 }),
-  PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: DEFAULT_ALLOWED_TARGETS.join(',') }),
+  PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: DEFAULT_ALLOWED_CALLBACKS.join(',') }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
     Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')

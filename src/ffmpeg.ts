@@ -81,8 +81,7 @@ export class Ffmpeg {
       execFile(this.path, ['-hide_banner', '-version'], { timeout: this.timeoutMs }, (err, stdout, stderr) => {
         if (err) {
           // One line a person can act on: what the binary said (a missing library, say), or why it did not start.
-          const why = lastLine(String(stderr)) || err.message.split('\n')[0]!
-          reject(new EngineError('FFMPEG_UNAVAILABLE', `cannot run ffmpeg at "${this.path}": ${why}. Install it (apt-get install -y ffmpeg) or set FFMPEG_PATH`, { cause: err }))
+          reject(this.unavailable(lastLine(String(stderr)) || err.message.split('\n')[0]!, err))
           return
         }
         const first = stdout.split('\n', 1)[0]!.trim()
@@ -198,18 +197,22 @@ export class Ffmpeg {
     }
   }
 
+  private unavailable (why: string, cause: Error): EngineError {
+    return new EngineError('FFMPEG_UNAVAILABLE', `cannot run ffmpeg at "${this.path}": ${why}. Install it (apt-get install -y ffmpeg) or set FFMPEG_PATH`, { cause })
+  }
+
   private async spawn (command: ffmpeg.FfmpegCommand, what: string): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       command
         .on('error', (err: Error, _stdout: string | null, stderr: string | null) => {
           if (/Cannot find ffmpeg|ENOENT|EACCES/.test(err.message)) {
-            reject(new EngineError('FFMPEG_UNAVAILABLE', `cannot run ffmpeg at "${this.path}": ${err.message}. Install it (apt-get install -y ffmpeg) or set FFMPEG_PATH`, { cause: err }))
+            reject(this.unavailable(err.message, err))
             return
           }
           const tail = (stderr ?? '').trim().slice(-STDERR_TAIL)
           const full = storageProblem(err.message, tail)
           if (full !== null) {
-            reject(new EngineError('STORAGE_FAILED', `ffmpeg could not write its output (${full})`, { cause: err, details: { ffmpeg: err.message, stderr: tail } }))
+            reject(writeFailed(full, tail, err))
             return
           }
           const timedOut = /timeout/.test(err.message)
@@ -224,7 +227,7 @@ export class Ffmpeg {
           const tail = (stderr ?? '').trim().slice(-STDERR_TAIL)
           const problem = storageProblem('', tail) ?? (/Error (writing trailer|closing file)/.test(tail) ? lastLine(tail) : null)
           if (problem !== null) {
-            reject(new EngineError('STORAGE_FAILED', `ffmpeg could not write its output (${problem})`, { details: { stderr: tail } }))
+            reject(writeFailed(problem, tail))
             return
           }
           resolve()
@@ -243,6 +246,10 @@ export function storageProblem (message: string, stderr: string): string | null 
   if (/Disk quota exceeded/i.test(stderr)) return 'the disk quota is exceeded'
   if (/SIGXFSZ/.test(message) || /File too large/i.test(stderr)) return 'a file-size limit was reached (ulimit -f, systemd LimitFSIZE)'
   return null
+}
+
+function writeFailed (problem: string, stderr: string, cause?: Error): EngineError {
+  return new EngineError('STORAGE_FAILED', `ffmpeg could not write its output (${problem})`, { cause, details: { stderr } })
 }
 
 function lastLine (text: string): string {

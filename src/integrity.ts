@@ -16,7 +16,15 @@
  *   fell exactly between two frames, which cannot be told from a whole file).
  */
 import { EngineError } from './errors.js'
-import { mpegHeaderAt, type Container } from './detect.js'
+import { mpegHeaderAt, type Container, type Detection } from './detect.js'
+
+/** Throws TRUNCATED_AUDIO when the bytes hold less than their container declares. */
+export function checkComplete (bytes: Uint8Array, detection: Detection): void {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (detection.container === 'wav') checkWavComplete(buf)
+  else if (detection.container === 'wma') checkAsfComplete(buf)
+  else checkMpegComplete(buf, detection.audioOffset)
+}
 
 /** Unknown length, as streaming WAV writers put it. */
 const UNKNOWN = new Set([0, 0xffffffff])

@@ -18,7 +18,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { detectContainer, extensionMismatch } from './detect.js'
 import { EngineError } from './errors.js'
-import { checkAsfComplete, checkDecodedLength, checkMpegComplete, checkWavComplete } from './integrity.js'
+import { checkComplete, checkDecodedLength } from './integrity.js'
 import type { DecodedStream, Ffmpeg } from './ffmpeg.js'
 import { SAMPLE_RATE, SAMPLES_PER_MS, type Codec } from './g711.js'
 import { probe } from './probe.js'
@@ -110,10 +110,7 @@ export class PromptStore {
     PromptStore.checkName(name)
     if (!options.replace && this.prompts.has(name)) throw exists(name)
     const detection = detectContainer(bytes)
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    if (detection.container === 'wav') checkWavComplete(buf)
-    if (detection.container === 'mp3') checkMpegComplete(buf, detection.audioOffset)
-    if (detection.container === 'wma') checkAsfComplete(buf)
+    checkComplete(bytes, detection)
     const facts = await probe(bytes, detection)
     const sha256 = createHash('sha256').update(bytes).digest('hex')
 

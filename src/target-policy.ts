@@ -27,25 +27,24 @@ const SPECIAL: ReadonlyArray<{ cidr: string, what: string }> = [
   { cidr: '255.255.255.255/32', what: 'the broadcast address' }
 ]
 
-interface Network { cidr: string, address: string, prefix: number, family: 'ipv4' | 'ipv6' }
+export interface Network { cidr: string, address: string, prefix: number, family: 'ipv4' | 'ipv6' }
 
 export class TargetPolicy {
   readonly allow: readonly string[]
   readonly minPort: number
-  private readonly allowed = new BlockList()
+  private readonly allowed: BlockList
   private readonly special: Array<{ what: string, list: BlockList, admitted: boolean }>
 
   constructor (options: TargetPolicyOptions) {
     this.allow = options.allow
     this.minPort = options.minPort
     const networks = options.allow.map(parseCidr)
-    for (const n of networks) this.allowed.addSubnet(n.address, n.prefix, n.family)
+    this.allowed = blockListOf(networks)
     // A special range is admitted only when an allowed network lies inside it: allowing
     // 0.0.0.0/0 does not open multicast, naming 239.1.2.0/24 does.
     this.special = SPECIAL.map(({ cidr, what }) => {
       const range = parseCidr(cidr)
-      const list = new BlockList()
-      list.addSubnet(range.address, range.prefix, range.family)
+      const list = blockListOf([range])
       const admitted = networks.some(n => n.family === range.family && n.prefix >= range.prefix && list.check(n.address, n.family))
       return { what, list, admitted }
     })
@@ -59,7 +58,7 @@ export class TargetPolicy {
       throw new EngineError('TARGET_NOT_ALLOWED', `target host "${target.host}" is not an IPv4 or IPv6 address; give the address from the call's SDP (c= line), not a name`)
     }
     const family = version === 6 ? 'ipv6' : 'ipv4'
-    if (host === '0.0.0.0' || (family === 'ipv6' && /^[0:]+$/.test(host))) {
+    if (isUnspecified(host)) {
       throw new EngineError('TARGET_NOT_ALLOWED', `target host ${target.host} is the unspecified address; a call's SDP with c=0.0.0.0 is on hold and takes no media`)
     }
     if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
@@ -77,6 +76,18 @@ export class TargetPolicy {
       throw new EngineError('TARGET_NOT_ALLOWED', `target ${target.host} is not in PROMPT_PLAYER_ALLOWED_TARGETS (${this.allow.join(', ')}); add its network there if the calls' media really is there`)
     }
   }
+}
+
+/** A node:net BlockList of the networks, to ask whether an address is in one of them. */
+export function blockListOf (networks: readonly Network[]): BlockList {
+  const list = new BlockList()
+  for (const n of networks) list.addSubnet(n.address, n.prefix, n.family)
+  return list
+}
+
+/** 0.0.0.0 or ::, which no packet or connection should be aimed at. */
+export function isUnspecified (host: string): boolean {
+  return host === '0.0.0.0' || (isIP(host) === 6 && /^[0:]+$/.test(host))
 }
 
 /** `::ffff:10.1.2.3` is 10.1.2.3: the IPv4 rules apply to it. */

@@ -48,7 +48,10 @@ export function detectContainer (bytes: Uint8Array): Detection {
     offset = 10 + size + ((buf[5]! & 0x10) !== 0 ? 10 : 0)
     // Some encoders pad between the tag and the first frame.
     while (offset < buf.length && buf[offset] === 0 && offset < 10 + size + 4096) offset++
-    if (!isMpegAudioAt(buf, offset)) {
+    // After an ID3 tag, one frame header is evidence enough: the tag says an MP3 follows, and
+    // random bytes rarely carry one. The chain of frames is checked for files with no tag. A
+    // file cut inside its first frame is then an MP3 cut short (TRUNCATED_AUDIO), not "not audio".
+    if (mpegHeaderAt(buf, offset) === null) {
       throw new EngineError('UNSUPPORTED_MEDIA', `the bytes start with an ID3 tag of ${size} bytes, but no MPEG audio frame follows it; ${SUPPORTED}`)
     }
     return { container: 'mp3', mimeType: 'audio/mpeg', ffmpegFormat: 'mp3', audioOffset: offset }

@@ -124,3 +124,16 @@ t.test('a WMA (ASF) is checked against the sizes its header and data objects dec
   live.writeBigUInt64LE(0n, headerSize + 16)
   t.equal(refusal(() => checkAsfComplete(live.subarray(0, headerSize + 1000))), null, 'a data object of size 0 (still being written) is read to the end')
 })
+
+t.test('an MP3 cut inside its first frame, after an ID3 tag, is cut short (422), not "not audio" (415)', async t => {
+  // ID3v2.3 tag of 20 bytes, then an MPEG-1 Layer III frame header (128 kbit/s, 44.1 kHz: a
+  // 417-byte frame) and the file ends 300 bytes in.
+  const tag = Buffer.concat([Buffer.from('ID3\x03\0\0\0\0\0\x14', 'latin1'), Buffer.alloc(20, 0x20)])
+  const frame = Buffer.concat([Buffer.from([0xff, 0xfb, 0x90, 0x00]), Buffer.alloc(417 - 4, 0x55)])
+  const cutFile = Buffer.concat([tag, frame]).subarray(0, 300)
+  const { store } = await PromptStore.open(tempDir(t), new Ffmpeg())
+  await t.rejects(store.put('cut', cutFile, { replace: false }), { code: 'TRUNCATED_AUDIO', message: /^the MP3 file ends inside audio frame 1 \(270 of its 417 bytes\)/ })
+  t.equal(store.size, 0, 'nothing stored')
+  // Without a tag, one header and no confirming frame stays "not audio": random bytes hit a sync.
+  await t.rejects(store.put('cut', frame.subarray(0, 270), { replace: false }), { code: 'UNSUPPORTED_MEDIA' })
+})

@@ -17,10 +17,8 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { PromptPlayerClient, PromptPlayerError } from '../client/index.js'
-import { Ffmpeg } from '../src/ffmpeg.js'
-import { CODECS, SAMPLE_RATE, type Codec } from '../src/g711.js'
-import { RtpMonitor, type StreamReport } from '../src/rtp-monitor.js'
-import { wavFile } from '../src/wav.js'
+import { CODECS, Ffmpeg, SAMPLE_RATE, wavFile, type Codec } from '../src/index.js'
+import { RtpMonitor, type StreamReport } from './rtp-monitor.js'
 
 const USAGE = `usage: prompt-player <command> [options]
 

@@ -1,6 +1,6 @@
 /**
  * A typed client for Node IVR applications: upload prompts, start and stop plays, follow
- * their events. It speaks the HTTP API of API.md with the platform's fetch, and throws
+ * their events. It speaks the HTTP API of docs/api.md with the platform's fetch, and throws
  * PromptPlayerError with the service's stable `code` when a call is refused.
  *
  *   const player = new PromptPlayerClient({ url: 'http://127.0.0.1:8080', token })
@@ -8,8 +8,7 @@
  *   const play = await player.play({ target: { host, port }, prompts: ['welcome'] })
  *   for await (const event of player.events({ play: play.id })) if (event.type !== 'play.started') break
  */
-import type { PlayInfo, PlayRequest, PromptInfo } from '../src/index.js'
-import type { PlayEvent, PlayEventType } from '../src/events.js'
+import type { PlayEvent, PlayEventType, PlayInfo, PlayRequest, PromptInfo } from '../src/index.js'
 
 export type { PlayInfo, PlayRequest, PromptInfo, PlayEvent, PlayEventType }
 

@@ -10,9 +10,9 @@ import swaggerUi from '@fastify/swagger-ui'
 import { createRequire } from 'node:module'
 import type { FastifyError, FastifyHttpOptions, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Server } from 'node:http'
-import type { Engine } from '../src/index.js'
-import { isEngineError } from '../src/index.js'
-import { HttpError, STATUS_BY_CODE, errorBody } from './errors.js'
+import { isEngineError, type Engine } from '../src/index.js'
+import { SERVICE_DEFAULTS, inVariables } from './config.js'
+import { ERRORS, HttpError, errorBody, type ErrorCode } from './errors.js'
 import { EventHub, Webhooks, type WebhookOptions } from './events.js'
 import metricsRoutes from './metrics.js'
 import enginePlugin from './plugins/engine.js'
@@ -46,15 +46,6 @@ export interface AppOptions {
   maxPromptsPerPlay?: number
 }
 
-/** The largest upload by default (PROMPT_PLAYER_MAX_UPLOAD_BYTES). */
-export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-
-/** The largest JSON body: a play request of the most prompts allowed fits many times over. */
-export const JSON_BODY_LIMIT = 256 * 1024
-
-/** Prompts one play may name by default (PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY). */
-export const DEFAULT_MAX_PROMPTS_PER_PLAY = 100
-
 /** The package version: package.json is one level up from the sources, two from dist/. */
 export const VERSION = ((): string => {
   const require = createRequire(import.meta.url)
@@ -76,17 +67,20 @@ export const serverOptions: FastifyHttpOptions<Server> = {
   // Play ids and prompt names are short; nothing needs a long URL.
   routerOptions: { maxParamLength: 200 },
   // Node's own limit on receiving a request; bodies are also timed by the app (bodyTimeoutMs).
-  requestTimeout: 120_000,
+  requestTimeout: SERVICE_DEFAULTS.requestTimeoutMs,
   // JSON bodies (a play request) are small; uploads have their own limit (maxUploadBytes), set
   // on their parsers. A 50 MB JSON body would hold the HTTP thread for a second.
-  bodyLimit: JSON_BODY_LIMIT,
+  bodyLimit: SERVICE_DEFAULTS.jsonBodyLimit,
   // Node checks request timeouts this often; its default of 30 s would let them run 30 s over.
   http: { connectionsCheckingInterval: 1000 }
 }
 
 export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(enginePlugin, { engine: opts.engine })
-  const hub = new EventHub(opts.engine)
+  // A listener that throws (SSE, webhooks, metrics, this log) must not break a play, nor vanish.
+  const listenerLog = fastify.log.child({ component: 'events' })
+  opts.engine.events.onListenerError = err => { listenerLog.error({ err }, 'an event listener threw; the event went on to the others') }
+  const hub = new EventHub(opts.engine.eventLog)
   // Each play's end in the log, from a child logger that carries its id.
   opts.engine.events.on('play', ({ type, play }) => {
     if (type === 'play.started') return
@@ -109,10 +103,10 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     const upload = request.routeOptions.url?.startsWith('/v1/prompts') === true
     const { statusCode, code, message } = classify(err, opts.maxUploadBytes, upload)
-    if (statusCode >= 500 && !isEngineError(err)) request.log.error({ err }, 'request failed')
+    if (code === 'INTERNAL_ERROR' || (statusCode >= 500 && !isEngineError(err))) request.log.error({ err }, 'request failed')
     else request.log.info({ code, message }, 'request refused')
-    // A 503 says when to come back: capacity frees as plays end, which is seconds.
-    if (statusCode === 503 && (code === 'AT_CAPACITY' || code === 'NO_RTP_PORT' || code === 'TRANSCODER_BUSY')) void reply.header('retry-after', '1')
+    // A 503 says when to come back where capacity frees within seconds (plays end, uploads finish).
+    if (isRetried(code)) void reply.header('retry-after', '1')
     if (statusCode === 401) void reply.header('www-authenticate', `Bearer realm="prompt-player"${code === 'INVALID_TOKEN' ? ', error="invalid_token"' : ''}`)
     // Refused before its body arrived (too large, no upload slot, no token): close the
     // connection rather than read the rest of a body nobody will use.
@@ -139,8 +133,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(swaggerUi, { routePrefix: '/docs' })
 
   // The API in one scope, so that authentication covers every /v1 route and nothing else:
-  // health checks and (later) metrics stay open to the load balancer and the scraper.
-  const bodyTimeoutMs = opts.bodyTimeoutMs ?? 120_000
+  // health checks and metrics stay open to the load balancer and the scraper.
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? SERVICE_DEFAULTS.requestTimeoutMs
   fastify.addHook('onRequest', async (request) => {
     if (request.raw.complete) return
     const timer = setTimeout(() => {
@@ -160,7 +154,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
       // Per client address, before authentication, so that guessing tokens is limited too.
       await v1.register(rateLimit, { max: opts.rateLimit, timeWindow: 1000 })
     }
-    const overload = opts.overload ?? { maxEventLoopDelayMs: 1000 }
+    const overload = opts.overload ?? { maxEventLoopDelayMs: SERVICE_DEFAULTS.maxEventLoopDelayMs }
     if (overload.maxEventLoopDelayMs > 0) {
       await v1.register(underPressure, {
         maxEventLoopDelay: overload.maxEventLoopDelayMs,
@@ -182,40 +176,48 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
       await v1.register(bearerAuth, { keys: new Set(opts.tokens), addHook: false, verifyErrorLogLevel: 'info' })
       v1.addHook('onRequest', v1.verifyBearerAuth!)
     }
-    await v1.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES })
-    await v1.register(playRoutes, { callbacks: webhooks.policy, maxPrompts: opts.maxPromptsPerPlay ?? DEFAULT_MAX_PROMPTS_PER_PLAY })
+    await v1.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? SERVICE_DEFAULTS.maxUploadBytes })
+    await v1.register(playRoutes, { callbacks: webhooks.policy, maxPrompts: opts.maxPromptsPerPlay ?? SERVICE_DEFAULTS.maxPromptsPerPlay })
     await v1.register(eventRoutes, { hub })
   })
   await fastify.register(healthRoutes)
 }
 
-function classify (err: FastifyError, maxUploadBytes = DEFAULT_MAX_UPLOAD_BYTES, upload = true): { statusCode: number, code: string, message: string } {
-  if (isEngineError(err)) return { statusCode: STATUS_BY_CODE[err.code], code: err.code, message: err.message }
-  if (err instanceof HttpError) return { statusCode: err.statusCode, code: err.code, message: err.message }
+function isRetried (code: string): boolean {
+  return code in ERRORS && 'retry' in ERRORS[code as ErrorCode]
+}
+
+/** The status, code and message of any error: the status always from the one table (service/errors.ts). */
+function classify (err: FastifyError, maxUploadBytes: number = SERVICE_DEFAULTS.maxUploadBytes, upload = true): { statusCode: number, code: ErrorCode, message: string } {
+  const answer = (code: ErrorCode, message: string): { statusCode: number, code: ErrorCode, message: string } => ({ statusCode: ERRORS[code].status, code, message })
+  // The engine names its options; the answer names the variables that set them.
+  if (isEngineError(err)) return answer(err.code, inVariables(err.message, err.options))
+  if (err instanceof HttpError) return answer(err.code, err.message)
   if (err.validation) {
     const nameInvalid = err.validationContext === 'params' && err.validation.some(v => v.instancePath === '/name')
     if (nameInvalid) {
-      return { statusCode: 400, code: 'INVALID_PROMPT_NAME', message: 'the prompt name in the URL is not valid: use 1 to 64 letters, digits, "_" or "-", starting with a letter or digit' }
+      return answer('INVALID_PROMPT_NAME', 'the prompt name in the URL is not valid: use 1 to 64 letters, digits, "_" or "-", starting with a letter or digit')
     }
-    return { statusCode: 400, code: 'INVALID_REQUEST', message: err.message }
+    return answer('INVALID_REQUEST', err.message)
   }
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.statusCode === 413) {
-    if (!upload) return { statusCode: 413, code: 'BODY_TOO_LARGE', message: `the request body is larger than ${JSON_BODY_LIMIT} bytes, the most this call takes` }
-    return { statusCode: 413, code: 'UPLOAD_TOO_LARGE', message: `the upload is larger than ${maxUploadBytes} bytes, the limit (PROMPT_PLAYER_MAX_UPLOAD_BYTES)` }
+    if (!upload) return answer('BODY_TOO_LARGE', `the request body is larger than ${SERVICE_DEFAULTS.jsonBodyLimit} bytes, the most this call takes`)
+    return answer('UPLOAD_TOO_LARGE', `the upload is larger than ${maxUploadBytes} bytes, the limit (PROMPT_PLAYER_MAX_UPLOAD_BYTES)`)
   }
   if (err.code === 'FST_BEARER_AUTH_MISSING_AUTHORIZATION_HEADER') {
-    return { statusCode: 401, code: 'MISSING_TOKEN', message: 'this service needs a token: send "Authorization: Bearer <token>" with one of PROMPT_PLAYER_TOKENS' }
+    return answer('MISSING_TOKEN', 'this service needs a token: send "Authorization: Bearer <token>" with one of PROMPT_PLAYER_TOKENS')
   }
   if (err.code === 'FST_BEARER_AUTH_INVALID_AUTHORIZATION_HEADER') {
-    return { statusCode: 401, code: 'INVALID_TOKEN', message: 'the bearer token is not one this service accepts' }
+    return answer('INVALID_TOKEN', 'the bearer token is not one this service accepts')
   }
   if (err.statusCode === 429) {
-    return { statusCode: 429, code: 'RATE_LIMITED', message: `too many requests from this client: ${err.message} (PROMPT_PLAYER_RATE_LIMIT per second)` }
+    return answer('RATE_LIMITED', `too many requests from this client: ${err.message} (PROMPT_PLAYER_RATE_LIMIT per second)`)
   }
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return { statusCode: 415, code: 'UNSUPPORTED_CONTENT_TYPE', message: 'this call takes a JSON body: send it with Content-Type: application/json' }
+    return answer('UNSUPPORTED_CONTENT_TYPE', 'this call takes a JSON body: send it with Content-Type: application/json')
   }
-  const statusCode = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
-  if (statusCode >= 500) return { statusCode, code: 'INTERNAL_ERROR', message: 'internal error; the service log has the details' }
-  return { statusCode, code: err.code ?? 'BAD_REQUEST', message: err.message }
+  // Fastify's other refusals (an empty or malformed JSON body, a bad Content-Length) are the
+  // client's request at fault; their own message says how.
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return answer('INVALID_REQUEST', err.message)
+  return answer('INTERNAL_ERROR', 'internal error; the service log has the details')
 }

@@ -14,10 +14,10 @@
  */
 import dns from 'node:dns'
 import { isIP, type BlockList, type LookupFunction } from 'node:net'
-import { DEFAULT_ALLOWED_TARGETS, blockListOf, isUnspecified, parseCidr, unmapped } from '../src/target-policy.js'
-import { HttpError } from './errors.js'
+import { blockListOf, isUnspecified, parseCidr, unmapped } from '../src/index.js'
+import { SERVICE_DEFAULTS } from './config.js'
+import { httpError } from './errors.js'
 
-export const DEFAULT_ALLOWED_CALLBACKS: readonly string[] = DEFAULT_ALLOWED_TARGETS
 
 export class CallbackRefused extends Error {
   override name = 'CallbackRefused'
@@ -28,7 +28,7 @@ export class CallbackPolicy {
   readonly allow: readonly string[]
   private readonly list: BlockList
 
-  constructor (allow: readonly string[] = DEFAULT_ALLOWED_CALLBACKS) {
+  constructor (allow: readonly string[] = SERVICE_DEFAULTS.allowedCallbacks) {
     this.allow = allow
     this.list = blockListOf(allow.map(parseCidr))
   }
@@ -47,13 +47,13 @@ export class CallbackPolicy {
     try {
       url = new URL(text)
     } catch {
-      throw new HttpError(400, 'INVALID_REQUEST', `callbackUrl ${JSON.stringify(text.slice(0, 200))} is not a URL`)
+      throw httpError('INVALID_REQUEST', `callbackUrl ${JSON.stringify(text.slice(0, 200))} is not a URL`)
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new HttpError(400, 'INVALID_REQUEST', `callbackUrl must be an http or https URL, not ${url.protocol}`)
+      throw httpError('INVALID_REQUEST', `callbackUrl must be an http or https URL, not ${url.protocol}`)
     }
     const refusal = this.refusal(url)
-    if (refusal !== null) throw new HttpError(403, 'CALLBACK_NOT_ALLOWED', refusal)
+    if (refusal !== null) throw httpError('CALLBACK_NOT_ALLOWED', refusal)
   }
 
   /** Why a URL's literal address may not be called, or null (names are judged at delivery). */

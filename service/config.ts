@@ -4,36 +4,80 @@
  */
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
-import { DEFAULT_ALLOWED_TARGETS, parseCidr } from '../src/target-policy.js'
-import { DEFAULT_MAX_PROMPTS_PER_PLAY, DEFAULT_MAX_UPLOAD_BYTES } from './app.js'
-import { DEFAULT_ALLOWED_CALLBACKS } from './callbacks.js'
+import { ENGINE_DEFAULTS, MAX_PROMPTS_PER_PLAY_LIMIT, parseCidr } from '../src/index.js'
+
+/** The service's own defaults; the engine's are ENGINE_DEFAULTS. */
+export const SERVICE_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  library: './prompts',
+  maxUploadBytes: 50 * 1024 * 1024,
+  maxPromptsPerPlay: 100,
+  /** The largest JSON body: a play request of the most prompts allowed fits many times over. */
+  jsonBodyLimit: 256 * 1024,
+  rateLimit: 2000,
+  maxEventLoopDelayMs: 1000,
+  requestTimeoutMs: 120_000,
+  /** Where webhooks may go: the same networks as the targets. */
+  allowedCallbacks: ENGINE_DEFAULTS.allowedTargets,
+  logLevel: 'info'
+} as const
+
+const { rtpPorts } = ENGINE_DEFAULTS
 
 export const ConfigSchema = Type.Object({
-  PROMPT_PLAYER_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
-  PROMPT_PLAYER_PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
-  PROMPT_PLAYER_LIBRARY: Type.String({ default: './prompts', minLength: 1 }),
-  PROMPT_PLAYER_RTP_PORTS: Type.String({ default: '20000-39999', pattern: '^\\d+-\\d+$' }),
-  PROMPT_PLAYER_MAX_PLAYS: Type.Integer({ default: 2000, minimum: 1 }),
-  PROMPT_PLAYER_MAX_UPLOAD_BYTES: Type.Integer({ default: DEFAULT_MAX_UPLOAD_BYTES, minimum: 1024 }),
-  PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY: Type.Integer({ default: DEFAULT_MAX_PROMPTS_PER_PLAY, minimum: 1, maximum: 1000 }),
-  PROMPT_PLAYER_FFMPEG_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 100 }),
-  PROMPT_PLAYER_FFMPEG_NICE: Type.Integer({ default: 10, minimum: 0, maximum: 19 }),
-  PROMPT_PLAYER_MAX_PROMPT_SECONDS: Type.Integer({ default: 600, minimum: 1 }),
-  PROMPT_PLAYER_MAX_TRANSCODES: Type.Integer({ default: 2, minimum: 1 }),
-  PROMPT_PLAYER_TRANSCODE_QUEUE: Type.Integer({ default: 32, minimum: 0 }),
+  PROMPT_PLAYER_HOST: Type.String({ default: SERVICE_DEFAULTS.host, minLength: 1 }),
+  PROMPT_PLAYER_PORT: Type.Integer({ default: SERVICE_DEFAULTS.port, minimum: 0, maximum: 65535 }),
+  PROMPT_PLAYER_LIBRARY: Type.String({ default: SERVICE_DEFAULTS.library, minLength: 1 }),
+  PROMPT_PLAYER_RTP_PORTS: Type.String({ default: `${rtpPorts.min}-${rtpPorts.max}`, pattern: '^\\d+-\\d+$' }),
+  PROMPT_PLAYER_MAX_PLAYS: Type.Integer({ default: ENGINE_DEFAULTS.maxPlays, minimum: 1 }),
+  PROMPT_PLAYER_MAX_UPLOAD_BYTES: Type.Integer({ default: SERVICE_DEFAULTS.maxUploadBytes, minimum: 1024 }),
+  PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY: Type.Integer({ default: SERVICE_DEFAULTS.maxPromptsPerPlay, minimum: 1, maximum: MAX_PROMPTS_PER_PLAY_LIMIT }),
+  PROMPT_PLAYER_FFMPEG_TIMEOUT_MS: Type.Integer({ default: ENGINE_DEFAULTS.ffmpegTimeoutMs, minimum: 100 }),
+  PROMPT_PLAYER_FFMPEG_NICE: Type.Integer({ default: ENGINE_DEFAULTS.ffmpegNiceness, minimum: 0, maximum: 19 }),
+  PROMPT_PLAYER_MAX_PROMPT_SECONDS: Type.Integer({ default: ENGINE_DEFAULTS.maxPromptSeconds, minimum: 1 }),
+  PROMPT_PLAYER_MAX_TRANSCODES: Type.Integer({ default: ENGINE_DEFAULTS.maxTranscodes, minimum: 1 }),
+  PROMPT_PLAYER_TRANSCODE_QUEUE: Type.Integer({ default: ENGINE_DEFAULTS.transcodeQueue, minimum: 0 }),
   PROMPT_PLAYER_TOKENS: Type.String({ default: '' }),
-  PROMPT_PLAYER_RATE_LIMIT: Type.Integer({ default: 2000, minimum: 0 }),
-  PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0 }),
-  PROMPT_PLAYER_REQUEST_TIMEOUT_MS: Type.Integer({ default: 120_000, minimum: 1000 }),
-  PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: DEFAULT_ALLOWED_TARGETS.join(',') }),
-  PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: 1024, minimum: 1, maximum: 65535 }),
-  PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: DEFAULT_ALLOWED_CALLBACKS.join(',') }),
+  PROMPT_PLAYER_RATE_LIMIT: Type.Integer({ default: SERVICE_DEFAULTS.rateLimit, minimum: 0 }),
+  PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: SERVICE_DEFAULTS.maxEventLoopDelayMs, minimum: 0 }),
+  PROMPT_PLAYER_REQUEST_TIMEOUT_MS: Type.Integer({ default: SERVICE_DEFAULTS.requestTimeoutMs, minimum: 1000 }),
+  PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: ENGINE_DEFAULTS.allowedTargets.join(',') }),
+  PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: ENGINE_DEFAULTS.minTargetPort, minimum: 1, maximum: 65535 }),
+  PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: SERVICE_DEFAULTS.allowedCallbacks.join(',') }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
     Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
-  ], { default: 'info' }),
-  FFMPEG_PATH: Type.String({ default: 'ffmpeg', minLength: 1 })
+  ], { default: SERVICE_DEFAULTS.logLevel }),
+  FFMPEG_PATH: Type.String({ default: ENGINE_DEFAULTS.ffmpegPath, minLength: 1 })
 })
+
+/**
+ * The variable that sets each engine option. Engine messages name options (`maxPlays`); the
+ * service's answers name the variable a person would change.
+ */
+export const OPTION_VARIABLES: Readonly<Record<string, keyof typeof ConfigSchema.properties>> = {
+  rtpPorts: 'PROMPT_PLAYER_RTP_PORTS',
+  maxPlays: 'PROMPT_PLAYER_MAX_PLAYS',
+  ffmpegPath: 'FFMPEG_PATH',
+  ffmpegTimeoutMs: 'PROMPT_PLAYER_FFMPEG_TIMEOUT_MS',
+  ffmpegNiceness: 'PROMPT_PLAYER_FFMPEG_NICE',
+  maxPromptSeconds: 'PROMPT_PLAYER_MAX_PROMPT_SECONDS',
+  maxTranscodes: 'PROMPT_PLAYER_MAX_TRANSCODES',
+  transcodeQueue: 'PROMPT_PLAYER_TRANSCODE_QUEUE',
+  'targets.allow': 'PROMPT_PLAYER_ALLOWED_TARGETS',
+  'targets.minPort': 'PROMPT_PLAYER_MIN_TARGET_PORT'
+}
+
+/** An engine message with each option it names replaced by that option's variable. */
+export function inVariables (message: string, options: readonly string[]): string {
+  let text = message
+  for (const option of options) {
+    const variable = OPTION_VARIABLES[option]
+    if (variable !== undefined) text = text.replace(new RegExp(`(?<![\\w.])${option.replace('.', '\\.')}(?![\\w.])`, 'g'), variable)
+  }
+  return text
+}
 
 type Env = Static<typeof ConfigSchema>
 

@@ -1,14 +1,13 @@
 /**
- * Play events leave the engine two ways: Server-Sent Events on GET /v1/events, and webhooks to
- * a play's callbackUrl. Both are fed from the engine's listener-safe emitter and neither can
- * hold up the packet path: SSE writes are buffered by the socket (a client that stops reading
- * is dropped), and a webhook is an async fetch with a timeout.
+ * Play events leave the service two ways: Server-Sent Events on GET /v1/events (from the
+ * engine's event log) and webhooks to a play's callbackUrl (from its listener-safe emitter).
+ * Neither can hold up a request or a packet: SSE writes are buffered by the socket (a client
+ * that stops reading is dropped), and a webhook is an asynchronous POST with a timeout.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { randomBytes } from 'node:crypto'
 import http, { type ServerResponse } from 'node:http'
 import https from 'node:https'
-import type { Engine, PlayEvent } from '../src/index.js'
+import type { Engine, EventLog, LoggedEvent, PlayEvent } from '../src/index.js'
 import { CallbackPolicy, CallbackRefused } from './callbacks.js'
 
 export interface SseClient {
@@ -20,26 +19,25 @@ export interface SseClient {
 /** A client further behind than this is cut off rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 1 << 20
 
-/** Events kept for clients that reconnect with Last-Event-ID. */
-export const RETAINED_EVENTS = 1000
-
-interface Retained { sequence: number, playId: string, frame: string }
+interface Stream extends SseClient {
+  /** Live events held back while the missed ones are replayed; null once caught up. */
+  held: LoggedEvent[] | null
+}
 
 /**
- * The SSE streams. Each event has an id `<run>-<sequence>`: `run` is random per process, so an
- * id from an earlier run or another instance behind the same load balancer is never mistaken
- * for one of this run's. A client that reconnects with `Last-Event-ID` (EventSource does so by
- * itself) first gets the events it missed, from the last RETAINED_EVENTS, then live ones.
+ * The SSE streams, fed by the engine's event log. A client that reconnects with
+ * `Last-Event-ID` (EventSource does so by itself) first gets the events it missed, of those
+ * the log keeps, then live ones; where it cannot, a comment line says why.
  */
 export class EventHub {
-  readonly run = randomBytes(4).toString('hex')
-  private readonly clients = new Set<SseClient>()
-  private sequence = 0
-  private readonly retained: Retained[] = []
+  private readonly log: EventLog
+  private readonly clients = new Set<Stream>()
+  private readonly unsubscribe: () => void
   private readonly keepalive: NodeJS.Timeout
 
-  constructor (engine: Engine, keepaliveMs = 15_000) {
-    engine.events.on('play', event => this.broadcast(event))
+  constructor (log: EventLog, keepaliveMs = 15_000) {
+    this.log = log
+    this.unsubscribe = log.subscribe(logged => this.broadcast(logged))
     // A comment line now and then keeps proxies from closing an idle stream.
     this.keepalive = setInterval(() => {
       for (const client of this.clients) this.write(client, ': keepalive\n\n')
@@ -50,47 +48,60 @@ export class EventHub {
   get size (): number { return this.clients.size }
 
   add (client: SseClient, lastEventId?: string): void {
-    this.clients.add(client)
-    client.response.on('close', () => this.clients.delete(client))
-    this.write(client, 'retry: 2000\n: connected to prompt-player events\n\n')
-    if (lastEventId !== undefined && lastEventId !== '') this.replay(client, lastEventId)
+    const stream: Stream = { ...client, held: null }
+    this.clients.add(stream)
+    client.response.on('close', () => this.clients.delete(stream))
+    this.write(stream, 'retry: 2000\n: connected to prompt-player events\n\n')
+    if (lastEventId !== undefined && lastEventId !== '') {
+      stream.held = []
+      void this.replay(stream, lastEventId)
+    }
   }
 
-  /** Writes the retained events after `lastEventId`, or says why it cannot. */
-  private replay (client: SseClient, lastEventId: string): void {
-    const match = /^([0-9a-f]+)-(\d+)$/.exec(lastEventId)
-    if (match === null || match[1] !== this.run) {
-      this.write(client, `: Last-Event-ID ${JSON.stringify(lastEventId.slice(0, 40))} is not from this run of this instance (it restarted, or another one answered); nothing replayed, GET /v1/plays has every play's state\n\n`)
-      return
+  /** Writes the events after `lastEventId` that the log still has, or says why it cannot. */
+  private async replay (stream: Stream, lastEventId: string): Promise<void> {
+    const missed = await this.log.since(lastEventId).catch((err: unknown) => ({ kind: 'failed' as const, why: (err as Error).message }))
+    if (missed.kind === 'foreign') {
+      this.write(stream, `: Last-Event-ID ${JSON.stringify(lastEventId.slice(0, 40))} is not from this run of this instance (it restarted, or another one answered); nothing replayed, GET /v1/plays has every play's state\n\n`)
+    } else if (missed.kind === 'failed') {
+      this.write(stream, `: the events after Last-Event-ID could not be read (${missed.why}); GET /v1/plays has every play's state\n\n`)
     }
-    const after = Number(match[2])
-    const oldest = this.retained[0]?.sequence ?? this.sequence + 1
-    if (oldest > after + 1) {
-      this.write(client, `: events ${after + 1} to ${oldest - 1} are no longer kept (the last ${RETAINED_EVENTS} are); GET /v1/plays has every play's state\n\n`)
+    const sent = new Set<string>()
+    if (missed.kind === 'events') {
+      if (missed.lost !== null) {
+        this.write(stream, `: events ${missed.lost.from} to ${missed.lost.to} are no longer kept (the last ${this.log.retained} are); GET /v1/plays has every play's state\n\n`)
+      }
+      for (const logged of missed.events) {
+        sent.add(logged.id)
+        this.send(stream, logged)
+      }
     }
-    for (const event of this.retained) {
-      if (event.sequence > after && (client.playId === null || client.playId === event.playId)) this.write(client, event.frame)
-    }
+    const held = stream.held ?? []
+    stream.held = null
+    for (const logged of held) if (!sent.has(logged.id)) this.send(stream, logged)
   }
 
   /** Ends every stream (at shutdown, after the last events were written). */
   close (): void {
+    this.unsubscribe()
     clearInterval(this.keepalive)
     for (const client of this.clients) client.response.end()
     this.clients.clear()
   }
 
-  private broadcast (event: PlayEvent): void {
-    const sequence = ++this.sequence
-    const frame = `id: ${this.run}-${sequence}\nevent: ${event.type}\ndata: ${JSON.stringify(event.play)}\n\n`
-    this.retained.push({ sequence, playId: event.play.id, frame })
-    if (this.retained.length > RETAINED_EVENTS) this.retained.shift()
+  private broadcast (logged: LoggedEvent): void {
     for (const client of this.clients) {
-      if (client.playId === null || client.playId === event.play.id) this.write(client, frame)
+      if (client.held !== null) client.held.push(logged)
+      else this.send(client, logged)
     }
   }
 
-  private write (client: SseClient, text: string): void {
+  private send (client: Stream, { id, event }: LoggedEvent): void {
+    if (client.playId !== null && client.playId !== event.play.id) return
+    this.write(client, `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.play)}\n\n`)
+  }
+
+  private write (client: Stream, text: string): void {
     if (client.response.writableLength > MAX_BUFFERED_BYTES) {
       client.response.destroy()
       this.clients.delete(client)

@@ -5,8 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { Engine } from '../src/index.js'
-import { LatenessStats } from '../src/scheduler.js'
+import { LatenessStats, type Engine } from '../src/index.js'
 import type { Webhooks } from './events.js'
 
 async function metrics (app: FastifyInstance, opts: { engine: Engine, webhooks: Webhooks }): Promise<void> {

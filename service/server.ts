@@ -8,7 +8,7 @@ import os from 'node:os'
 import { pathToFileURL } from 'node:url'
 import { CallbackPolicy } from './callbacks.js'
 import app, { serverOptions } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, inVariables, loadConfig } from './config.js'
 import { createEngine } from '../src/index.js'
 
 /** Starts the service from environment variables; resolves once it listens. */
@@ -35,12 +35,12 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   // (PROMPT_PLAYER_FFMPEG_NICE). The packet thread raises its own priority where it may (root,
   // CAP_SYS_NICE); where it may not, this thread (HTTP, uploads, JSON) steps back by five
   // instead. On Linux the niceness is per thread.
-  const packetNice = await engine.plays.packets.ready
+  const packetNice = engine.packetThreadNiceness
   const httpNice = packetNice === null ? lowerThisThread(HTTP_NICENESS) : os.getPriority()
   await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes, maxPromptsPerPlay: config.maxPromptsPerPlay, tokens: config.tokens, rateLimit: config.rateLimit, bodyTimeoutMs: config.requestTimeoutMs, overload: { maxEventLoopDelayMs: config.maxEventLoopDelayMs }, webhooks: { policy: new CallbackPolicy(config.callbacks) } })
   await fastify.ready()
   for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
-  if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${engine.ffmpegInfo.error}`)
+  if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${inVariables(engine.ffmpegInfo.error, ['ffmpegPath'])}`)
 
   const files = openFileLimit()
   if (files !== null && files < config.maxPlays + FILES_BESIDES_PLAYS) {
@@ -82,7 +82,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   fastify.log.info({
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
-    library: engine.prompts.dir,
+    library: engine.prompts.location,
     prompts: engine.prompts.size,
     ffmpeg: 'error' in engine.ffmpegInfo ? null : `${engine.ffmpegInfo.path} (${engine.ffmpegInfo.version})`,
     rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`,
@@ -90,7 +90,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     openFileLimit: files,
     packetThreadNiceness: packetNice ?? os.getPriority(),
     httpThreadNiceness: httpNice
-  }, `prompt-player listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} with ${engine.prompts.size} prompts from ${engine.prompts.dir}`)
+  }, `prompt-player listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} with ${engine.prompts.size} prompts from ${engine.prompts.location}`)
   return fastify
 }
 

@@ -1,17 +1,33 @@
 /**
  * The media engine: the prompt library, transcoding, and paced RTP plays. It knows nothing of
- * HTTP; `service/plugins/engine.ts` joins it to Fastify.
+ * HTTP or of environment variables; `service/plugins/engine.ts` joins it to Fastify. This file
+ * is the only part of `src/` that the service, the command line and the client import.
+ *
+ *   src/common/    what both threads share: codecs, errors, the resource schemas, defaults
+ *   src/library/   the prompt library: detection, probing, integrity, ffmpeg, storage
+ *   src/plays/     plays as the HTTP thread sees them: manager, handle, target policy, record
+ *   src/events/    the engine's events and their log
+ *   src/packet/    everything that runs on the packet thread, and nothing else
  */
-import { SafeEmitter, type EngineEvents } from './events.js'
-import { Ffmpeg, type FfmpegInfo } from './ffmpeg.js'
-import { PlayManager } from './play-manager.js'
-import { DEFAULT_ALLOWED_TARGETS, type TargetPolicyOptions } from './target-policy.js'
-import { PromptStore, type StoreWarning } from './prompt-store.js'
-import type { LatenessStats } from './scheduler.js'
+import { ENGINE_DEFAULTS } from './common/defaults.js'
+import { SafeEmitter, type EngineEvents } from './events/events.js'
+import { LocalEventLog, type EventLog } from './events/event-log.js'
+import { Ffmpeg, type FfmpegInfo } from './library/ffmpeg.js'
+import { PromptStore } from './library/prompt-store.js'
+import type { LibraryStorage, StoreWarning } from './library/storage.js'
+import type { LatenessStats } from './packet/lateness.js'
+import { PlayManager } from './plays/play-manager.js'
+import { LocalPlayRecord, type PlayRecord } from './plays/play-record.js'
 
 export interface EngineOptions {
-  /** The prompt library directory; created when missing. */
+  /** The prompt library directory (created when missing), or another storage. */
   libraryDir: string
+  /** Where the library rests instead of `libraryDir` (a shared storage). */
+  storage?: LibraryStorage
+  /** The record of plays (default: this instance's, in memory). */
+  playRecord?: PlayRecord
+  /** The log of events (default: this instance's, in memory, the last 1000). */
+  eventLog?: EventLog
   /** Local UDP ports that plays send from. */
   rtpPorts?: { min: number, max: number }
   maxPlays?: number
@@ -28,7 +44,9 @@ export interface EngineOptions {
   keepEndedMs?: number
   keepEndedMax?: number
   /** Where plays may send: allowed networks (default loopback and private ranges) and the lowest port (default 1024). */
-  targets?: Partial<TargetPolicyOptions>
+  targets?: { allow?: readonly string[], minPort?: number }
+  /** Where an event listener's error goes (default: a process warning on stderr). */
+  onListenerError?: (err: unknown) => void
 }
 
 export interface Engine {
@@ -37,53 +55,55 @@ export interface Engine {
   /** How late packets left against their due times, recorded by the packet thread. */
   readonly lateness: LatenessStats
   readonly events: SafeEmitter<EngineEvents>
+  /** Every play event with its id, the last ones kept for readers that reconnect. */
+  readonly eventLog: EventLog
   readonly ffmpeg: Ffmpeg
   /** The ffmpeg that was found at startup, or why none could be run. */
   readonly ffmpegInfo: FfmpegInfo | { error: string }
-  /** Library entries that could not be loaded (they are left on disk untouched). */
+  /** The packet thread's niceness: -10 when it could raise its priority, else null. */
+  readonly packetThreadNiceness: number | null
+  /** Library entries that could not be loaded (they are left untouched). */
   readonly warnings: StoreWarning[]
   readonly closed: boolean
   /** Stops every play (state `stopped`) and frees their sockets. Idempotent. */
   close: () => Promise<void>
 }
 
-export const DEFAULTS = {
-  rtpPorts: { min: 20000, max: 39999 },
-  maxPlays: 2000,
-  ffmpegTimeoutMs: 60_000,
-  keepEndedMs: 5 * 60_000,
-  keepEndedMax: 10_000
-} as const
-
 export async function createEngine (options: EngineOptions): Promise<Engine> {
-  const events = new SafeEmitter<EngineEvents>()
+  const events = new SafeEmitter<EngineEvents>(options.onListenerError)
+  const eventLog = options.eventLog ?? new LocalEventLog()
+  events.on('play', event => { eventLog.append(event) })
   const ffmpeg = new Ffmpeg({
-    ...(options.ffmpegPath === undefined ? {} : { path: options.ffmpegPath }),
-    timeoutMs: options.ffmpegTimeoutMs ?? DEFAULTS.ffmpegTimeoutMs,
-    ...(options.ffmpegNiceness === undefined ? {} : { niceness: options.ffmpegNiceness }),
-    ...(options.maxPromptSeconds === undefined ? {} : { maxSeconds: options.maxPromptSeconds }),
-    ...(options.maxTranscodes === undefined ? {} : { maxConcurrent: options.maxTranscodes }),
-    ...(options.transcodeQueue === undefined ? {} : { maxQueued: options.transcodeQueue }),
+    path: options.ffmpegPath ?? ENGINE_DEFAULTS.ffmpegPath,
+    timeoutMs: options.ffmpegTimeoutMs ?? ENGINE_DEFAULTS.ffmpegTimeoutMs,
+    niceness: options.ffmpegNiceness ?? ENGINE_DEFAULTS.ffmpegNiceness,
+    maxSeconds: options.maxPromptSeconds ?? ENGINE_DEFAULTS.maxPromptSeconds,
+    maxConcurrent: options.maxTranscodes ?? ENGINE_DEFAULTS.maxTranscodes,
+    maxQueued: options.transcodeQueue ?? ENGINE_DEFAULTS.transcodeQueue,
     onRun: run => events.emit('ffmpeg', run)
   })
   // A missing ffmpeg does not stop the engine: stored prompts can still be played.
   const ffmpegInfo = await ffmpeg.check(0)
-  const { store, warnings } = await PromptStore.open(options.libraryDir, ffmpeg)
+  const { store, warnings } = await PromptStore.open(options.storage ?? options.libraryDir, ffmpeg)
+  const keepEndedMs = options.keepEndedMs ?? ENGINE_DEFAULTS.keepEndedMs
+  const record = options.playRecord ?? new LocalPlayRecord({ keepEndedMs, keepEndedMax: options.keepEndedMax ?? ENGINE_DEFAULTS.keepEndedMax })
   const plays = new PlayManager({
-    rtpPorts: options.rtpPorts ?? DEFAULTS.rtpPorts,
-    maxPlays: options.maxPlays ?? DEFAULTS.maxPlays,
-    keepEndedMs: options.keepEndedMs ?? DEFAULTS.keepEndedMs,
-    keepEndedMax: options.keepEndedMax ?? DEFAULTS.keepEndedMax,
-    targets: { allow: options.targets?.allow ?? DEFAULT_ALLOWED_TARGETS, minPort: options.targets?.minPort ?? 1024 }
-  }, store, events)
+    rtpPorts: options.rtpPorts ?? ENGINE_DEFAULTS.rtpPorts,
+    maxPlays: options.maxPlays ?? ENGINE_DEFAULTS.maxPlays,
+    keepEndedMs,
+    targets: { allow: options.targets?.allow ?? ENGINE_DEFAULTS.allowedTargets, minPort: options.targets?.minPort ?? ENGINE_DEFAULTS.minTargetPort }
+  }, store, events, record)
+  const packetThreadNiceness = await plays.packetThreadReady
   let closed = false
   return {
     prompts: store,
     plays,
-    lateness: plays.packets.lateness,
+    lateness: plays.lateness,
     events,
+    eventLog,
     ffmpeg,
     ffmpegInfo,
+    packetThreadNiceness,
     warnings,
     get closed () { return closed },
     async close () {
@@ -94,15 +114,25 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
   }
 }
 
-export { EngineError, ENGINE_ERRORS, isEngineError, type EngineErrorCode } from './errors.js'
-export { detectContainer, type Container, type Detection } from './detect.js'
-export { CODECS, PTIMES, type Codec, type Ptime } from './g711.js'
-export { Prompt, PROMPT_NAME_PATTERN, isPromptName, type PromptInfo } from './prompt.js'
-export { PromptStore } from './prompt-store.js'
-export type { PlayState, Endpoint } from './play.js'
-export type { PlayHandle, PlayInfo } from './play-handle.js'
-export type { PlayRequest } from './play-manager.js'
-export type { PlayEvent, PlayEventType } from './events.js'
-export type { FfmpegRun } from './ffmpeg.js'
-export { DEFAULT_ALLOWED_TARGETS, TargetPolicy, type TargetPolicyOptions } from './target-policy.js'
-export type { Clock } from './clock.js'
+export { ENGINE_DEFAULTS } from './common/defaults.js'
+export { EngineError, ENGINE_ERRORS, isEngineError, type EngineErrorCode } from './common/errors.js'
+export { CODECS, CODEC_NAMES, PTIMES, SAMPLE_RATE, type Codec, type Ptime } from './common/g711.js'
+export {
+  CONTAINERS, Endpoint, MAX_PROMPTS_PER_PLAY_LIMIT, Play, PlayRequest, Prompt as PromptSchema, PromptName,
+  PROMPT_NAME_PATTERN, type PlayInfo, type PlayState, type PromptInfo
+} from './common/schemas.js'
+export { detectContainer, type Container, type Detection } from './library/detect.js'
+export { Ffmpeg, type FfmpegInfo, type FfmpegRun } from './library/ffmpeg.js'
+export { LocalStorage } from './library/local-storage.js'
+export { Prompt, isPromptName } from './library/prompt.js'
+export { PromptStore, type AudioFormat } from './library/prompt-store.js'
+export type { LibraryStorage, Staged, StoredPrompt, StoreWarning } from './library/storage.js'
+export { wavFile } from './library/wav.js'
+export { LatenessStats } from './packet/lateness.js'
+export type { Clock } from './packet/clock.js'
+export type { PlayHandle } from './plays/play-handle.js'
+export type { PlayManager } from './plays/play-manager.js'
+export { LocalPlayRecord, type PlayRecord, type RecordedPlay } from './plays/play-record.js'
+export { TargetPolicy, blockListOf, isUnspecified, parseCidr, unmapped, type TargetPolicyOptions } from './plays/target-policy.js'
+export { LocalEventLog, RETAINED_EVENTS, type EventLog, type LoggedEvent, type Missed } from './events/event-log.js'
+export type { EngineEvents, PlayEvent, PlayEventType, SafeEmitter } from './events/events.js'

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { inVariables } from '../config.js'
 
 /**
  * /healthz: the process answers. /readyz: this instance can take work now: ffmpeg runs, the
@@ -13,11 +14,11 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
     const problems: string[] = []
     // Checked again every few seconds at most: an ffmpeg installed or repaired is seen.
     const ffmpeg = await engine.ffmpeg.check()
-    if ('error' in ffmpeg) problems.push(ffmpeg.error)
+    if ('error' in ffmpeg) problems.push(inVariables(ffmpeg.error, ['ffmpegPath']))
     try {
       await engine.prompts.checkWritable()
     } catch (err) {
-      problems.push(`the prompt library ${engine.prompts.dir} is not readable and writable: ${(err as Error).message}`)
+      problems.push(`the prompt library ${engine.prompts.location} is not readable and writable: ${(err as Error).message}`)
     }
     if (engine.plays.capacityLeft === 0) problems.push('at capacity: no play can start now')
     const body = {

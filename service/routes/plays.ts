@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { CallbackPolicy } from '../callbacks.js'
-import { HttpError } from '../errors.js'
+import { httpError } from '../errors.js'
 import { ErrorResponse } from '../schemas/common.js'
 import { Play, PlayList, PlayParams, PlayRequest } from '../schemas/plays.js'
 
@@ -17,7 +17,7 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
     }
   }, async (request, reply) => {
     if (request.body.prompts.length > opts.maxPrompts) {
-      throw new HttpError(400, 'TOO_MANY_PROMPTS', `a play names at most ${opts.maxPrompts} prompts (PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY); this one names ${request.body.prompts.length}`)
+      throw httpError('TOO_MANY_PROMPTS', `a play names at most ${opts.maxPrompts} prompts (PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY); this one names ${request.body.prompts.length}`)
     }
     if (typeof request.body.callbackUrl === 'string') opts.callbacks.checkUrl(request.body.callbackUrl)
     const play = await plays.create(request.body)
@@ -27,11 +27,11 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
 
   app.get('/v1/plays', {
     schema: { summary: 'Running plays and those ended recently', response: { 200: PlayList } }
-  }, async () => ({ plays: plays.list().map(p => p.toJSON()) }))
+  }, async () => ({ plays: await plays.list() }))
 
   app.get('/v1/plays/:id', {
     schema: { summary: 'One play', params: PlayParams, response: { 200: Play, 404: ErrorResponse } }
-  }, async (request) => plays.getOrThrow(request.params.id).toJSON())
+  }, async (request) => await plays.get(request.params.id))
 
   app.delete('/v1/plays/:id', {
     schema: {
@@ -43,6 +43,6 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
   }, async (request) => {
     const play = await plays.stop(request.params.id)
     request.log.info({ play: play.id, state: play.state, packetsSent: play.packetsSent }, 'play stop requested')
-    return play.toJSON()
+    return play
   })
 }

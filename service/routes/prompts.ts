@@ -3,10 +3,8 @@ import multipart, { type MultipartFile } from '@fastify/multipart'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import path from 'node:path'
 import { Type } from 'typebox'
-import { CODECS, PromptStore } from '../../src/index.js'
-import { SAMPLE_RATE } from '../../src/g711.js'
-import { wavFile } from '../../src/wav.js'
-import { HttpError } from '../errors.js'
+import { PromptStore } from '../../src/index.js'
+import { httpError } from '../errors.js'
 import { ErrorResponse, NameParams } from '../schemas/common.js'
 import { AudioQuery, Prompt, PromptList } from '../schemas/prompts.js'
 
@@ -31,18 +29,12 @@ export default async function promptRoutes (fastify: FastifyInstance, opts: Prom
   // An upload is the raw audio, whatever Content-Type the client sent (curl -T sends none):
   // the bytes decide what it is, so every type is read as bytes here, and multipart is parsed
   // for POST (and accepted by PUT too).
-  // Uploads are held in memory from their first byte until stored, so they are admitted only
-  // as far as the transcoder can take them (running plus queued): beyond, 503 before a byte of
-  // the body is read. Memory held by uploads stays under that many times the upload limit,
-  // whatever clients send; an out-of-memory kill would end every play.
-  const maxUploads = app.engine.ffmpeg.maxConcurrent + app.engine.ffmpeg.maxQueued
-  let uploading = 0
+  // Uploads are held in memory from their first byte until stored, so the library admits them
+  // only as far as the transcoder can take them: beyond, 503 before a byte of the body is read
+  // (an out-of-memory kill would end every play). The slot is freed when the answer is sent.
   const admitUpload = async (_request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (uploading >= maxUploads) {
-      throw new HttpError(503, 'TRANSCODER_BUSY', `${uploading} uploads are being received or transcoded, the most at once (PROMPT_PLAYER_MAX_TRANSCODES + PROMPT_PLAYER_TRANSCODE_QUEUE = ${maxUploads}); retry shortly`)
-    }
-    uploading++
-    reply.raw.once('close', () => { uploading-- })
+    const done = store.admitUpload()
+    reply.raw.once('close', done)
   }
 
   app.removeAllContentTypeParsers()
@@ -73,12 +65,12 @@ export default async function promptRoutes (fastify: FastifyInstance, opts: Prom
     }
   }, async (request, reply) => {
     if (!request.isMultipart()) {
-      throw new HttpError(415, 'UNSUPPORTED_MEDIA', `POST /v1/prompts takes multipart/form-data with a "file" part, not ${request.headers['content-type'] ?? 'a body without Content-Type'}; to send raw bytes use PUT /v1/prompts/{name}`)
+      throw httpError('UNSUPPORTED_CONTENT_TYPE', `POST /v1/prompts takes multipart/form-data with a "file" part, not ${request.headers['content-type'] ?? 'a body without Content-Type'}; to send raw bytes use PUT /v1/prompts/{name}`)
     }
     const upload = await readMultipart(request)
     const name = upload.name ?? (upload.filename === null ? null : path.parse(upload.filename).name)
     if (name === null || name === '') {
-      throw new HttpError(400, 'INVALID_PROMPT_NAME', 'no prompt name: add a "name" part, or give the "file" part a file name')
+      throw httpError('INVALID_PROMPT_NAME', 'no prompt name: add a "name" part, or give the "file" part a file name')
     }
     PromptStore.checkName(name)
     const { prompt } = await store.put(name, upload.bytes, { filename: upload.filename, replace: false })
@@ -103,14 +95,8 @@ export default async function promptRoutes (fastify: FastifyInstance, opts: Prom
       response: { 200: Type.Unsafe<Buffer>({ type: 'string', format: 'binary' }), 404: ErrorResponse }
     }
   }, async (request, reply) => {
-    const prompt = store.getOrThrow(request.params.name)
-    const format = request.query.format
-    if (format === 'wav') {
-      const pcm = await app.engine.ffmpeg.decodeG711(prompt.audio.PCMU, 'PCMU')
-      return await reply.type('audio/wav').send(wavFile(pcm, SAMPLE_RATE))
-    }
-    const codec = format === 'pcmu' ? 'PCMU' : 'PCMA'
-    return await reply.type(CODECS[codec].mediaType).send(prompt.audio[codec])
+    const { mediaType, bytes } = await store.audio(request.params.name, request.query.format)
+    return await reply.type(mediaType).send(bytes)
   })
 
   app.delete('/v1/prompts/:name', {
@@ -139,7 +125,7 @@ async function readMultipart (request: FastifyRequest): Promise<Upload> {
     }
   }
   if (upload === null) {
-    throw new HttpError(400, 'MISSING_FILE_PART', 'the multipart body has no part named "file"; send the audio as -F file=@hello.wav')
+    throw httpError('MISSING_FILE_PART', 'the multipart body has no part named "file"; send the audio as -F file=@hello.wav')
   }
   return { ...upload, name }
 }

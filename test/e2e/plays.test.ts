@@ -4,7 +4,7 @@
  */
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { CODECS, type Codec } from '../../src/g711.js'
+import { CODECS, type Codec } from '../../src/common/g711.js'
 import { Receiver, buildApp, engineOf, correlation, referenceDecode, sample, sleep, type Received } from '../helpers/index.js'
 
 async function listen (t: Test): Promise<{ app: FastifyInstance, url: string }> {

@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/clock.js'
+import type { Clock } from '../../src/packet/clock.js'
 
 /** A clock that moves only when told; its timers fire as time passes them. */
 export class FakeClock implements Clock {

@@ -11,7 +11,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { wavFile } from '../../src/wav.js'
+import { wavFile } from '../../src/library/wav.js'
 import { Receiver, sleep, tempDir } from '../helpers/index.js'
 import { spawnServer, waitForLine, type ServerRun, type SpawnOptions } from '../helpers/server-process.js'
 

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t from 'tap'
-import { wavFile } from '../../src/wav.js'
+import { wavFile } from '../../src/library/wav.js'
 import { ROOT, Receiver, buildApp, engineOf, sleep, tempDir } from '../helpers/index.js'
 import { multipart } from '../helpers/multipart.js'
 

@@ -47,7 +47,7 @@ t.test('POST refusals: no file part, no usable name, not multipart', async t => 
   res = await app.inject({ method: 'POST', url: '/v1/prompts', ...await multipart({ file: { bytes: sample('welcome').bytes, filename: 'my greeting!.wav' } }) })
   t.match(res.json(), { statusCode: 400, code: 'INVALID_PROMPT_NAME' }, 'a stem that is no valid name')
   res = await app.inject({ method: 'POST', url: '/v1/prompts', payload: sample('welcome').bytes, headers: { 'content-type': 'audio/wav' } })
-  t.match(res.json(), { statusCode: 415, code: 'UNSUPPORTED_MEDIA', message: /multipart\/form-data.*PUT/ })
+  t.match(res.json(), { statusCode: 415, code: 'UNSUPPORTED_CONTENT_TYPE', message: /multipart\/form-data.*PUT/ })
   const list = await app.inject({ url: '/v1/prompts' })
   t.same(list.json(), { prompts: [] }, 'nothing was stored')
 })

@@ -1,0 +1,98 @@
+/**
+ * The engine's resources as TypeBox schemas: the one source of their TypeScript types (here,
+ * in the service, the client and the command line), of the service's request validation and
+ * response serialisation, and of the OpenAPI document. A field added to `Play` here reaches
+ * all of them; `PlayHandle.toJSON` is typed by it, so the compiler asks for its value.
+ */
+import { Type, type Static, type TLiteral, type TUnion } from 'typebox'
+import { CODEC_NAMES, PTIMES } from './g711.js'
+
+export const PROMPT_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$'
+
+/** Containers detected from the bytes. */
+export const CONTAINERS = ['wav', 'mp3', 'wma'] as const
+
+/** A prompt name, as every `:name` route and every play request takes it. */
+export const PromptName = Type.String({
+  pattern: PROMPT_NAME_PATTERN,
+  description: '1 to 64 letters, digits, "_" or "-", starting with a letter or digit'
+})
+
+export const Endpoint = Type.Object({
+  host: Type.Union([Type.String({ format: 'ipv4' }), Type.String({ format: 'ipv6' })], { description: 'an IPv4 or IPv6 literal' }),
+  port: Type.Integer({ minimum: 1, maximum: 65535 })
+}, { additionalProperties: false })
+export type Endpoint = Static<typeof Endpoint>
+
+/** A union of literals from a constant list, typed as that list's members. */
+function oneOf<const T extends ReadonlyArray<string | number>> (values: T): TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }> {
+  return Type.Union(values.map(value => Type.Literal(value))) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>
+}
+
+export const CodecName = oneOf(CODEC_NAMES)
+export const PtimeMs = oneOf(PTIMES)
+
+export const PlayState = Type.Union([Type.Literal('playing'), Type.Literal('finished'), Type.Literal('stopped'), Type.Literal('failed')])
+export type PlayState = Static<typeof PlayState>
+
+/** The largest number of prompts one play may ever name; the configured limit is at most this. */
+export const MAX_PROMPTS_PER_PLAY_LIMIT = 1000
+
+const Nullable = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(schema: T) =>
+  Type.Union([schema, Type.Null()])
+
+export const PlayRequest = Type.Object({
+  target: Endpoint,
+  prompts: Type.Array(PromptName, { minItems: 1, maxItems: MAX_PROMPTS_PER_PLAY_LIMIT, description: 'played back to back as one stream; at most the configured prompts per play (default 100)' }),
+  codec: Type.Optional(CodecName),
+  payloadType: Type.Optional(Type.Integer({ minimum: 0, maximum: 127, description: 'default 0 for PCMU, 8 for PCMA' })),
+  ptimeMs: Type.Optional(PtimeMs),
+  ssrc: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'random when absent' })),
+  callbackUrl: Type.Optional(Nullable(Type.String({ format: 'uri' })))
+}, { additionalProperties: false })
+export type PlayRequest = Static<typeof PlayRequest>
+
+export const Play = Type.Object({
+  id: Type.String(),
+  state: PlayState,
+  target: Endpoint,
+  source: Endpoint,
+  prompts: Type.Array(Type.String()),
+  codec: CodecName,
+  payloadType: Type.Integer(),
+  ptimeMs: PtimeMs,
+  ssrc: Type.Integer(),
+  durationMs: Type.Integer(),
+  packetsSent: Type.Integer(),
+  octetsSent: Type.Integer(),
+  sendErrors: Type.Integer({ description: 'sends the kernel refused (ICMP unreachable from the target included)' }),
+  startedAt: Type.String({ format: 'date-time' }),
+  endedAt: Nullable(Type.String({ format: 'date-time' })),
+  error: Nullable(Type.String()),
+  callbackUrl: Nullable(Type.String())
+})
+/** The Play resource. */
+export type PlayInfo = Static<typeof Play>
+
+export const Prompt = Type.Object({
+  name: PromptName,
+  source: Type.Object({
+    filename: Nullable(Type.String()),
+    container: Type.Union(oneOf(CONTAINERS).anyOf, { description: 'detected from the bytes, never from the name' }),
+    codec: Nullable(Type.String()),
+    sampleRate: Nullable(Type.Integer()),
+    channels: Nullable(Type.Integer()),
+    durationMs: Nullable(Type.Integer()),
+    bytes: Type.Integer(),
+    sha256: Type.String(),
+    extensionMismatch: Type.Boolean({ description: "true when the file name's extension names another container than the one detected" })
+  }),
+  telephony: Type.Object({
+    sampleRate: Type.Integer(),
+    durationMs: Type.Integer(),
+    packets: Type.Integer({ description: '20 ms packets' })
+  }),
+  createdAt: Type.String({ format: 'date-time' })
+})
+/** The Prompt resource. */
+export type PromptInfo = Static<typeof Prompt>

@@ -1,0 +1,59 @@
+/**
+ * Where the prompt library keeps its prompts: the seam between the library (detection,
+ * transcoding, names, locks) and the bytes at rest. `LocalStorage` (a directory) is today's
+ * implementation; a shared one (Redis, for a pool of instances) implements the same calls.
+ *
+ * An upload goes: `stage` (the source bytes put where ffmpeg can read them, with room for its
+ * outputs), ffmpeg writes the two laws, `readStaged`, then `commit`, which makes the prompt
+ * visible all at once or not at all. `discard` gives a staged upload up. The library calls
+ * `dropMedia` once no prompt refers to a source's audio any more.
+ */
+import type { Codec } from '../common/g711.js'
+import type { PromptInfo } from '../common/schemas.js'
+
+export interface StoredPrompt {
+  info: PromptInfo
+  audio: Record<Codec, Buffer>
+}
+
+export interface StoreWarning {
+  /** The entry that could not be read (a file, or a key). */
+  file: string
+  reason: string
+}
+
+/** One upload in progress: local files, since ffmpeg reads and writes files. */
+export interface Staged {
+  readonly sha256: string
+  /** The uploaded bytes, as uploaded. */
+  readonly source: string
+  /** Where ffmpeg writes each law. */
+  readonly outputs: Readonly<Record<Codec, string>>
+}
+
+export interface LibraryStorage {
+  /** Where the library is, for messages and the startup line. */
+  readonly location: string
+  /**
+   * Reads every prompt. An entry that cannot be read is reported in `warnings` and left where
+   * it is: it is somebody's data.
+   */
+  load: () => Promise<{ prompts: StoredPrompt[], warnings: StoreWarning[] }>
+  /** Puts an upload's bytes where ffmpeg can read them. */
+  stage: (bytes: Uint8Array, sha256: string) => Promise<Staged>
+  /** The audio ffmpeg wrote for a staged upload, in shared memory. */
+  readStaged: (staged: Staged) => Promise<Record<Codec, Buffer>>
+  /** Gives a staged upload up; never throws. */
+  discard: (staged: Staged) => Promise<void>
+  /**
+   * Makes a staged upload the prompt `info.name`, replacing any prompt of that name, atomically:
+   * after a failure the library is as it was. The staged upload is gone afterwards either way.
+   */
+  commit: (info: PromptInfo, staged: Staged) => Promise<void>
+  /** Removes a prompt (its audio stays until `dropMedia`). */
+  remove: (name: string) => Promise<void>
+  /** Frees the audio of a source no prompt refers to any more; never throws. */
+  dropMedia: (sha256: string) => Promise<void>
+  /** Throws unless prompts can be read and written now (for readiness checks). */
+  checkWritable: () => Promise<void>
+}

@@ -1,0 +1,56 @@
+/**
+ * Messages between the HTTP thread (PacketEngine) and the packet thread (packet-worker).
+ * Prompt audio crosses as views on SharedArrayBuffers: shared, never copied.
+ */
+import type { EngineErrorCode } from '../common/errors.js'
+import type { Codec, Ptime } from '../common/g711.js'
+import type { Endpoint, PlayState } from '../common/schemas.js'
+
+/**
+ * Each play's counters: Float64s in one SharedArrayBuffer, a slot of COUNTERS.size per play
+ * that can run at once. The packet thread writes them, the HTTP thread reads them live.
+ */
+export const COUNTERS = { packets: 0, octets: 1, sendErrors: 2, size: 3 } as const
+
+/** The counters of the play in `slot`, a view on the shared memory. */
+export function countersOf (counters: Float64Array, slot: number): Float64Array {
+  return counters.subarray(slot * COUNTERS.size, (slot + 1) * COUNTERS.size)
+}
+
+export interface WorkerSetup {
+  rtpPorts: { min: number, max: number }
+  /** The play slots' counters (COUNTERS). */
+  counters: SharedArrayBuffer
+  lateness: SharedArrayBuffer
+}
+
+export interface StartPlay {
+  id: string
+  slot: number
+  target: Endpoint
+  /** Registered prompt ids, in play order. */
+  prompts: number[]
+  codec: Codec
+  payloadType: number
+  ptimeMs: Ptime
+  ssrc?: number
+}
+
+export interface Started {
+  source: Endpoint
+  ssrc: number
+  totalPackets: number
+}
+
+export type ToWorker =
+  | { type: 'prompt', id: number, PCMU: Uint8Array, PCMA: Uint8Array }
+  | { type: 'release', id: number }
+  | { type: 'start', call: number, play: StartPlay }
+  | { type: 'stop', call: number, id: string }
+  | { type: 'stopAll', call: number }
+
+export type FromWorker =
+  | { type: 'ready', niceness: number | null }
+  | { type: 'reply', call: number, result?: Started }
+  | { type: 'reply', call: number, error: { code: EngineErrorCode, message: string, options: readonly string[] } }
+  | { type: 'ended', id: string, state: Exclude<PlayState, 'playing'>, error: string | null }

@@ -1,0 +1,171 @@
+/**
+ * The packet thread: the scheduler, the plays and their sockets. Nothing else runs here, so
+ * request handling, JSON, multipart parsing, hashing, metadata scans and ffmpeg's output on the
+ * HTTP thread cannot delay a packet.
+ */
+import dgram from 'node:dgram'
+import { readlinkSync } from 'node:fs'
+import os from 'node:os'
+import { isIP } from 'node:net'
+import { parentPort, workerData } from 'node:worker_threads'
+import { EngineError } from '../common/errors.js'
+import { countersOf, type FromWorker, type StartPlay, type Started, type ToWorker, type WorkerSetup } from './protocol.js'
+import { Play } from './play.js'
+import type { Endpoint } from '../common/schemas.js'
+import { PromptAudio } from './prompt-audio.js'
+import { LatenessStats } from './lateness.js'
+import { Scheduler } from './scheduler.js'
+import { systemClock } from './clock.js'
+
+const setup = workerData as WorkerSetup
+
+/**
+ * Asks for a higher priority for this thread than the rest of the process (niceness -10), so
+ * that the packets win the cores under contention. Allowed to root and to a process with
+ * CAP_SYS_NICE (the systemd unit grants it); refused quietly otherwise, when the HTTP thread's
+ * lower priority (set by the service) and ffmpeg's (option ffmpegNiceness) still apply.
+ */
+function raisePriority (): number | null {
+  try {
+    // On Linux, niceness is per thread; /proc/thread-self names this thread's id.
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
+    os.setPriority(tid, -10)
+    return os.getPriority(tid)
+  } catch {
+    return null
+  }
+}
+const niceness = raisePriority()
+const port = parentPort!
+const counters = new Float64Array(setup.counters)
+const scheduler = new Scheduler(systemClock, new LatenessStats(setup.lateness))
+const prompts = new Map<number, PromptAudio>()
+const plays = new Map<string, Play>()
+const portsInUse = new Set<number>()
+const { min, max } = setup.rtpPorts
+let nextPort = evenAtLeast(min)
+
+function post (message: FromWorker): void {
+  port.postMessage(message)
+}
+
+post({ type: 'ready', niceness })
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'prompt':
+      prompts.set(message.id, new PromptAudio({ PCMU: shared(message.PCMU), PCMA: shared(message.PCMA) }))
+      break
+    case 'release':
+      // Running plays keep the frames they hold; the audio is freed when the last one ends.
+      prompts.delete(message.id)
+      break
+    case 'start':
+      start(message.play).then(
+        result => post({ type: 'reply', call: message.call, result }),
+        (err: unknown) => post({ type: 'reply', call: message.call, error: errorOf(err) })
+      )
+      break
+    case 'stop':
+      plays.get(message.id)?.stop()
+      post({ type: 'reply', call: message.call })
+      break
+    case 'stopAll':
+      for (const play of [...plays.values()]) play.stop()
+      scheduler.close()
+      post({ type: 'reply', call: message.call })
+      break
+  }
+})
+
+function shared (view: Uint8Array): Buffer {
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength)
+}
+
+function errorOf (err: unknown): { code: EngineError['code'], message: string, options: readonly string[] } {
+  if (err instanceof EngineError) return { code: err.code, message: err.message, options: err.options }
+  // Not an error the engine meant to raise: a fault, reported as one (with what it said).
+  return { code: 'INTERNAL_ERROR', message: `the packet thread could not start the play: ${(err as Error).message}`, options: [] }
+}
+
+async function start (request: StartPlay): Promise<Started> {
+  const frames = request.prompts.map(id => {
+    const prompt = prompts.get(id)
+    if (prompt === undefined) throw new EngineError('PROMPT_NOT_FOUND', 'a prompt of this play was deleted while it started; try again')
+    return prompt.frames(request.codec, request.ptimeMs)
+  })
+  const { socket, source } = await openSocket(request.target)
+  const play = new Play({
+    id: request.id,
+    target: request.target,
+    frames,
+    payloadType: request.payloadType,
+    ptimeMs: request.ptimeMs,
+    ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
+    socket,
+    scheduler,
+    counters: countersOf(counters, request.slot),
+    onEnd: ended => {
+      plays.delete(ended.id)
+      portsInUse.delete(source.port)
+      post({ type: 'ended', id: ended.id, state: ended.state as 'finished' | 'stopped' | 'failed', error: ended.error })
+    }
+  })
+  plays.set(play.id, play)
+  play.begin()
+  return { source, ssrc: play.rtp.ssrc, totalPackets: play.totalPackets }
+}
+
+/**
+ * Binds a socket on the next free even port of the range (RFC 3550 §11: RTP on an even port,
+ * RTCP on the next) and connects it to the target, so each send needs no address lookup and
+ * the kernel reports ICMP unreachable back to us. Packets leave from the port a symmetric-RTP
+ * peer would answer to (RFC 4961).
+ */
+async function openSocket (target: Endpoint): Promise<{ socket: dgram.Socket, source: Endpoint }> {
+  const family = isIP(target.host) === 6 ? 'udp6' : 'udp4'
+  const address = family === 'udp6' ? '::' : '0.0.0.0'
+  const slots = Math.floor((max - evenAtLeast(min)) / 2) + 1
+  let lastError: unknown = null
+  for (let tried = 0; tried < slots; tried++) {
+    const candidate = nextPort
+    nextPort = candidate + 2 > max ? evenAtLeast(min) : candidate + 2
+    if (portsInUse.has(candidate)) continue
+    const socket = dgram.createSocket({ type: family })
+    portsInUse.add(candidate)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject)
+        socket.bind({ port: candidate, address, exclusive: true }, () => {
+          socket.off('error', reject)
+          resolve()
+        })
+      })
+    } catch (err) {
+      portsInUse.delete(candidate)
+      socket.close()
+      lastError = err
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue
+      throw new EngineError('NO_RTP_PORT', `cannot bind a UDP socket on ${address} port ${candidate}: ${(err as Error).message}`, { cause: err })
+    }
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject)
+        socket.connect(target.port, target.host, () => {
+          socket.off('error', reject)
+          resolve()
+        })
+      })
+    } catch (err) {
+      portsInUse.delete(candidate)
+      socket.close()
+      throw new EngineError('TARGET_NOT_ALLOWED', `cannot send to ${target.host}:${target.port}: ${(err as Error).message}`, { cause: err })
+    }
+    return { socket, source: { host: address, port: candidate } }
+  }
+  throw new EngineError('NO_RTP_PORT', `every even UDP port in ${min}-${max} is in use (rtpPorts); widen the range or stop some plays`, { cause: lastError, options: ['rtpPorts'] })
+}
+
+function evenAtLeast (n: number): number {
+  return n % 2 === 0 ? n : n + 1
+}

@@ -1,0 +1,142 @@
+/**
+ * The HTTP thread's side of the packet thread: starts it, registers prompt audio with it (shared
+ * memory, no copy), starts and stops plays there and hears when they end. Counters and the
+ * lateness histogram are read straight from shared memory.
+ */
+import { Worker } from 'node:worker_threads'
+import { EngineError } from '../common/errors.js'
+import { COUNTERS, countersOf, type FromWorker, type StartPlay, type Started, type ToWorker, type WorkerSetup } from '../packet/protocol.js'
+import type { PlayState } from '../common/schemas.js'
+import type { Prompt } from '../library/prompt.js'
+import { LatenessStats } from '../packet/lateness.js'
+
+export interface Ended { id: string, state: Exclude<PlayState, 'playing'>, error: string | null }
+
+export interface PacketEngineOptions {
+  rtpPorts: { min: number, max: number }
+  /** Counter slots: one per play that can run at once. */
+  slots: number
+  onEnded: (ended: Ended) => void
+  /** The packet thread died: every play it ran is gone. */
+  onCrashed: (reason: string) => void
+}
+
+export class PacketEngine {
+  readonly lateness: LatenessStats
+  private readonly options: PacketEngineOptions
+  private readonly setup: WorkerSetup
+  private readonly counters: Float64Array
+  private worker: Worker
+  private nextCall = 1
+  private readonly calls = new Map<number, { resolve: (value: Started | undefined) => void, reject: (err: Error) => void }>()
+  private readonly promptIds = new WeakMap<Prompt, number>()
+  private readonly registered = new Map<number, Prompt>()
+  private nextPromptId = 1
+  private closing = false
+  /** The packet thread's niceness once it has started: -10 when it could raise it, else null. */
+  readonly ready: Promise<number | null>
+  private onReady: (niceness: number | null) => void = () => {}
+
+  constructor (options: PacketEngineOptions) {
+    this.options = options
+    const lateness = new SharedArrayBuffer(LatenessStats.BYTES)
+    this.lateness = new LatenessStats(lateness)
+    const counters = new SharedArrayBuffer(options.slots * COUNTERS.size * Float64Array.BYTES_PER_ELEMENT)
+    this.counters = new Float64Array(counters)
+    this.setup = { rtpPorts: options.rtpPorts, counters, lateness }
+    this.ready = new Promise(resolve => { this.onReady = resolve })
+    this.worker = this.spawn()
+  }
+
+  /** The packets, octets and send errors of the play in `slot`, live. */
+  countersOf (slot: number): Float64Array {
+    return countersOf(this.counters, slot)
+  }
+
+  /** The id the packet thread knows a prompt by; its audio is handed over on first use. */
+  register (prompt: Prompt): number {
+    let id = this.promptIds.get(prompt)
+    if (id === undefined) {
+      id = this.nextPromptId++
+      this.promptIds.set(prompt, id)
+      this.registered.set(id, prompt)
+      this.post({ type: 'prompt', id, PCMU: prompt.audio.PCMU, PCMA: prompt.audio.PCMA })
+    }
+    return id
+  }
+
+  /** The prompt left the library: the packet thread forgets it once its plays end. */
+  release (prompt: Prompt): void {
+    const id = this.promptIds.get(prompt)
+    if (id === undefined) return
+    this.promptIds.delete(prompt)
+    this.registered.delete(id)
+    this.post({ type: 'release', id })
+  }
+
+  /** Starts a play; resolves once its first packet has left. */
+  async start (play: StartPlay): Promise<Started> {
+    return (await this.call(call => ({ type: 'start', call, play })))!
+  }
+
+  /** Stops a play; resolves once no packet of it can leave any more. */
+  async stop (id: string): Promise<void> {
+    await this.call(call => ({ type: 'stop', call, id }))
+  }
+
+  /** Stops every play (each reported as ended) and ends the thread. */
+  async close (): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    await this.call(call => ({ type: 'stopAll', call }))
+    await this.worker.terminate()
+  }
+
+  private async call (make: (call: number) => ToWorker): Promise<Started | undefined> {
+    const call = this.nextCall++
+    return await new Promise((resolve, reject) => {
+      this.calls.set(call, { resolve, reject })
+      this.post(make(call))
+    })
+  }
+
+  private post (message: ToWorker): void {
+    this.worker.postMessage(message)
+  }
+
+  private spawn (): Worker {
+    const worker = new Worker(new URL('../packet/worker.js', import.meta.url), { workerData: this.setup, name: 'prompt-player packets' })
+    worker.on('message', (message: FromWorker) => {
+      if (message.type === 'ready') {
+        this.onReady(message.niceness)
+        return
+      }
+      if (message.type === 'ended') {
+        this.options.onEnded(message)
+        return
+      }
+      const pending = this.calls.get(message.call)
+      this.calls.delete(message.call)
+      if ('error' in message) pending?.reject(new EngineError(message.error.code, message.error.message, { options: message.error.options }))
+      else pending?.resolve(message.result)
+    })
+    worker.on('error', err => this.crashed(err))
+    worker.on('exit', code => { if (!this.closing) this.crashed(new Error(`the packet thread exited with code ${code}`)) })
+    return worker
+  }
+
+  /**
+   * The packet thread died (a bug): every call waiting on it fails, the manager fails its plays,
+   * and a new thread takes over with the prompts re-registered.
+   */
+  private crashed (err: Error): void {
+    if (this.closing) return
+    for (const { reject } of this.calls.values()) reject(new EngineError('PACKET_THREAD_FAILED', `the packet thread failed (${err.message}); a new one is taking over, retry`))
+    this.calls.clear()
+    this.worker.removeAllListeners()
+    void this.worker.terminate()
+    this.options.onCrashed(`the packet thread failed: ${err.message}`)
+    this.worker = this.spawn()
+    for (const [id, prompt] of this.registered) this.post({ type: 'prompt', id, PCMU: prompt.audio.PCMU, PCMA: prompt.audio.PCMA })
+  }
+}

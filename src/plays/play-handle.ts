@@ -1,0 +1,94 @@
+/**
+ * A play as the HTTP thread knows it: what was asked, where it goes, its state, and its
+ * counters read live from the memory the packet thread writes.
+ */
+import type { Codec, Ptime } from '../common/g711.js'
+import type { Endpoint, PlayInfo, PlayState } from '../common/schemas.js'
+import { COUNTERS } from '../packet/protocol.js'
+
+export interface PlayHandleOptions {
+  id: string
+  target: Endpoint
+  source: Endpoint
+  prompts: string[]
+  codec: Codec
+  payloadType: number
+  ptimeMs: Ptime
+  ssrc: number
+  totalPackets: number
+  callbackUrl: string | null
+  slot: number
+  counters: Float64Array
+}
+
+export class PlayHandle {
+  readonly id: string
+  readonly target: Endpoint
+  readonly source: Endpoint
+  readonly prompts: string[]
+  readonly codec: Codec
+  readonly payloadType: number
+  readonly ptimeMs: Ptime
+  readonly ssrc: number
+  readonly totalPackets: number
+  readonly durationMs: number
+  readonly callbackUrl: string | null
+  readonly startedAt = new Date()
+  /** The counter slot while running; -1 once ended (the slot serves another play). */
+  slot: number
+  state: PlayState = 'playing'
+  endedAt: Date | null = null
+  error: string | null = null
+  private counters: Float64Array
+
+  constructor (options: PlayHandleOptions) {
+    this.id = options.id
+    this.target = options.target
+    this.source = options.source
+    this.prompts = options.prompts
+    this.codec = options.codec
+    this.payloadType = options.payloadType
+    this.ptimeMs = options.ptimeMs
+    this.ssrc = options.ssrc
+    this.totalPackets = options.totalPackets
+    this.durationMs = options.totalPackets * options.ptimeMs
+    this.callbackUrl = options.callbackUrl
+    this.slot = options.slot
+    this.counters = options.counters
+  }
+
+  get packetsSent (): number { return this.counters[COUNTERS.packets]! }
+  get octetsSent (): number { return this.counters[COUNTERS.octets]! }
+  get sendErrors (): number { return this.counters[COUNTERS.sendErrors]! }
+
+  /** Records the end; the final counters are copied out of the shared slot before it is reused. */
+  ended (state: Exclude<PlayState, 'playing'>, error: string | null): void {
+    this.state = state
+    this.error = error
+    this.endedAt = new Date()
+    this.counters = Float64Array.from(this.counters)
+    this.slot = -1
+  }
+
+  toJSON (): PlayInfo {
+    return {
+      id: this.id,
+      state: this.state,
+      target: this.target,
+      source: this.source,
+      prompts: this.prompts,
+      codec: this.codec,
+      payloadType: this.payloadType,
+      ptimeMs: this.ptimeMs,
+      ssrc: this.ssrc,
+      durationMs: this.durationMs,
+      packetsSent: this.packetsSent,
+      octetsSent: this.octetsSent,
+      sendErrors: this.sendErrors,
+      startedAt: this.startedAt.toISOString(),
+      endedAt: this.endedAt?.toISOString() ?? null,
+      error: this.error,
+      callbackUrl: this.callbackUrl
+    }
+  }
+}

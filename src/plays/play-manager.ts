@@ -1,0 +1,214 @@
+/**
+ * Starts, finds and stops plays from the HTTP thread: capacity, the target policy, events, and
+ * the record of plays (a PlayRecord: this instance's plays in memory, or a shared record). The
+ * packets themselves leave from the packet thread (PacketEngine), which owns the sockets and
+ * the scheduler.
+ */
+import { randomBytes } from 'node:crypto'
+import { EngineError } from '../common/errors.js'
+import type { SafeEmitter, EngineEvents, PlayEventType } from '../events/events.js'
+import { CODECS, type Codec, type Ptime } from '../common/g711.js'
+import { PacketEngine, type Ended } from './packet-engine.js'
+import { PlayHandle } from './play-handle.js'
+import type { PlayInfo, PlayRequest } from '../common/schemas.js'
+import type { PlayRecord } from './play-record.js'
+import type { PromptStore } from '../library/prompt-store.js'
+import { TargetPolicy, type TargetPolicyOptions } from './target-policy.js'
+
+export interface PlayManagerOptions {
+  /** Local UDP ports plays send from; RTP uses the even ones (RTCP would take the odd one above). */
+  rtpPorts: { min: number, max: number }
+  /** Plays running at once before AT_CAPACITY. */
+  maxPlays: number
+  /** How long an ended play stays visible to GET (for the error message; the record keeps them). */
+  keepEndedMs: number
+  /** Where plays may send. */
+  targets: TargetPolicyOptions
+}
+
+export class PlayManager {
+  readonly targets: TargetPolicy
+  /** The packet thread's niceness once it runs: -10 where it could raise it, else null. */
+  readonly packetThreadReady: Promise<number | null>
+  private readonly packets: PacketEngine
+  private readonly options: PlayManagerOptions
+  private readonly store: PromptStore
+  private readonly events: SafeEmitter<EngineEvents>
+  private readonly record: PlayRecord
+  private readonly running = new Map<string, PlayHandle>()
+  private readonly freeSlots: number[]
+  private readonly endedTotals = { packets: 0, octets: 0, sendErrors: 0 }
+  /** Ends the packet thread reported before the start was acknowledged here. */
+  private readonly endedEarly = new Map<string, Ended>()
+  private closed = false
+  /** Plays started since the engine started. */
+  startedCount = 0
+
+  constructor (options: PlayManagerOptions, store: PromptStore, events: SafeEmitter<EngineEvents>, record: PlayRecord) {
+    this.options = options
+    this.targets = new TargetPolicy(options.targets)
+    this.store = store
+    this.events = events
+    this.record = record
+    this.freeSlots = Array.from({ length: options.maxPlays }, (_, i) => options.maxPlays - 1 - i)
+    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onCrashed: reason => this.onCrashed(reason) })
+    this.packetThreadReady = this.packets.ready
+    store.onRemove(prompt => this.packets.release(prompt))
+  }
+
+  get runningCount (): number { return this.running.size }
+
+  /** How late packets left against their due times, recorded by the packet thread. */
+  get lateness (): PacketEngine['lateness'] { return this.packets.lateness }
+
+  /** Plays that can still start before AT_CAPACITY. */
+  get capacityLeft (): number { return this.freeSlots.length }
+
+  async create (request: PlayRequest): Promise<PlayHandle> {
+    if (this.closed) throw new EngineError('SHUTTING_DOWN', 'the player is shutting down and starts no new plays')
+    const prompts = request.prompts.map(name => this.store.get(name))
+    const missing = request.prompts.filter((_, i) => prompts[i] === undefined)
+    if (missing.length > 0) {
+      throw new EngineError('PROMPT_NOT_FOUND', `no prompt named ${missing.map(n => `"${n}"`).join(', ')} in the library; upload it first`, { details: { missing } })
+    }
+    if (prompts.length === 0) {
+      throw new EngineError('PROMPT_NOT_FOUND', 'the play names no prompt; give at least one prompt name')
+    }
+    this.targets.check(request.target)
+    const slot = this.freeSlots.pop()
+    if (slot === undefined) {
+      throw new EngineError('AT_CAPACITY', `${this.options.maxPlays} plays are running, the most this player is configured for (maxPlays); retry when one ends`, { options: ['maxPlays'] })
+    }
+    const codec = request.codec ?? 'PCMU'
+    const ptimeMs = request.ptimeMs ?? 20
+    const payloadType = request.payloadType ?? CODECS[codec].payloadType
+    const id = playId()
+    const target = { host: request.target.host, port: request.target.port }
+    let started
+    try {
+      started = await this.packets.start({
+        id,
+        slot,
+        target,
+        prompts: prompts.map(p => this.packets.register(p!)),
+        codec,
+        payloadType,
+        ptimeMs,
+        ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc })
+      })
+    } catch (err) {
+      this.freeSlots.push(slot)
+      throw err
+    }
+    const play = new PlayHandle({
+      id,
+      target,
+      source: started.source,
+      prompts: [...request.prompts],
+      codec,
+      payloadType,
+      ptimeMs,
+      ssrc: started.ssrc,
+      totalPackets: started.totalPackets,
+      callbackUrl: request.callbackUrl ?? null,
+      slot,
+      counters: this.packets.countersOf(slot)
+    })
+    this.running.set(id, play)
+    await this.record.put(play)
+    this.startedCount++
+    this.emit('play.started', play)
+    // A play can end before its start is acknowledged here (a one-packet prompt, a send error).
+    const early = this.endedEarly.get(id)
+    if (early !== undefined) {
+      this.endedEarly.delete(id)
+      this.onEnded(early)
+    }
+    return play
+  }
+
+  /** A play running on this instance, to control it; undefined once it ended. */
+  handle (id: string): PlayHandle | undefined {
+    return this.running.get(id)
+  }
+
+  /** A play, running or ended recently, from the record. Throws PLAY_NOT_FOUND. */
+  async get (id: string): Promise<PlayInfo> {
+    const play = await this.record.get(id)
+    if (play === undefined) throw this.notFound(id)
+    return play
+  }
+
+  /** The running plays, then those ended recently, newest first. */
+  async list (): Promise<PlayInfo[]> {
+    return await this.record.list()
+  }
+
+  /**
+   * Stops a play and resolves once no packet of it can leave; answers it in its final state.
+   * Throws PLAY_NOT_FOUND.
+   */
+  async stop (id: string): Promise<PlayInfo> {
+    const play = this.running.get(id)
+    if (play === undefined) return await this.get(id)
+    await this.packets.stop(id)
+    return play.toJSON()
+  }
+
+  /** Packets, octets and refused sends of every play since the engine started. */
+  totals (): { packets: number, octets: number, sendErrors: number } {
+    const totals = { ...this.endedTotals }
+    for (const play of this.running.values()) {
+      totals.packets += play.packetsSent
+      totals.octets += play.octetsSent
+      totals.sendErrors += play.sendErrors
+    }
+    return totals
+  }
+
+  /** Stops every play (state `stopped`, events sent) and ends the packet thread. Idempotent. */
+  async close (): Promise<void> {
+    this.closed = true
+    await this.packets.close()
+  }
+
+  private onCrashed (reason: string): void {
+    for (const play of [...this.running.values()]) this.onEnded({ id: play.id, state: 'failed', error: reason })
+  }
+
+  private onEnded (ended: Ended): void {
+    const play = this.running.get(ended.id)
+    if (play === undefined) {
+      this.endedEarly.set(ended.id, ended)
+      return
+    }
+    this.endedTotals.packets += play.packetsSent
+    this.endedTotals.octets += play.octetsSent
+    this.endedTotals.sendErrors += play.sendErrors
+    const slot = play.slot
+    play.ended(ended.state, ended.error)
+    this.freeSlots.push(slot)
+    this.running.delete(play.id)
+    void this.record.put(play)
+    this.emit(`play.${ended.state}`, play)
+  }
+
+  private emit (type: PlayEventType, play: PlayHandle): void {
+    this.events.emit('play', { type, play: play.toJSON() })
+  }
+
+  private notFound (id: string): EngineError {
+    return new EngineError('PLAY_NOT_FOUND', `no play with id "${id}" is running or ended in the last ${Math.round(this.options.keepEndedMs / 1000)} s`)
+  }
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+
+/** `p_` and a ULID: 48 bits of milliseconds, 80 random bits, in Crockford base32; sorts by time. */
+export function playId (now = Date.now()): string {
+  let time = ''
+  for (let i = 0, t = now; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32]! + time
+  let random = ''
+  for (const byte of randomBytes(16)) random += CROCKFORD[byte % 32]
+  return `p_${time}${random}`
+}

@@ -1,0 +1,117 @@
+/**
+ * The command line against a real server: upload, play, stop, and listen receiving a real
+ * play on 127.0.0.1 and reporting it.
+ */
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { run } from '../../cli/index.js'
+import { ROOT, buildApp, correlation, referenceDecode, rtpPorts, sample, sampleLibrary, sleep, tempDir } from '../helpers/index.js'
+
+function io (): { out: string[], err: string[], io: Parameters<typeof run>[1] } {
+  const out: string[] = []
+  const err: string[] = []
+  return { out, err, io: { out: s => out.push(s), err: s => err.push(s), env: {} } }
+}
+
+async function server (t: Parameters<typeof buildApp>[0]): Promise<string> {
+  const app = await buildApp(t)
+  return await app.listen({ host: '127.0.0.1', port: 0 })
+}
+
+t.test('upload reports the real container and the lying name', async t => {
+  const url = await server(t)
+  const dir = tempDir(t)
+  const file = path.join(dir, 'hello.wma')
+  fs.writeFileSync(file, sample('renamed').bytes)
+  const c = io()
+  t.equal(await run(['upload', file, '--url', url], c.io), 0)
+  t.match(c.out[0], /^hello: mp3 \(MPEG 2 Layer 3, 22050 Hz, 1 ch, \d+ ms\) - the name hello.wma says otherwise; plays as \d+ packets/)
+  const again = io()
+  t.equal(await run(['upload', file, '--url', url], again.io), 1, 'no replace without --replace')
+  t.match(again.err[0], /409 PROMPT_EXISTS/)
+  t.equal(await run(['upload', file, '--url', url, '--replace', '--name', 'other'], io().io), 0)
+})
+
+t.test('listen reports a real play and writes what it heard; play --wait and stop', async t => {
+  const url = await server(t)
+  const dir = tempDir(t)
+  const wav = path.join(dir, 'heard.wav')
+  const listener = io()
+  const listening = run(['listen', '--port', '0', '--idle', '1', '--json', '--wav', wav], listener.io)
+  for (let i = 0; i < 50 && listener.err.length === 0; i++) await sleep(20)
+  const port = Number(/127\.0\.0\.1:(\d+)/.exec(listener.err[0]!)![1])
+  const player = io()
+  t.equal(await run(['play', 'welcome', '--to', `127.0.0.1:${port}`, '--wait', '--url', url], player.io), 0)
+  t.match(player.out[0], /^p_\w+: playing welcome to 127\.0\.0\.1:\d+ from port \d+, PCMU\/20 ms, SSRC \d+, 2\.00 s$/)
+  t.match(player.out[1], /^p_\w+: finished after 100 packets$/)
+  t.equal(await listening, 0)
+  const report = JSON.parse(listener.out[0]!)
+  t.equal(report.streams.length, 1)
+  const s = report.streams[0]
+  t.match(s, { packets: 100, expected: 100, lost: 0, reordered: 0, duplicates: 0, markers: 1, payloadTypes: { 0: 100 }, payloadBytes: { 160: 100 }, timestampSteps: { 160: 99 } })
+  t.ok(Math.abs(s.gapMs.p50 - 20) < 2, `gap p50 ${s.gapMs.p50} ms`)
+  t.ok(Math.abs(s.driftMs) < 5, `drift ${s.driftMs} ms`)
+  t.match(listener.err.at(-1), /wrote .*heard\.wav: 2\.00 s of 8 kHz mono 16-bit audio \(PCMU/)
+  const c = correlation(await referenceDecode(sample('welcome').path), await referenceDecode(wav), 40)
+  t.ok(c > 0.95, `the WAV it wrote is the prompt (${c.toFixed(4)})`)
+
+  const human = io()
+  const listening2 = run(['listen', '--port', String(port), '--idle', '0.5', '--progress', '0.5'], human.io)
+  await sleep(100)
+  const p = io()
+  t.equal(await run(['play', 'menu', '--to', `127.0.0.1:${port}`, '--codec', 'pcma', '--url', url], p.io), 0)
+  await sleep(700)
+  const id = p.out[0]!.split(':')[0]!
+  const stopper = io()
+  t.equal(await run(['stop', id, '--url', url], stopper.io), 0)
+  t.match(stopper.out[0], new RegExp(`^${id}: stopped after \\d+ packets$`))
+  t.equal(await listening2, 0)
+  t.match(human.err.join('\n'), /\d+ s: \d+ packets in 1 stream\(s\), 0 lost, gap p99 [\d.]+ ms/, 'progress while listening')
+  t.match(human.out[0], /stream 1: SSRC 0x[0-9a-f]{8} from 127\.0\.0\.1:\d+\n {2}payload type {4}8 \(PCMA\) x \d+\n {2}packets {9}\d+ received/)
+})
+
+t.test('listen with nothing arriving says what to check', async t => {
+  const c = io()
+  t.equal(await run(['listen', '--port', '0', '--seconds', '0.3'], c.io), 1)
+  t.match(c.out[0], /^nothing arrived on 127\.0\.0\.1:\d+: check the play's target/)
+})
+
+t.test('mistakes are answered with what to do', async t => {
+  const cases: Array<[string[], number, RegExp]> = [
+    [[], 2, /usage: prompt-player/],
+    [['dance'], 2, /unknown command "dance"/],
+    [['play', 'welcome'], 2, /--to HOST:PORT/],
+    [['play', '--to', '127.0.0.1:4000'], 2, /one or more prompt NAMEs/],
+    [['play', 'welcome', '--to', 'pbx.example:4000'], 2, /IP address/],
+    [['play', 'welcome', '--to', '127.0.0.1:4000', '--codec', 'g729'], 2, /PCMU or PCMA/],
+    [['upload'], 2, /one FILE/],
+    [['stop'], 2, /one play ID/],
+    [['listen'], 2, /--port P/],
+    [['listen', '--bogus'], 2, /Unknown option/],
+    [['upload', '/nonexistent/file.wav'], 1, /ENOENT/],
+    [['stop', 'p_nope', '--url', 'http://127.0.0.1:9'], 1, /fetch failed|ECONNREFUSED/]
+  ]
+  for (const [argv, code, message] of cases) {
+    const c = io()
+    t.equal(await run(argv, c.io), code, `${argv.join(' ') || '(nothing)'}: exit ${code}`)
+    t.match([...c.out, ...c.err].join('\n'), message)
+  }
+  const help = io()
+  t.equal(await run(['help'], help.io), 0)
+})
+
+t.test('serve runs the service with flags for its settings', async t => {
+  const range = rtpPorts(10)
+  const child = spawn(process.execPath, [...process.execArgv, path.join(ROOT, 'cli', 'main.ts'), 'serve', '--port', '0', '--library', sampleLibrary(t), '--rtp-ports', `${range.min}-${range.max}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  for (let i = 0; i < 200 && !/listening on/.test(output); i++) await sleep(50)
+  const line = JSON.parse(output.split('\n').find(l => /listening on/.test(l))!)
+  t.match(line, { prompts: 5, rtpPorts: `${range.min}-${range.max}` })
+  t.equal((await fetch(`${line.url}/readyz`)).status, 200)
+  child.kill('SIGTERM')
+  t.equal(await new Promise(resolve => child.on('exit', resolve)), 0)
+})

@@ -1,0 +1,95 @@
+/**
+ * The Play class on this thread (the engine runs it in the packet thread), with a real socket
+ * and the real scheduler: what a socket error does to a play.
+ */
+import dgram from 'node:dgram'
+import t from 'tap'
+import { Play } from '../../src/packet/play.js'
+import { Scheduler } from '../../src/packet/scheduler.js'
+import { LIBRARY, Receiver, sample, sleep } from '../helpers/index.js'
+import { Prompt } from '../../src/library/prompt.js'
+import fs from 'node:fs'
+import path from 'node:path'
+
+async function connected (port: number): Promise<dgram.Socket> {
+  const socket = dgram.createSocket('udp4')
+  await new Promise<void>(resolve => socket.bind(0, '127.0.0.1', resolve))
+  await new Promise<void>(resolve => socket.connect(port, '127.0.0.1', resolve))
+  return socket
+}
+
+function prompt (name: string): Prompt {
+  const info = JSON.parse(fs.readFileSync(path.join(LIBRARY, `${name}.json`), 'utf8'))
+  const dir = path.join(LIBRARY, 'media', info.source.sha256)
+  return new Prompt(info, { PCMU: fs.readFileSync(path.join(dir, 'pcmu')), PCMA: fs.readFileSync(path.join(dir, 'pcma')) })
+}
+
+t.test('a send error that is not transient fails the play with the reason; nothing is sent after', async t => {
+  const receiver = await Receiver.open(t)
+  const scheduler = new Scheduler()
+  t.teardown(() => scheduler.close())
+  const ended: Play[] = []
+  const play = new Play({
+    id: 'p_test', target: { host: '127.0.0.1', port: receiver.port }, frames: [prompt('goodbye').frames('PCMU', 20)],
+    payloadType: 0, ptimeMs: 20, socket: await connected(receiver.port), scheduler, onEnd: p => ended.push(p)
+  })
+  play.begin()
+  t.equal(play.packetsSent, 1, 'the first packet leaves in begin()')
+  await receiver.waitFor(3)
+  // What a real socket reports when a firewall refuses a send.
+  ;(play as unknown as { socket: dgram.Socket }).socket.emit('error', Object.assign(new Error('send EPERM'), { code: 'EPERM' }))
+  t.equal(play.state, 'failed')
+  t.match(play.error, /^sending to 127\.0\.0\.1:\d+ failed: send EPERM$/)
+  t.same(ended, [play], 'onEnd once')
+  t.equal(play.sendErrors, 1)
+  await sleep(30)
+  const count = receiver.packets.length
+  await sleep(100)
+  t.equal(receiver.packets.length, count, 'nothing sent after the failure')
+  play.stop()
+  play.fail('again')
+  t.equal(play.state, 'failed', 'an ended play stays as it ended')
+  t.equal(sample('goodbye').name, 'goodbye')
+})
+
+t.test('a transient error (ICMP unreachable) is counted and the play goes on', async t => {
+  const receiver = await Receiver.open(t)
+  const scheduler = new Scheduler()
+  t.teardown(() => scheduler.close())
+  const play = new Play({
+    id: 'p_test2', target: { host: '127.0.0.1', port: receiver.port }, frames: [prompt('goodbye').frames('PCMA', 40)],
+    payloadType: 8, ptimeMs: 40, socket: await connected(receiver.port), scheduler
+  })
+  play.begin()
+  ;(play as unknown as { socket: dgram.Socket }).socket.emit('error', Object.assign(new Error('send ECONNREFUSED'), { code: 'ECONNREFUSED' }))
+  t.equal(play.state, 'playing')
+  t.equal(play.sendErrors, 1)
+  await receiver.waitFor(5)
+  play.stop()
+  t.equal(play.state, 'stopped')
+})
+
+t.test('a play whose packet task throws fails with the reason and frees everything', async t => {
+  const receiver = await Receiver.open(t)
+  const scheduler = new Scheduler()
+  t.teardown(() => scheduler.close())
+  const ended: Play[] = []
+  const socket = await connected(receiver.port)
+  const play = new Play({
+    id: 'p_throws', target: { host: '127.0.0.1', port: receiver.port }, frames: [prompt('goodbye').frames('PCMU', 20)],
+    payloadType: 0, ptimeMs: 20, socket, scheduler, onEnd: p => ended.push(p)
+  })
+  play.begin()
+  await receiver.waitFor(2)
+  // A fault, not a send error: the socket is closed under the play, so its next send throws
+  // (the handle is gone) inside the scheduler's tick.
+  socket.close()
+  await sleep(60)
+  t.equal(play.state, 'failed', 'the play is failed, not left playing')
+  t.match(play.error, /^the play stopped on a fault while sending: .*getSendQueueCount/)
+  t.same(ended, [play], 'its end is reported once (the packet thread then frees its port and slot)')
+  t.equal(scheduler.size, 0, 'the scheduler holds nothing of it')
+  const count = receiver.packets.length
+  await sleep(60)
+  t.equal(receiver.packets.length, count, 'nothing sent after')
+})

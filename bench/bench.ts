@@ -362,7 +362,7 @@ async function main (): Promise<void> {
       console.log(`N=${peer.n}: prompt-player / ${peer.sender}: CPU ${(ours.cpuPerStreamMinute / peer.cpuPerStreamMinute).toFixed(4)} (1/${(peer.cpuPerStreamMinute / ours.cpuPerStreamMinute).toFixed(0)}), RSS per call ${(ours.rssPerCallMb / peer.rssPerCallMb).toFixed(4)}, start p99 ${(ours.startP99 / peer.startP99).toFixed(4)}`)
     }
   }
-  console.log(`Receiver: one Node process (bench/receiver.ts), one UDP socket per stream on 127.0.0.1; its own timing error is in every gap figure.`)
+  console.log('Receiver: one Node process (bench/receiver.ts), one UDP socket per stream on 127.0.0.1; its own timing error is in every gap figure.')
   fs.rmSync(work, { recursive: true, force: true })
 }
 

@@ -18,7 +18,6 @@ import { blockListOf, isUnspecified, parseCidr, unmapped } from '../src/index.js
 import { SERVICE_DEFAULTS } from './config.js'
 import { httpError } from './errors.js'
 
-
 export class CallbackRefused extends Error {
   override name = 'CallbackRefused'
   readonly code = 'CALLBACK_NOT_ALLOWED'

@@ -30,4 +30,3 @@ export const CODECS: Readonly<Record<Codec, CodecInfo>> = {
 
 export const PTIMES = [10, 20, 30, 40] as const
 export type Ptime = typeof PTIMES[number]
-

@@ -258,7 +258,7 @@ function lastLine (text: string): string {
   return lines.at(-1) ?? ''
 }
 
-const LAYOUT_CHANNELS: Readonly<Record<string, number>> = { mono: 1, stereo: 2, '2.1': 3, quad: 4, '5.0': 5, '5.1': 6, '7.1': 8 }
+const LAYOUT_CHANNELS: Readonly<Record<string, number>> = { mono: 1, stereo: 2, 2.1: 3, quad: 4, '5.0': 5, 5.1: 6, 7.1: 8 }
 
 /** Reads ffmpeg's stream line, e.g. "wmav2, 22050 Hz, mono, fltp, 32 kb/s". */
 export function parseAudioDetails (codec: string | undefined, details: string[] | undefined): DecodedStream {

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { EngineError } from '../common/errors.js'
 import type { SafeEmitter, EngineEvents, PlayEventType } from '../events/events.js'
-import { CODECS, type Codec, type Ptime } from '../common/g711.js'
+import { CODECS } from '../common/g711.js'
 import { PacketEngine, type Ended } from './packet-engine.js'
 import { PlayHandle } from './play-handle.js'
 import type { PlayInfo, PlayRequest } from '../common/schemas.js'

@@ -15,7 +15,6 @@ export interface TargetPolicyOptions {
   minPort: number
 }
 
-
 const SPECIAL: ReadonlyArray<{ cidr: string, what: string }> = [
   { cidr: '224.0.0.0/4', what: 'a multicast address' },
   { cidr: 'ff00::/8', what: 'a multicast address' },

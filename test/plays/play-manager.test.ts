@@ -59,7 +59,7 @@ t.test('local ports: even only, the busy ones skipped, and NO_RTP_PORT when the 
   t.equal(play.source.port, min + 2, 'the busy port was skipped, the odd one never used')
   const [first] = await receiver.waitFor(1)
   t.equal(first!.from.port, min + 2, 'packets leave from the reported port')
-  await t.rejects(e.plays.create({ target, prompts: ['menu'] }), { code: 'NO_RTP_PORT', message: new RegExp(`${min}-${min + 3}.*\(rtpPorts\)`) })
+  await t.rejects(e.plays.create({ target, prompts: ['menu'] }), { code: 'NO_RTP_PORT', message: new RegExp(`${min}-${min + 3}.*\\(rtpPorts\\)`) })
   await e.plays.stop(play.id)
   const again = await e.plays.create({ target, prompts: ['menu'] })
   t.equal(again.source.port, min + 2, 'a stopped play gives its port back')

@@ -12,7 +12,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { wavFile } from '../../src/library/wav.js'
-import { Receiver, sleep, tempDir } from '../helpers/index.js'
+import { Receiver, tempDir } from '../helpers/index.js'
 import { spawnServer, waitForLine, type ServerRun, type SpawnOptions } from '../helpers/server-process.js'
 
 const run = promisify(execFile)

@@ -84,7 +84,7 @@ t.test('a library entry that cannot be read is skipped with a warning', async t 
 
 t.test('an open-file limit too low for the configured plays is said at startup, with what to raise', async t => {
   const range = rtpPorts(20)
-  const child = spawn('bash', ['-c', `ulimit -n 600 && exec "$0" "$@"`, process.execPath, ...process.execArgv, SERVER], {
+  const child = spawn('bash', ['-c', 'ulimit -n 600 && exec "$0" "$@"', process.execPath, ...process.execArgv, SERVER], {
     env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: `${range.min}-${range.max}`, PROMPT_PLAYER_LIBRARY: sampleLibrary(t), PROMPT_PLAYER_MAX_PLAYS: '2000' },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -10,6 +10,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import { createRequire } from 'node:module'
 import type { FastifyError, FastifyHttpOptions, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
 import { isEngineError, type Engine } from '../src/index.js'
 import { SERVICE_DEFAULTS, inVariables } from './config.js'
 import { ERRORS, HttpError, errorBody, type ErrorCode } from './errors.js'
@@ -72,6 +73,7 @@ export const serverOptions: FastifyHttpOptions<Server> = {
   // on their parsers. A 50 MB JSON body would hold the HTTP thread for a second.
   bodyLimit: SERVICE_DEFAULTS.jsonBodyLimit,
   // Node checks request timeouts this often; its default of 30 s would let them run 30 s over.
+  // Connections that send no request at all are closed by the app (closeSilentConnections).
   http: { connectionsCheckingInterval: 1000 }
 }
 
@@ -135,6 +137,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   // The API in one scope, so that authentication covers every /v1 route and nothing else:
   // health checks and metrics stay open to the load balancer and the scraper.
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? SERVICE_DEFAULTS.requestTimeoutMs
+  closeSilentConnections(fastify, SERVICE_DEFAULTS.headersTimeoutMs)
   fastify.addHook('onRequest', async (request) => {
     if (request.raw.complete) return
     const timer = setTimeout(() => {
@@ -181,6 +184,25 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     await v1.register(eventRoutes, { hub })
   })
   await fastify.register(healthRoutes)
+}
+
+const SPOKE = Symbol('prompt-player.spoke')
+
+/**
+ * Closes a connection that has not sent a whole request's headers within `ms` of opening. Node's
+ * own headersTimeout does not cover a connection that never sends a byte, and a flood of those
+ * would hold descriptors (and connection slots) for as long as the client likes. A connection
+ * that has made a request is left to the keep-alive timeout.
+ */
+function closeSilentConnections (fastify: FastifyInstance, ms: number): void {
+  fastify.server.on('connection', (socket: Socket & { [SPOKE]?: true }) => {
+    const timer = setTimeout(() => { if (socket[SPOKE] !== true) socket.destroy() }, ms)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
+  })
+  fastify.addHook('onRequest', async (request) => {
+    (request.raw.socket as Socket & { [SPOKE]?: true })[SPOKE] = true
+  })
 }
 
 function isRetried (code: string): boolean {

@@ -18,6 +18,11 @@ export const SERVICE_DEFAULTS = {
   rateLimit: 2000,
   maxEventLoopDelayMs: 1000,
   requestTimeoutMs: 120_000,
+  /**
+   * A connection must have sent a request's headers within this of opening (or of starting the
+   * request): idle connections that never send a byte are closed, and cannot hold descriptors.
+   */
+  headersTimeoutMs: 5000,
   /** Where webhooks may go: the same networks as the targets. */
   allowedCallbacks: ENGINE_DEFAULTS.allowedTargets,
   logLevel: 'info'
@@ -42,6 +47,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_RATE_LIMIT: Type.Integer({ default: SERVICE_DEFAULTS.rateLimit, minimum: 0 }),
   PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: SERVICE_DEFAULTS.maxEventLoopDelayMs, minimum: 0 }),
   PROMPT_PLAYER_REQUEST_TIMEOUT_MS: Type.Integer({ default: SERVICE_DEFAULTS.requestTimeoutMs, minimum: 1000 }),
+  PROMPT_PLAYER_MAX_CONNECTIONS: Type.Integer({ default: 0, minimum: 0 }),
   PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: ENGINE_DEFAULTS.allowedTargets.join(',') }),
   PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: ENGINE_DEFAULTS.minTargetPort, minimum: 1, maximum: 65535 }),
   PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: SERVICE_DEFAULTS.allowedCallbacks.join(',') }),
@@ -103,6 +109,8 @@ export interface Config {
   callbacks: string[]
   rateLimit: number
   requestTimeoutMs: number
+  /** HTTP connections at once; 0: from the open-file limit, keeping descriptors for the plays. */
+  maxConnections: number
   maxEventLoopDelayMs: number
 }
 
@@ -150,6 +158,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     callbacks,
     rateLimit: parsed.PROMPT_PLAYER_RATE_LIMIT,
     requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS,
+    maxConnections: parsed.PROMPT_PLAYER_MAX_CONNECTIONS,
     maxEventLoopDelayMs: parsed.PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS
   }
 }

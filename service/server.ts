@@ -2,7 +2,7 @@
  * Entry point: loads the configuration, builds the app, listens, and closes gracefully on
  * SIGTERM and SIGINT (every play ends as `stopped`, sockets are freed).
  */
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { pathToFileURL } from 'node:url'
@@ -19,6 +19,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     logger: { level: config.logLevel },
     requestTimeout: config.requestTimeoutMs
   })
+  surviveDescriptorExhaustion(fastify.log)
   const engine = await createEngine({
     libraryDir: config.libraryDir,
     rtpPorts: config.rtpPorts,
@@ -42,10 +43,19 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
   if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${inVariables(engine.ffmpegInfo.error, ['ffmpegPath'])}`)
 
+  // Descriptors: one UDP socket per play, a reserve for files, pipes and the worker, and HTTP
+  // connections get the rest. Past the cap, Node closes a new connection at once: a flood of
+  // idle connections cannot take the descriptors that plays and uploads need.
   const files = openFileLimit()
-  if (files !== null && files < config.maxPlays + FILES_BESIDES_PLAYS) {
-    fastify.log.warn({ openFileLimit: files, maxPlays: config.maxPlays }, `the open-file limit is ${files}, below the ${config.maxPlays + FILES_BESIDES_PLAYS} that ${config.maxPlays} plays need (one UDP socket each, PROMPT_PLAYER_MAX_PLAYS): raise it (ulimit -n 65536; LimitNOFILE=65536 under systemd; --ulimit nofile=65536:65536 in Docker) or lower PROMPT_PLAYER_MAX_PLAYS`)
+  const needed = config.maxPlays + FILES_RESERVED + MIN_CONNECTIONS
+  if (files !== null && files < needed) {
+    fastify.log.warn({ openFileLimit: files, maxPlays: config.maxPlays }, `the open-file limit is ${files}, below the ${needed} that ${config.maxPlays} plays need (one UDP socket each, PROMPT_PLAYER_MAX_PLAYS, and ${FILES_RESERVED + MIN_CONNECTIONS} for files and connections): raise it (ulimit -n 65536; LimitNOFILE=65536 under systemd; --ulimit nofile=65536:65536 in Docker) or lower PROMPT_PLAYER_MAX_PLAYS`)
   }
+  const connectionBudget = files === null ? UNLIMITED_CONNECTIONS : Math.max(MIN_CONNECTIONS, files - config.maxPlays - FILES_RESERVED)
+  if (config.maxConnections > connectionBudget) {
+    fastify.log.warn({ openFileLimit: files, maxConnections: config.maxConnections }, `PROMPT_PLAYER_MAX_CONNECTIONS is ${config.maxConnections}, more than the ${connectionBudget} the open-file limit leaves beside the plays; a flood of connections could then take descriptors the plays need`)
+  }
+  fastify.server.maxConnections = config.maxConnections > 0 ? config.maxConnections : connectionBudget
 
   let closing = false
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -88,10 +98,40 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     rtpPorts: `${config.rtpPorts.min}-${config.rtpPorts.max}`,
     maxPlays: config.maxPlays,
     openFileLimit: files,
+    maxConnections: fastify.server.maxConnections,
     packetThreadNiceness: packetNice ?? os.getPriority(),
     httpThreadNiceness: httpNice
   }, `prompt-player listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} with ${engine.prompts.size} prompts from ${engine.prompts.location}`)
   return fastify
+}
+
+/**
+ * Running out of descriptors must not end every play. An EMFILE or ENFILE that nobody catches
+ * (under-pressure's sampling timer calls process.memoryUsage, which opens /proc) is logged, at
+ * most once a second, and the process goes on; the connection cap makes it rare. Any other
+ * uncaught error is a bug: logged, and the process exits as Node would.
+ */
+let survivalInstalled = false
+function surviveDescriptorExhaustion (log: FastifyBaseLogger): void {
+  if (survivalInstalled) return
+  survivalInstalled = true
+  let lastLogged = 0
+  let unlogged = 0
+  process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+      const now = Date.now()
+      if (now - lastLogged < 1000) {
+        unlogged++
+        return
+      }
+      log.error({ err, since: unlogged }, `out of file descriptors (${err.code} in ${err.syscall ?? 'an operation'}): the process goes on; raise the open-file limit or lower PROMPT_PLAYER_MAX_CONNECTIONS`)
+      lastLogged = now
+      unlogged = 0
+      return
+    }
+    log.fatal({ err }, `uncaught exception, exiting: ${err.message}`)
+    process.exit(1)
+  })
 }
 
 /** The longest a graceful shutdown may take. */
@@ -111,8 +151,14 @@ function lowerThisThread (by: number): number | null {
   }
 }
 
-/** Descriptors the service needs besides one UDP socket per play: HTTP connections, files, ffmpeg pipes. */
-const FILES_BESIDES_PLAYS = 256
+/** Descriptors kept for everything but the plays' sockets and HTTP connections: library files, ffmpeg's pipes, the worker, stdio. */
+const FILES_RESERVED = 128
+
+/** HTTP connections allowed however low the open-file limit: the API must stay reachable. */
+const MIN_CONNECTIONS = 64
+
+/** The connection cap where the open-file limit cannot be read (not Linux). */
+const UNLIMITED_CONNECTIONS = 10_000
 
 /**
  * The soft limit on open files (Node raises it to the hard limit at startup), from

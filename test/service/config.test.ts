@@ -1,7 +1,10 @@
+import fs from 'node:fs'
+import path from 'node:path'
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../service/config.js'
+import { ConfigError, ConfigSchema, loadConfig } from '../../service/config.js'
+import { ROOT } from '../helpers/index.js'
 
-t.test('defaults are those of API.md', async t => {
+t.test('defaults are those of the API reference', async t => {
   t.same(loadConfig({}), {
     host: '127.0.0.1',
     port: 8080,
@@ -22,6 +25,7 @@ t.test('defaults are those of API.md', async t => {
     maxPromptsPerPlay: 100,
     rateLimit: 2000,
     requestTimeoutMs: 120000,
+    maxConnections: 0,
     maxEventLoopDelayMs: 1000
   })
 })
@@ -60,4 +64,9 @@ t.test('listening beyond loopback needs tokens', async t => {
   for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) {
     t.equal(loadConfig({ PROMPT_PLAYER_HOST: host }).host, host, `${host} needs no token`)
   }
+})
+
+t.test('every variable is documented in docs/operations.md', async t => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'operations.md'), 'utf8')
+  for (const variable of Object.keys(ConfigSchema.properties)) t.match(doc, new RegExp(`^\\| \`${variable}\` \\|`, 'm'), `${variable} has a row`)
 })

@@ -152,7 +152,7 @@ function lowerThisThread (by: number): number | null {
 }
 
 /** Descriptors kept for everything but the plays' sockets and HTTP connections: library files, ffmpeg's pipes, the worker, stdio. */
-const FILES_RESERVED = 128
+const FILES_RESERVED = 192
 
 /** HTTP connections allowed however low the open-file limit: the API must stay reachable. */
 const MIN_CONNECTIONS = 64

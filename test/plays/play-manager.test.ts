@@ -123,3 +123,32 @@ t.test('a target that cannot be reached from here is refused before any packet',
   await t.rejects(e.plays.create({ target: { host: '127.0.0.1', port: 70000 }, prompts: ['menu'] }), { code: 'TARGET_NOT_ALLOWED', message: /not a UDP port/ })
   await t.rejects(e.plays.create({ target: { host: '127.0.0.1', port: 4000 }, prompts: [] }), { code: 'PROMPT_NOT_FOUND', message: /names no prompt/ })
 })
+
+t.test('the packet thread dies while a play starts: PACKET_THREAD_FAILED, its plays fail, a new thread takes over', async t => {
+  const e = await engine(t)
+  const receiver = await Receiver.open(t)
+  const target = { host: '127.0.0.1', port: receiver.port }
+  const running = await e.plays.create({ target, prompts: ['menu'] })
+  const failed = new Promise<PlayEvent>(resolve => e.events.on('play', event => { if (event.type === 'play.failed') resolve(event) }))
+  // Kill the thread with a start in flight (a bug in the packet thread would look like this).
+  const starting = e.plays.create({ target, prompts: ['welcome'] })
+  void (e.plays as unknown as { packets: { worker: { terminate: () => Promise<number> } } }).packets.worker.terminate()
+  await t.rejects(starting, { code: 'PACKET_THREAD_FAILED', message: /the packet thread failed .*a new one is taking over, retry/ }, 'not AT_CAPACITY: capacity is not what ran out')
+  t.match((await failed).play, { id: running.id, state: 'failed', error: /the packet thread failed/ }, 'the running play is failed, with the reason')
+  t.equal(e.plays.runningCount, 0)
+  const again = await e.plays.create({ target, prompts: ['goodbye'] })
+  t.equal(again.state, 'playing', 'a new packet thread plays')
+  await e.plays.stop(again.id)
+})
+
+t.test('an error the packet thread did not mean to raise is INTERNAL_ERROR, not NO_RTP_PORT; the slot is freed', async t => {
+  const e = await engine(t, { maxPlays: 1 })
+  const receiver = await Receiver.open(t)
+  const target = { host: '127.0.0.1', port: receiver.port }
+  // A codec the packet thread does not know, past the types (a JavaScript caller can do this).
+  const odd = { target, prompts: ['menu'], codec: 'G729', payloadType: 18 } as unknown as Parameters<typeof e.plays.create>[0]
+  await t.rejects(e.plays.create(odd), { code: 'INTERNAL_ERROR', message: /^the packet thread could not start the play: / })
+  t.equal(e.plays.capacityLeft, 1, 'the slot is back')
+  const play = await e.plays.create({ target, prompts: ['menu'] })
+  await e.plays.stop(play.id)
+})

@@ -180,7 +180,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
       v1.addHook('onRequest', v1.verifyBearerAuth!)
     }
     await v1.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? SERVICE_DEFAULTS.maxUploadBytes })
-    await v1.register(playRoutes, { callbacks: webhooks.policy, maxPrompts: opts.maxPromptsPerPlay ?? SERVICE_DEFAULTS.maxPromptsPerPlay })
+    await v1.register(playRoutes, { callbacks: webhooks.policy, maxPrompts: opts.maxPromptsPerPlay ?? SERVICE_DEFAULTS.maxPromptsPerPlay, ...(opts.tokens?.[0] === undefined ? {} : { forwardToken: opts.tokens[0] }) })
     await v1.register(eventRoutes, { hub })
   })
   await fastify.register(healthRoutes)

@@ -48,6 +48,10 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: SERVICE_DEFAULTS.maxEventLoopDelayMs, minimum: 0 }),
   PROMPT_PLAYER_REQUEST_TIMEOUT_MS: Type.Integer({ default: SERVICE_DEFAULTS.requestTimeoutMs, minimum: 1000 }),
   PROMPT_PLAYER_MAX_CONNECTIONS: Type.Integer({ default: 0, minimum: 0 }),
+  PROMPT_PLAYER_REDIS_URL: Type.String({ default: '' }),
+  PROMPT_PLAYER_INSTANCE_ID: Type.String({ default: '', pattern: '^[A-Za-z0-9._:-]{0,100}$' }),
+  PROMPT_PLAYER_ADVERTISE_URL: Type.String({ default: '' }),
+  PROMPT_PLAYER_REDIS_KEEP_SOURCE: Type.Boolean({ default: true }),
   PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: ENGINE_DEFAULTS.allowedTargets.join(',') }),
   PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: ENGINE_DEFAULTS.minTargetPort, minimum: 1, maximum: 65535 }),
   PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: SERVICE_DEFAULTS.allowedCallbacks.join(',') }),
@@ -72,7 +76,8 @@ export const OPTION_VARIABLES: Readonly<Record<string, keyof typeof ConfigSchema
   maxTranscodes: 'PROMPT_PLAYER_MAX_TRANSCODES',
   transcodeQueue: 'PROMPT_PLAYER_TRANSCODE_QUEUE',
   'targets.allow': 'PROMPT_PLAYER_ALLOWED_TARGETS',
-  'targets.minPort': 'PROMPT_PLAYER_MIN_TARGET_PORT'
+  'targets.minPort': 'PROMPT_PLAYER_MIN_TARGET_PORT',
+  redisUrl: 'PROMPT_PLAYER_REDIS_URL'
 }
 
 /** An engine message with each option it names replaced by that option's variable. */
@@ -111,6 +116,12 @@ export interface Config {
   requestTimeoutMs: number
   /** HTTP connections at once; 0: from the open-file limit, keeping descriptors for the plays. */
   maxConnections: number
+  /** A pool of instances on this Redis, or null: one instance on its own library directory. */
+  pool: { redisUrl: string, keepSource: boolean } | null
+  /** This instance's id ('' : the host name and port). */
+  instanceId: string
+  /** Where other instances of the pool reach this one ('' : from the host and port). */
+  advertiseUrl: string
   maxEventLoopDelayMs: number
 }
 
@@ -159,8 +170,33 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     rateLimit: parsed.PROMPT_PLAYER_RATE_LIMIT,
     requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS,
     maxConnections: parsed.PROMPT_PLAYER_MAX_CONNECTIONS,
+    pool: parsed.PROMPT_PLAYER_REDIS_URL === '' ? null : { redisUrl: redisUrl(parsed.PROMPT_PLAYER_REDIS_URL), keepSource: parsed.PROMPT_PLAYER_REDIS_KEEP_SOURCE },
+    instanceId: parsed.PROMPT_PLAYER_INSTANCE_ID,
+    advertiseUrl: httpUrl(parsed.PROMPT_PLAYER_ADVERTISE_URL, 'PROMPT_PLAYER_ADVERTISE_URL'),
     maxEventLoopDelayMs: parsed.PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS
   }
+}
+
+function redisUrl (text: string): string {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    throw new ConfigError('invalid configuration: PROMPT_PLAYER_REDIS_URL is not a URL; give redis://host:port/db, e.g. redis://127.0.0.1:6379/0')
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(`invalid configuration: PROMPT_PLAYER_REDIS_URL must start with redis:// or rediss://, not ${url.protocol}//`)
+  }
+  return text
+}
+
+function httpUrl (text: string, variable: string): string {
+  if (text === '') return ''
+  try {
+    const url = new URL(text)
+    if (url.protocol === 'http:' || url.protocol === 'https:') return text.replace(/\/+$/, '')
+  } catch {}
+  throw new ConfigError(`invalid configuration: ${variable} must be an http:// or https:// URL where other instances reach this one, e.g. http://10.0.0.5:8080`)
 }
 
 /** A comma-separated list of CIDRs, each checked. */

@@ -69,7 +69,7 @@ export class EventHub {
     const sent = new Set<string>()
     if (missed.kind === 'events') {
       if (missed.lost !== null) {
-        this.write(stream, `: events ${missed.lost.from} to ${missed.lost.to} are no longer kept (the last ${this.log.retained} are); GET /v1/plays has every play's state\n\n`)
+        this.write(stream, `: ${missed.lost} are no longer kept (the last ${this.log.retained} are); GET /v1/plays has every play's state\n\n`)
       }
       for (const logged of missed.events) {
         sent.add(logged.id)

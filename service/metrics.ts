@@ -35,6 +35,32 @@ async function metrics (app: FastifyInstance, opts: { engine: Engine, webhooks: 
     }
   })
 
+  if (engine.pool !== null) {
+    // The pool's view, read from Redis at scrape time; nothing when it cannot be reached.
+    const pool = engine.pool
+    new Gauge({
+      name: 'prompt_player_pool_instances',
+      help: 'Instances of the pool alive (heartbeat within the last 5 s)',
+      registers: [register],
+      async collect () {
+        const instances = await pool.instances().catch(() => null)
+        if (instances !== null) this.set(instances.length)
+      }
+    })
+    new Gauge({
+      name: 'prompt_player_pool_plays_running',
+      help: 'Plays running, per instance of the pool',
+      labelNames: ['instance'],
+      registers: [register],
+      async collect () {
+        const instances = await pool.instances().catch(() => null)
+        this.reset()
+        for (const i of instances ?? []) this.set({ instance: i.id }, i.playsRunning)
+      }
+    })
+    new Gauge({ name: 'prompt_player_pool_store_up', help: '1 while the pool\'s Redis answers', registers: [register], collect () { this.set(pool.connected ? 1 : 0) } })
+  }
+
   const ended = new Counter({ name: 'prompt_player_plays_ended_total', help: 'Plays ended, by final state', labelNames: ['state'], registers: [register] })
   for (const state of ['finished', 'stopped', 'failed']) ended.inc({ state }, 0)
   engine.events.on('play', event => {

@@ -20,6 +20,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     requestTimeout: config.requestTimeoutMs
   })
   surviveDescriptorExhaustion(fastify.log)
+  const poolLog = fastify.log.child({ component: 'pool' })
   const engine = await createEngine({
     libraryDir: config.libraryDir,
     rtpPorts: config.rtpPorts,
@@ -30,7 +31,12 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     maxPromptSeconds: config.maxPromptSeconds,
     maxTranscodes: config.maxTranscodes,
     transcodeQueue: config.transcodeQueue,
-    targets: config.targets
+    targets: config.targets,
+    // In a pool every instance needs its own id: the host name and the port tell instances on
+    // one machine apart (the process id where the port is picked at start).
+    instanceId: config.instanceId !== '' ? config.instanceId : `${os.hostname()}:${config.port === 0 ? `pid${process.pid}` : config.port}`,
+    ...(config.pool === null ? {} : { pool: config.pool }),
+    onPoolError: (err, what) => { poolLog.warn({ err }, `pool: ${what} failed: ${(err as Error).message}`) }
   })
   // Under CPU contention the packets must come first, then requests, then ffmpeg
   // (PROMPT_PLAYER_FFMPEG_NICE). The packet thread raises its own priority where it may (root,
@@ -90,6 +96,9 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   }
   const address = fastify.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
+  // In a pool, other instances forward calls on this instance's plays here.
+  const advertise = config.advertiseUrl !== '' ? config.advertiseUrl : `http://${advertisedHost(config.host)}:${port}`
+  if (engine.pool !== null) await engine.join(advertise)
   fastify.log.info({
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
     library: engine.prompts.location,
@@ -100,7 +109,9 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     openFileLimit: files,
     maxConnections: fastify.server.maxConnections,
     packetThreadNiceness: packetNice ?? os.getPriority(),
-    httpThreadNiceness: httpNice
+    httpThreadNiceness: httpNice,
+    instance: engine.instance,
+    pool: engine.pool === null ? null : { redis: engine.pool.location, advertise }
   }, `prompt-player listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} with ${engine.prompts.size} prompts from ${engine.prompts.location}`)
   return fastify
 }
@@ -132,6 +143,12 @@ function surviveDescriptorExhaustion (log: FastifyBaseLogger): void {
     log.fatal({ err }, `uncaught exception, exiting: ${err.message}`)
     process.exit(1)
   })
+}
+
+/** The host other instances reach this one at: the listening address, or this machine's name when it listens on every address. */
+function advertisedHost (host: string): string {
+  if (host === '0.0.0.0' || host === '::') return os.hostname()
+  return host.includes(':') ? `[${host}]` : host
 }
 
 /** The longest a graceful shutdown may take. */

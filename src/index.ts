@@ -8,7 +8,9 @@
  *   src/plays/     plays as the HTTP thread sees them: manager, handle, target policy, record
  *   src/events/    the engine's events and their log
  *   src/packet/    everything that runs on the packet thread, and nothing else
+ *   src/pool/      a pool of instances on Redis: the seams' shared implementations
  */
+import os from 'node:os'
 import { ENGINE_DEFAULTS } from './common/defaults.js'
 import { SafeEmitter, type EngineEvents } from './events/events.js'
 import { LocalEventLog, type EventLog } from './events/event-log.js'
@@ -18,6 +20,7 @@ import type { LibraryStorage, StoreWarning } from './library/storage.js'
 import type { LatenessStats } from './packet/lateness.js'
 import { PlayManager } from './plays/play-manager.js'
 import { LocalPlayRecord, type PlayRecord } from './plays/play-record.js'
+import { RedisPool } from './pool/pool.js'
 
 export interface EngineOptions {
   /** The prompt library directory (created when missing), or another storage. */
@@ -47,6 +50,16 @@ export interface EngineOptions {
   targets?: { allow?: readonly string[], minPort?: number }
   /** Where an event listener's error goes (default: a process warning on stderr). */
   onListenerError?: (err: unknown) => void
+  /** This instance's id, in every Play it reports (default: the host name). */
+  instanceId?: string
+  /**
+   * A pool of instances on one Redis: the library, the record of plays and the events are
+   * shared (instead of `libraryDir`, `storage`, `playRecord`, `eventLog`). Call `engine.join`
+   * once this instance answers at an address.
+   */
+  pool?: { redisUrl: string, keepSource?: boolean, lostAfterMs?: number }
+  /** Where the pool's background errors go (a lost Redis, a failed write). */
+  onPoolError?: (err: unknown, what: string) => void
 }
 
 export interface Engine {
@@ -64,6 +77,12 @@ export interface Engine {
   readonly packetThreadNiceness: number | null
   /** Library entries that could not be loaded (they are left untouched). */
   readonly warnings: StoreWarning[]
+  /** This instance's id. */
+  readonly instance: string
+  /** The pool this instance is part of, or null. */
+  readonly pool: RedisPool | null
+  /** In a pool: starts answering for this instance's plays at `address` (the heartbeat begins). */
+  join: (address: string) => Promise<void>
   readonly closed: boolean
   /** Stops every play (state `stopped`) and frees their sockets. Idempotent. */
   close: () => Promise<void>
@@ -71,7 +90,13 @@ export interface Engine {
 
 export async function createEngine (options: EngineOptions): Promise<Engine> {
   const events = new SafeEmitter<EngineEvents>(options.onListenerError)
-  const eventLog = options.eventLog ?? new LocalEventLog()
+  const instance = options.instanceId ?? os.hostname()
+  const keepEndedMs = options.keepEndedMs ?? ENGINE_DEFAULTS.keepEndedMs
+  const keepEndedMax = options.keepEndedMax ?? ENGINE_DEFAULTS.keepEndedMax
+  const pool = options.pool === undefined
+    ? null
+    : await RedisPool.connect({ ...options.pool, instance, keepEndedMs, keepEndedMax, ...(options.onPoolError === undefined ? {} : { onError: options.onPoolError }) })
+  const eventLog = pool?.events ?? options.eventLog ?? new LocalEventLog()
   events.on('play', event => { eventLog.append(event) })
   const ffmpeg = new Ffmpeg({
     path: options.ffmpegPath ?? ENGINE_DEFAULTS.ffmpegPath,
@@ -84,14 +109,14 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
   })
   // A missing ffmpeg does not stop the engine: stored prompts can still be played.
   const ffmpegInfo = await ffmpeg.check(0)
-  const { store, warnings } = await PromptStore.open(options.storage ?? options.libraryDir, ffmpeg)
-  const keepEndedMs = options.keepEndedMs ?? ENGINE_DEFAULTS.keepEndedMs
-  const record = options.playRecord ?? new LocalPlayRecord({ keepEndedMs, keepEndedMax: options.keepEndedMax ?? ENGINE_DEFAULTS.keepEndedMax })
+  const { store, warnings } = await PromptStore.open(pool?.storage ?? options.storage ?? options.libraryDir, ffmpeg)
+  const record = pool?.plays ?? options.playRecord ?? new LocalPlayRecord({ keepEndedMs, keepEndedMax })
   const plays = new PlayManager({
     rtpPorts: options.rtpPorts ?? ENGINE_DEFAULTS.rtpPorts,
     maxPlays: options.maxPlays ?? ENGINE_DEFAULTS.maxPlays,
     keepEndedMs,
-    targets: { allow: options.targets?.allow ?? ENGINE_DEFAULTS.allowedTargets, minPort: options.targets?.minPort ?? ENGINE_DEFAULTS.minTargetPort }
+    targets: { allow: options.targets?.allow ?? ENGINE_DEFAULTS.allowedTargets, minPort: options.targets?.minPort ?? ENGINE_DEFAULTS.minTargetPort },
+    instance
   }, store, events, record)
   const packetThreadNiceness = await plays.packetThreadReady
   let closed = false
@@ -105,11 +130,15 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     ffmpegInfo,
     packetThreadNiceness,
     warnings,
+    instance,
+    pool,
+    async join (address: string) { await pool?.join(address) },
     get closed () { return closed },
     async close () {
       if (closed) return
       closed = true
       await plays.close()
+      await pool?.close()
     }
   }
 }
@@ -134,5 +163,7 @@ export type { PlayHandle } from './plays/play-handle.js'
 export type { PlayManager } from './plays/play-manager.js'
 export { LocalPlayRecord, type PlayRecord, type RecordedPlay } from './plays/play-record.js'
 export { TargetPolicy, blockListOf, isUnspecified, parseCidr, unmapped, type TargetPolicyOptions } from './plays/target-policy.js'
+export { RedisPool, type PoolOptions } from './pool/pool.js'
+export type { PoolInstance } from './pool/redis-play-record.js'
 export { LocalEventLog, RETAINED_EVENTS, type EventLog, type LoggedEvent, type Missed } from './events/event-log.js'
 export type { EngineEvents, PlayEvent, PlayEventType, SafeEmitter } from './events/events.js'

@@ -65,7 +65,7 @@ t.test('the configuration does not import the app', async t => {
 })
 
 t.test('each folder of src/ says what it is in its first lines', async t => {
-  for (const folder of ['common', 'library', 'plays', 'events', 'packet']) {
+  for (const folder of ['common', 'library', 'plays', 'events', 'packet', 'pool']) {
     const readme = path.join(ROOT, 'src', folder, 'README.md')
     t.ok(fs.existsSync(readme), `src/${folder}/README.md exists`)
     if (fs.existsSync(readme)) t.match(fs.readFileSync(readme, 'utf8'), /^# src\/\w+\n\n\S/, `src/${folder}/README.md starts by saying what it is`)

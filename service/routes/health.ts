@@ -21,13 +21,27 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
       problems.push(`the prompt library ${engine.prompts.location} is not readable and writable: ${(err as Error).message}`)
     }
     if (engine.plays.capacityLeft === 0) problems.push('at capacity: no play can start now')
+    // A pool's Redis out of reach is said, but does not take the instance out of the load
+    // balancer: plays of loaded prompts still start, run and stop here, and if every instance
+    // said 503 the balancer would refuse those too. The status says "degraded".
+    let degraded = false
+    if (engine.pool !== null) {
+      try {
+        await engine.pool.check()
+      } catch (err) {
+        degraded = true
+        problems.push(`${(err as Error).message}; uploads, deletes and other instances' plays answer 503 STORE_UNAVAILABLE until it is back (PROMPT_PLAYER_REDIS_URL), plays of loaded prompts go on`)
+      }
+    }
+    const ready = problems.length === (degraded ? 1 : 0)
     const body = {
-      status: problems.length === 0 ? 'ready' : 'not ready',
+      status: problems.length === 0 ? 'ready' : ready ? 'degraded' : 'not ready',
       problems,
+      instance: engine.instance,
       prompts: engine.prompts.size,
       playsRunning: engine.plays.runningCount,
       capacityLeft: engine.plays.capacityLeft
     }
-    return await reply.code(problems.length === 0 ? 200 : 503).send(body)
+    return await reply.code(ready ? 200 : 503).send(body)
   })
 }

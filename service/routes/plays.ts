@@ -1,13 +1,25 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { CallbackPolicy } from '../callbacks.js'
 import { httpError } from '../errors.js'
+import { forward, isForwarded } from '../forward.js'
 import { ErrorResponse } from '../schemas/common.js'
 import { Play, PlayList, PlayParams, PlayRequest } from '../schemas/plays.js'
+import type { PlayInfo } from '../../src/index.js'
 
-export default async function playRoutes (fastify: FastifyInstance, opts: { callbacks: CallbackPolicy, maxPrompts: number }): Promise<void> {
+export default async function playRoutes (fastify: FastifyInstance, opts: { callbacks: CallbackPolicy, maxPrompts: number, forwardToken?: string }): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const plays = app.engine.plays
+  /** Where a play another instance sends is answered for, or null to answer here. */
+  const ownerOf = async (request: FastifyRequest, play: PlayInfo): Promise<{ instance: string, address: string } | null> => {
+    if (play.state !== 'playing' || play.instance === plays.instance || isForwarded(request)) return null
+    const address = await plays.addressOf(play.instance)
+    if (address === undefined) {
+      throw httpError('INSTANCE_UNREACHABLE', `the play runs on instance ${play.instance}, which has no heartbeat; if it is lost, its plays are reported failed within 10 s`)
+    }
+    return { instance: play.instance, address }
+  }
+  const from = { instance: plays.instance, token: opts.forwardToken }
 
   app.post('/v1/plays', {
     schema: {
@@ -30,17 +42,26 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
   }, async () => ({ plays: await plays.list() }))
 
   app.get('/v1/plays/:id', {
-    schema: { summary: 'One play', params: PlayParams, response: { 200: Play, 404: ErrorResponse } }
-  }, async (request) => await plays.get(request.params.id))
+    schema: { summary: 'One play', params: PlayParams, response: { 200: Play, 404: ErrorResponse, 503: ErrorResponse } }
+  }, async (request, reply) => {
+    const play = await plays.get(request.params.id)
+    const owner = await ownerOf(request, play)
+    return owner === null ? play : await forward<PlayInfo>(request, reply, owner, from)
+  })
 
   app.delete('/v1/plays/:id', {
     schema: {
       summary: 'Stop a play (the caller pressed a key)',
       description: 'No packet of the play is sent after this answers. Answers the play in state `stopped`, or in its final state if it had ended.',
       params: PlayParams,
-      response: { 200: Play, 404: ErrorResponse }
+      response: { 200: Play, 404: ErrorResponse, 503: ErrorResponse }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
+    if (plays.handle(request.params.id) === undefined) {
+      const recorded = await plays.get(request.params.id)
+      const owner = await ownerOf(request, recorded)
+      if (owner !== null) return await forward<PlayInfo>(request, reply, owner, from)
+    }
     const play = await plays.stop(request.params.id)
     request.log.info({ play: play.id, state: play.state, packetsSent: play.packetsSent }, 'play stop requested')
     return play

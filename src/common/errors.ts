@@ -21,6 +21,7 @@ export const ENGINE_ERRORS = {
   SHUTTING_DOWN: 'the player is shutting down and starts nothing new',
   FFMPEG_UNAVAILABLE: 'ffmpeg could not be started',
   STORAGE_FAILED: 'the prompt library could not be written',
+  STORE_UNAVAILABLE: 'the pool\'s shared store (Redis) cannot be reached',
   INTERNAL_ERROR: 'a fault in the player itself; the log has the details'
 } as const
 

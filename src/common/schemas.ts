@@ -69,7 +69,8 @@ export const Play = Type.Object({
   startedAt: Type.String({ format: 'date-time' }),
   endedAt: Nullable(Type.String({ format: 'date-time' })),
   error: Nullable(Type.String()),
-  callbackUrl: Nullable(Type.String())
+  callbackUrl: Nullable(Type.String()),
+  instance: Type.String({ description: 'the instance that sends the play (in a pool, any instance answers for it)' })
 })
 /** The Play resource. */
 export type PlayInfo = Static<typeof Play>

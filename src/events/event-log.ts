@@ -17,12 +17,12 @@ export interface LoggedEvent {
 export type Missed =
   /** The id is not from this log (another run, another instance): nothing can be replayed. */
   | { kind: 'foreign' }
-  /** The events after the id that are still kept; `lost` counts those no longer kept. */
-  | { kind: 'events', events: LoggedEvent[], lost: { from: number, to: number } | null }
+  /** The events after the id that are still kept; `lost` names those no longer kept ("events 1 to 2"). */
+  | { kind: 'events', events: LoggedEvent[], lost: string | null }
 
 export interface EventLog {
-  /** Records an event and hands it to every subscriber. */
-  append: (event: PlayEvent) => LoggedEvent
+  /** Records an event; every subscriber gets it with its id (at once, or once the log has it). */
+  append: (event: PlayEvent) => void
   /** Calls `listener` with every event appended from now on; returns a function that stops it. */
   subscribe: (listener: (logged: LoggedEvent) => void) => () => void
   /** The events after `lastId`. */
@@ -71,7 +71,7 @@ export class LocalEventLog implements EventLog {
     return {
       kind: 'events',
       events: this.kept.filter(k => k.sequence > after).map(k => k.logged),
-      lost: oldest > after + 1 ? { from: after + 1, to: oldest - 1 } : null
+      lost: oldest > after + 1 ? `events ${after + 1} to ${oldest - 1}` : null
     }
   }
 }

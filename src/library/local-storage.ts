@@ -89,7 +89,8 @@ export class LocalStorage implements LibraryStorage {
     await discard(path.dirname(staged.source))
   }
 
-  async commit (info: PromptInfo, staged: Staged): Promise<void> {
+  async commit (info: PromptInfo, staged: Staged, _options: { replace: boolean }): Promise<void> {
+    // Only this instance writes the directory: the library's per-name lock has already decided.
     const media = path.join(this.dir, MEDIA, staged.sha256)
     let mediaIsNew = false
     try {

@@ -55,6 +55,8 @@ export class PromptStore {
     try {
       const { prompts, warnings } = await store.storage.load()
       for (const { info, audio } of prompts) store.prompts.set(info.name, new Prompt(info, audio))
+      // Shared storage: prompts committed or removed by other instances are followed here.
+      store.storage.watch?.(name => { void (name === null ? store.resync() : store.refresh(name)).catch(() => {}) })
       return { store, warnings }
     } catch (err) {
       throw new EngineError('STORAGE_FAILED', `cannot open the prompt library at ${store.storage.location}: ${(err as Error).message}`, { cause: err })
@@ -185,7 +187,7 @@ export class PromptStore {
         throw exists(name)
       }
       try {
-        await this.storage.commit(info, upload)
+        await this.storage.commit(info, upload, { replace: options.replace })
       } catch (err) {
         throw wrapStorage(err, 'writing its description')
       }
@@ -215,6 +217,42 @@ export class PromptStore {
       await this.collect(prompt.info.source.sha256)
       return true
     })
+  }
+
+  /**
+   * Brings one prompt in line with shared storage after another instance changed it. Its audio
+   * is read only when it is new to this instance; a play running keeps the audio it holds.
+   * A failure leaves the prompt as it was: the next resync (when the connection is back) retries.
+   */
+  async refresh (name: string): Promise<void> {
+    await this.withLock(name, async () => {
+      const info = await this.storage.readInfo!(name)
+      await this.adopt(name, info)
+    })
+  }
+
+  /** Brings every prompt in line with shared storage (after a lost connection). */
+  async resync (): Promise<void> {
+    const infos = await this.storage.readInfos!()
+    const names = new Set([...infos.map(i => i.name), ...this.prompts.keys()])
+    const byName = new Map(infos.map(i => [i.name, i]))
+    for (const name of names) await this.withLock(name, async () => { await this.adopt(name, byName.get(name)) })
+  }
+
+  private async adopt (name: string, info: PromptInfo | undefined): Promise<void> {
+    const previous = this.prompts.get(name)
+    if (info === undefined) {
+      if (previous === undefined) return
+      this.prompts.delete(name)
+      for (const listener of this.removeListeners) listener(previous)
+      return
+    }
+    if (previous !== undefined && previous.info.source.sha256 === info.source.sha256 && previous.info.createdAt === info.createdAt) return
+    // The same audio under another name is in memory already: share it.
+    const same = [...this.prompts.values()].find(p => p.info.source.sha256 === info.source.sha256)
+    const audio = same?.audio ?? await this.storage.readMedia!(info.source.sha256)
+    this.prompts.set(name, new Prompt(info, { PCMU: audio.PCMU, PCMA: audio.PCMA }))
+    if (previous !== undefined) for (const listener of this.removeListeners) listener(previous)
   }
 
   /** Throws unless the library can be read and written now (for readiness checks). */

@@ -46,14 +46,28 @@ export interface LibraryStorage {
   /** Gives a staged upload up; never throws. */
   discard: (staged: Staged) => Promise<void>
   /**
-   * Makes a staged upload the prompt `info.name`, replacing any prompt of that name, atomically:
-   * after a failure the library is as it was. The staged upload is gone afterwards either way.
+   * Makes a staged upload the prompt `info.name`, atomically: after a failure the library is as
+   * it was. With `replace` false, a prompt of that name committed meanwhile (by another
+   * instance sharing the storage) is not replaced: PROMPT_EXISTS. The staged upload is gone
+   * afterwards either way.
    */
-  commit: (info: PromptInfo, staged: Staged) => Promise<void>
+  commit: (info: PromptInfo, staged: Staged, options: { replace: boolean }) => Promise<void>
   /** Removes a prompt (its audio stays until `dropMedia`). */
   remove: (name: string) => Promise<void>
   /** Frees the audio of a source no prompt refers to any more; never throws. */
   dropMedia: (sha256: string) => Promise<void>
   /** Throws unless prompts can be read and written now (for readiness checks). */
   checkWritable: () => Promise<void>
+  /**
+   * Storage shared with other instances tells of prompts they committed or removed: `name`, or
+   * null when anything may have changed (after a lost connection). Storage that only this
+   * instance writes has no `watch`.
+   */
+  watch?: (listener: (name: string | null) => void) => () => void
+  /** With `watch`: one prompt's description as it is now, or undefined if there is none. */
+  readInfo?: (name: string) => Promise<PromptInfo | undefined>
+  /** With `watch`: every prompt's description as it is now. */
+  readInfos?: () => Promise<PromptInfo[]>
+  /** With `watch`: a source's audio, in shared memory. */
+  readMedia?: (sha256: string) => Promise<Record<Codec, Buffer>>
 }

@@ -17,6 +17,8 @@ export interface PlayHandleOptions {
   ssrc: number
   totalPackets: number
   callbackUrl: string | null
+  /** The instance that sends it: this one. */
+  instance: string
   slot: number
   counters: Float64Array
 }
@@ -33,6 +35,7 @@ export class PlayHandle {
   readonly totalPackets: number
   readonly durationMs: number
   readonly callbackUrl: string | null
+  readonly instance: string
   readonly startedAt = new Date()
   /** The counter slot while running; -1 once ended (the slot serves another play). */
   slot: number
@@ -53,6 +56,7 @@ export class PlayHandle {
     this.totalPackets = options.totalPackets
     this.durationMs = options.totalPackets * options.ptimeMs
     this.callbackUrl = options.callbackUrl
+    this.instance = options.instance
     this.slot = options.slot
     this.counters = options.counters
   }
@@ -88,7 +92,8 @@ export class PlayHandle {
       startedAt: this.startedAt.toISOString(),
       endedAt: this.endedAt?.toISOString() ?? null,
       error: this.error,
-      callbackUrl: this.callbackUrl
+      callbackUrl: this.callbackUrl,
+      instance: this.instance
     }
   }
 }

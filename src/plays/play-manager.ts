@@ -24,6 +24,8 @@ export interface PlayManagerOptions {
   keepEndedMs: number
   /** Where plays may send. */
   targets: TargetPolicyOptions
+  /** This instance's id, reported in every Play it sends. */
+  instance: string
 }
 
 export class PlayManager {
@@ -54,6 +56,8 @@ export class PlayManager {
     this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onCrashed: reason => this.onCrashed(reason) })
     this.packetThreadReady = this.packets.ready
     store.onRemove(prompt => this.packets.release(prompt))
+    // Plays of an instance found lost (a shared record): reported here, once in the pool.
+    record.onLost?.(play => { this.events.emit('play', { type: 'play.failed', play }) })
   }
 
   get runningCount (): number { return this.running.size }
@@ -111,6 +115,7 @@ export class PlayManager {
       ssrc: started.ssrc,
       totalPackets: started.totalPackets,
       callbackUrl: request.callbackUrl ?? null,
+      instance: this.options.instance,
       slot,
       counters: this.packets.countersOf(slot)
     })
@@ -132,21 +137,36 @@ export class PlayManager {
     return this.running.get(id)
   }
 
-  /** A play, running or ended recently, from the record. Throws PLAY_NOT_FOUND. */
+  /**
+   * A play, running or ended recently: this instance's running ones from memory (live, and
+   * without the record, which may be out of reach), the others from the record. Throws
+   * PLAY_NOT_FOUND.
+   */
   async get (id: string): Promise<PlayInfo> {
+    const local = this.running.get(id)
+    if (local !== undefined) return local.toJSON()
     const play = await this.record.get(id)
     if (play === undefined) throw this.notFound(id)
     return play
   }
 
-  /** The running plays, then those ended recently, newest first. */
+  /** The running plays, then those ended recently, newest first; this instance's live. */
   async list (): Promise<PlayInfo[]> {
-    return await this.record.list()
+    return (await this.record.list()).map(play => this.running.get(play.id)?.toJSON() ?? play)
+  }
+
+  /** This instance's id, and where another instance is answered (a pool); undefined for this one. */
+  get instance (): string { return this.options.instance }
+
+  async addressOf (instance: string): Promise<string | undefined> {
+    if (instance === this.options.instance) return undefined
+    return await this.record.addressOf?.(instance)
   }
 
   /**
-   * Stops a play and resolves once no packet of it can leave; answers it in its final state.
-   * Throws PLAY_NOT_FOUND.
+   * Stops a play of this instance and resolves once no packet of it can leave; answers it in
+   * its final state. A play another instance runs is answered as the record has it (the
+   * service forwards the stop to that instance). Throws PLAY_NOT_FOUND.
    */
   async stop (id: string): Promise<PlayInfo> {
     const play = this.running.get(id)

@@ -21,6 +21,10 @@ export interface PlayRecord {
   get: (id: string) => Promise<PlayInfo | undefined>
   /** The running plays, then those ended recently, newest first. */
   list: () => Promise<PlayInfo[]>
+  /** A shared record: where another instance answers (its advertised address), if alive. */
+  addressOf?: (instance: string) => Promise<string | undefined>
+  /** A shared record: plays of an instance found lost, marked failed; reported once in the pool. */
+  onLost?: (listener: (play: PlayInfo) => void) => void
 }
 
 export interface LocalPlayRecordOptions {

@@ -52,7 +52,7 @@ t.test('the local event log: ids in order, what a reader missed, and ids from el
   t.same(seen, ids, 'every subscriber hears every event, in order')
   t.match(ids[0], new RegExp(`^${log.run}-1$`))
   t.same(await log.since(ids[3]!), { kind: 'events', events: [{ id: ids[4], event: event('e') }], lost: null }, 'after the fourth: the fifth')
-  t.same(await log.since(`${log.run}-0`), { kind: 'events', events: [2, 3, 4].map(i => ({ id: ids[i], event: event('abcde'[i]!) })), lost: { from: 1, to: 2 } }, 'the first two are no longer kept')
+  t.same(await log.since(`${log.run}-0`), { kind: 'events', events: [2, 3, 4].map(i => ({ id: ids[i], event: event('abcde'[i]!) })), lost: 'events 1 to 2' }, 'the first two are no longer kept')
   t.same(await log.since('0badf00d-3'), { kind: 'foreign' }, 'another run\'s id')
   t.same(await log.since('garbage'), { kind: 'foreign' })
   stop()

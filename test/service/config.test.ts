@@ -26,6 +26,9 @@ t.test('defaults are those of the API reference', async t => {
     rateLimit: 2000,
     requestTimeoutMs: 120000,
     maxConnections: 0,
+    pool: null,
+    instanceId: '',
+    advertiseUrl: '',
     maxEventLoopDelayMs: 1000
   })
 })

@@ -1,0 +1,212 @@
+/**
+ * The prompt library in Redis, shared by every instance of a pool:
+ *
+ *   prompt-player:library          hash: name -> the prompt's description (PromptInfo JSON)
+ *   prompt-player:media:<sha256>   hash: pcmu, pcma (and source, unless turned off)
+ *   prompt-player:library          channel: the name of each prompt committed or removed
+ *
+ * A commit is one Lua script, so it is atomic: the media and the description appear together
+ * or not at all, and another instance never reads half a prompt. Media is named by the
+ * source's hash, so the same audio under two names is stored once, as on disk. Transcoding
+ * stays on the instance that received the upload: it stages files locally for ffmpeg.
+ */
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import type { Redis } from 'ioredis'
+import { EngineError } from '../common/errors.js'
+import { CODEC_NAMES, type Codec } from '../common/g711.js'
+import type { PromptInfo } from '../common/schemas.js'
+import { toShared } from '../library/prompt.js'
+import type { LibraryStorage, Staged, StoredPrompt, StoreWarning } from '../library/storage.js'
+import { KEYS, storeUnavailable } from './redis.js'
+
+const FIELDS: Record<Codec, string> = { PCMU: 'pcmu', PCMA: 'pcma' }
+
+// KEYS: library, media:<sha>. ARGV: name, info, replace (1/0), pcmu, pcma, source ('' when not kept).
+const COMMIT = `
+if ARGV[3] == '0' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[2], 'pcmu') == 0 then
+  redis.call('HSET', KEYS[2], 'pcmu', ARGV[4], 'pcma', ARGV[5])
+end
+if ARGV[6] ~= '' then redis.call('HSETNX', KEYS[2], 'source', ARGV[6]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return 1`
+
+// KEYS: library. ARGV: name.
+const REMOVE = `
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return removed`
+
+// KEYS: library, media:<sha>. ARGV: sha. Frees the media only when no description names it.
+const DROP_MEDIA = `
+for _, info in ipairs(redis.call('HVALS', KEYS[1])) do
+  if string.find(info, ARGV[1], 1, true) then return 0 end
+end
+return redis.call('DEL', KEYS[2])`
+
+export interface RedisStorageOptions {
+  /** The Redis URL without its password, for messages. */
+  location: string
+  /** Keep the uploaded bytes too (default), or only the G.711 renditions. */
+  keepSource: boolean
+  /** A directory for uploads being transcoded on this instance. */
+  stagingDir?: string
+}
+
+export class RedisStorage implements LibraryStorage {
+  readonly location: string
+  private readonly redis: Redis
+  private readonly subscriber: Redis
+  private readonly keepSource: boolean
+  private readonly stagingDir: string
+  private readonly listeners = new Set<(name: string | null) => void>()
+  private subscribed = false
+
+  constructor (redis: Redis, subscriber: Redis, options: RedisStorageOptions) {
+    this.redis = redis
+    this.subscriber = subscriber
+    this.location = options.location
+    this.keepSource = options.keepSource
+    this.stagingDir = options.stagingDir ?? path.join(os.tmpdir(), `prompt-player-staging-${process.pid}`)
+  }
+
+  async load (): Promise<{ prompts: StoredPrompt[], warnings: StoreWarning[] }> {
+    await fs.rm(this.stagingDir, { recursive: true, force: true })
+    const warnings: StoreWarning[] = []
+    const prompts: StoredPrompt[] = []
+    const media = new Map<string, Record<Codec, Buffer>>()
+    for (const info of await this.readInfos(warnings)) {
+      try {
+        let audio = media.get(info.source.sha256)
+        if (audio === undefined) {
+          audio = await this.readMedia(info.source.sha256)
+          media.set(info.source.sha256, audio)
+        }
+        prompts.push({ info, audio })
+      } catch (err) {
+        if (err instanceof EngineError && err.code === 'STORE_UNAVAILABLE') throw err
+        warnings.push({ file: `${KEYS.library} ${info.name}`, reason: (err as Error).message })
+      }
+    }
+    return { prompts, warnings }
+  }
+
+  async stage (bytes: Uint8Array, sha256: string): Promise<Staged> {
+    const dir = path.join(this.stagingDir, `${sha256}.${randomBytes(6).toString('hex')}`)
+    const staged: Staged = { sha256, source: path.join(dir, 'source'), outputs: { PCMU: path.join(dir, FIELDS.PCMU), PCMA: path.join(dir, FIELDS.PCMA) } }
+    try {
+      await fs.mkdir(dir, { recursive: true })
+      await fs.writeFile(staged.source, bytes)
+    } catch (err) {
+      await fs.rm(dir, { recursive: true, force: true }).catch(() => {})
+      throw err
+    }
+    return staged
+  }
+
+  async readStaged (staged: Staged): Promise<Record<Codec, Buffer>> {
+    const audio: Partial<Record<Codec, Buffer>> = {}
+    for (const codec of CODEC_NAMES) audio[codec] = toShared(await fs.readFile(staged.outputs[codec]))
+    return audio as Record<Codec, Buffer>
+  }
+
+  async discard (staged: Staged): Promise<void> {
+    await fs.rm(path.dirname(staged.source), { recursive: true, force: true }).catch(() => {})
+  }
+
+  async commit (info: PromptInfo, staged: Staged, options: { replace: boolean }): Promise<void> {
+    try {
+      const [pcmu, pcma, source] = await Promise.all([
+        fs.readFile(staged.outputs.PCMU),
+        fs.readFile(staged.outputs.PCMA),
+        this.keepSource ? fs.readFile(staged.source) : Promise.resolve(Buffer.alloc(0))
+      ])
+      const done = await this.run(async () => await this.redis.eval(COMMIT, 2, KEYS.library, KEYS.media(staged.sha256), info.name, JSON.stringify(info), options.replace ? '1' : '0', pcmu, pcma, source))
+      if (done === 0) {
+        throw new EngineError('PROMPT_EXISTS', `a prompt named "${info.name}" was stored meanwhile (by another instance); upload with replace (PUT) to replace it, or delete it first`)
+      }
+    } finally {
+      await this.discard(staged)
+    }
+  }
+
+  async remove (name: string): Promise<void> {
+    await this.run(async () => await this.redis.eval(REMOVE, 1, KEYS.library, name))
+  }
+
+  async dropMedia (sha256: string): Promise<void> {
+    await this.run(async () => await this.redis.eval(DROP_MEDIA, 2, KEYS.library, KEYS.media(sha256), sha256)).catch(() => {})
+  }
+
+  async checkWritable (): Promise<void> {
+    try {
+      await this.redis.ping()
+    } catch (err) {
+      throw new Error(`the pool's Redis at ${this.location} cannot be reached: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  watch (listener: (name: string | null) => void): () => void {
+    this.listeners.add(listener)
+    if (!this.subscribed) {
+      this.subscribed = true
+      this.subscriber.on('message', (_channel: string, name: string) => {
+        for (const l of this.listeners) l(name)
+      })
+      // After a lost connection, messages may have been missed: everything is checked again.
+      let first = true
+      this.subscriber.on('ready', () => {
+        if (first) {
+          first = false
+          return
+        }
+        for (const l of this.listeners) l(null)
+      })
+      void this.subscriber.subscribe(KEYS.library).catch(() => {})
+    }
+    return () => { this.listeners.delete(listener) }
+  }
+
+  async readInfo (name: string): Promise<PromptInfo | undefined> {
+    const text = await this.run(async () => await this.redis.hget(KEYS.library, name))
+    return text === null ? undefined : JSON.parse(text) as PromptInfo
+  }
+
+  async readInfos (warnings: StoreWarning[] = []): Promise<PromptInfo[]> {
+    const all = await this.run(async () => await this.redis.hgetall(KEYS.library))
+    const infos: PromptInfo[] = []
+    for (const [name, text] of Object.entries(all)) {
+      try {
+        const info = JSON.parse(text) as PromptInfo
+        if (info.name !== name || typeof info.source?.sha256 !== 'string') throw new Error('not a prompt description written by prompt-player')
+        infos.push(info)
+      } catch (err) {
+        warnings.push({ file: `${KEYS.library} ${name}`, reason: (err as Error).message })
+      }
+    }
+    return infos.sort((a, b) => a.name < b.name ? -1 : 1)
+  }
+
+  async readMedia (sha256: string): Promise<Record<Codec, Buffer>> {
+    const [pcmu, pcma] = await this.run(async () => await this.redis.hmgetBuffer(KEYS.media(sha256), FIELDS.PCMU, FIELDS.PCMA))
+    if (pcmu == null || pcma == null) throw new Error(`the audio of ${sha256.slice(0, 12)}... is missing from ${KEYS.media(sha256)}`)
+    return { PCMU: toShared(pcmu), PCMA: toShared(pcma) }
+  }
+
+  /** The uploaded bytes of a stored source, if kept. */
+  async source (sha256: string): Promise<Buffer | null> {
+    return await this.run(async () => await this.redis.hgetBuffer(KEYS.media(sha256), 'source'))
+  }
+
+  private async run<T> (fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      throw storeUnavailable(this.location, err)
+    }
+  }
+}

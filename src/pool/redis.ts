@@ -1,0 +1,56 @@
+/**
+ * Connections to the pool's Redis (ioredis: it reconnects with backoff by itself) and the one
+ * error every Redis failure becomes: STORE_UNAVAILABLE, with what still works.
+ */
+import { Redis, type RedisOptions } from 'ioredis'
+import { EngineError } from '../common/errors.js'
+
+/** Every key of the pool starts with this, so that a Redis can hold other data too. */
+export const PREFIX = 'prompt-player:'
+
+export const KEYS = {
+  library: `${PREFIX}library`,
+  media: (sha256: string) => `${PREFIX}media:${sha256}`,
+  play: (id: string) => `${PREFIX}play:${id}`,
+  plays: `${PREFIX}plays`,
+  running: (instance: string) => `${PREFIX}running:${instance}`,
+  instances: `${PREFIX}instances`,
+  instance: (instance: string) => `${PREFIX}instance:${instance}`,
+  alive: (instance: string) => `${PREFIX}alive:${instance}`,
+  reaping: (instance: string) => `${PREFIX}reaping:${instance}`,
+  events: `${PREFIX}events`
+} as const
+
+/** The URL without its password, for messages and logs. */
+export function redacted (url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString().replace(/\/$/, '')
+  } catch {
+    return 'an unparsable Redis URL'
+  }
+}
+
+/**
+ * A connection of a kind:
+ * - `command`: fails at once while Redis is out of reach (no offline queue), so that a call that
+ *   needs Redis answers 503 now rather than hanging;
+ * - `waiting`: queues while out of reach and sends when back (events, the blocking stream read,
+ *   the subscriber).
+ */
+export function connect (url: string, kind: 'command' | 'waiting', name: string): Redis {
+  const options: RedisOptions = kind === 'command'
+    ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name, lazyConnect: true }
+    : { enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: name, lazyConnect: true }
+  const redis = new Redis(url, options)
+  // Errors are reported through the commands that fail and the pool's state; an 'error'
+  // listener keeps ioredis from printing each reconnection attempt.
+  redis.on('error', () => {})
+  return redis
+}
+
+export function storeUnavailable (location: string, err: unknown): EngineError {
+  if (err instanceof EngineError) return err
+  return new EngineError('STORE_UNAVAILABLE', `the pool's Redis at ${location} cannot be reached (${(err as Error).message}); plays of prompts already loaded go on where they run, the rest waits for it (redisUrl)`, { cause: err, options: ['redisUrl'] })
+}

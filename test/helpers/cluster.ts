@@ -1,0 +1,118 @@
+/**
+ * A real pool on this machine, for the pool drills: Debian's redis-server on a free port in a
+ * temporary directory (append-only file on), prompt-player instances as real server processes
+ * pointed at it, and HAProxy with deploy/haproxy.cfg in front. Everything is stopped at the
+ * end of the test.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import net from 'node:net'
+import path from 'node:path'
+import type { Test } from 'tap'
+import { ROOT, sleep, tempDir } from './index.js'
+import { spawnServer, waitForLine, type ServerRun } from './server-process.js'
+
+type T = Pick<Test, 'teardown'>
+
+export async function freePort (): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+async function waitForPort (port: number, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now()
+  for (;;) {
+    const ok = await new Promise<boolean>(resolve => {
+      const socket = net.connect(port, '127.0.0.1')
+      socket.once('connect', () => { socket.destroy(); resolve(true) })
+      socket.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() - started > timeoutMs) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`)
+    await sleep(50)
+  }
+}
+
+export class RedisServer {
+  readonly port: number
+  readonly dir: string
+  private child: ChildProcess | null = null
+
+  constructor (port: number, dir: string) {
+    this.port = port
+    this.dir = dir
+  }
+
+  get url (): string { return `redis://127.0.0.1:${this.port}/0` }
+
+  static async start (t: T): Promise<RedisServer> {
+    const redis = new RedisServer(await freePort(), tempDir(t, 'prompt-player-redis-'))
+    t.teardown(async () => { await redis.stop() })
+    await redis.start()
+    return redis
+  }
+
+  /** Starts (again) on the same port and directory: with its append-only file, it has its data back. */
+  async start (): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--save', '', '--protected-mode', 'yes'], { stdio: 'ignore' })
+    await waitForPort(this.port)
+  }
+
+  /** Stops it the hard way (SIGKILL): what it had written to its append-only file is all it keeps. */
+  async stop (): Promise<void> {
+    const child = this.child
+    if (child === null) return
+    this.child = null
+    const exited = new Promise(resolve => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+  }
+}
+
+export interface Instance {
+  id: string
+  url: string
+  port: number
+  run: ServerRun
+}
+
+export async function startInstance (t: T, redis: RedisServer, id: string, env: Record<string, string> = {}): Promise<Instance> {
+  const port = await freePort()
+  const run = spawnServer(t, { PROMPT_PLAYER_REDIS_URL: redis.url, PROMPT_PLAYER_INSTANCE_ID: id, PROMPT_PLAYER_PORT: String(port), PROMPT_PLAYER_LIBRARY: tempDir(t), ...env })
+  await waitForLine(run, /prompt-player listening/)
+  return { id, url: `http://127.0.0.1:${port}`, port, run }
+}
+
+export interface Balancer {
+  url: string
+  stats: string
+  child: ChildProcess
+}
+
+/** HAProxy with the repository's configuration in front of three instances. */
+export async function startHaproxy (t: T, instances: Instance[]): Promise<Balancer> {
+  const port = await freePort()
+  const stats = await freePort()
+  const env = {
+    ...process.env,
+    PP_LB_BIND: `127.0.0.1:${port}`,
+    PP_STATS_BIND: `127.0.0.1:${stats}`,
+    PP_INSTANCE_1: `127.0.0.1:${instances[0]!.port}`,
+    PP_INSTANCE_2: `127.0.0.1:${instances[1]!.port}`,
+    PP_INSTANCE_3: `127.0.0.1:${instances[2]!.port}`
+  }
+  const child = spawn('haproxy', ['-db', '-f', path.join(ROOT, 'deploy', 'haproxy.cfg')], { env, stdio: 'ignore' })
+  t.teardown(() => { child.kill('SIGKILL') })
+  await waitForPort(port)
+  return { url: `http://127.0.0.1:${port}`, stats: `http://127.0.0.1:${stats}`, child }
+}
+
+/** Redis, three instances and HAProxy. */
+export async function startPool (t: T): Promise<{ redis: RedisServer, instances: Instance[], lb: Balancer }> {
+  const redis = await RedisServer.start(t)
+  const instances = await Promise.all(['p1', 'p2', 'p3'].map(async id => await startInstance(t, redis, id)))
+  const lb = await startHaproxy(t, instances)
+  return { redis, instances, lb }
+}

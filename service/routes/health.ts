@@ -15,17 +15,18 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
     // Checked again every few seconds at most: an ffmpeg installed or repaired is seen.
     const ffmpeg = await engine.ffmpeg.check()
     if ('error' in ffmpeg) problems.push(inVariables(ffmpeg.error, ['ffmpegPath']))
-    try {
-      await engine.prompts.checkWritable()
-    } catch (err) {
-      problems.push(`the prompt library ${engine.prompts.location} is not readable and writable: ${(err as Error).message}`)
-    }
     if (engine.plays.capacityLeft === 0) problems.push('at capacity: no play can start now')
     // A pool's Redis out of reach is said, but does not take the instance out of the load
     // balancer: plays of loaded prompts still start, run and stop here, and if every instance
     // said 503 the balancer would refuse those too. The status says "degraded".
     let degraded = false
-    if (engine.pool !== null) {
+    if (engine.pool === null) {
+      try {
+        await engine.prompts.checkWritable()
+      } catch (err) {
+        problems.push(`the prompt library ${engine.prompts.location} is not readable and writable: ${(err as Error).message}`)
+      }
+    } else {
       try {
         await engine.pool.check()
       } catch (err) {

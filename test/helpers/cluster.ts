@@ -5,6 +5,7 @@
  * end of the test.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import type { Test } from 'tap'
@@ -103,7 +104,9 @@ export async function startHaproxy (t: T, instances: Instance[]): Promise<Balanc
     PP_INSTANCE_2: `127.0.0.1:${instances[1]!.port}`,
     PP_INSTANCE_3: `127.0.0.1:${instances[2]!.port}`
   }
-  const child = spawn('haproxy', ['-db', '-f', path.join(ROOT, 'deploy', 'haproxy.cfg')], { env, stdio: 'ignore' })
+  // Debian puts haproxy in /usr/sbin, which a user's PATH may lack.
+  const binary = fs.existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy'
+  const child = spawn(binary, ['-db', '-f', path.join(ROOT, 'deploy', 'haproxy.cfg')], { env, stdio: 'ignore' })
   t.teardown(() => { child.kill('SIGKILL') })
   await waitForPort(port)
   return { url: `http://127.0.0.1:${port}`, stats: `http://127.0.0.1:${stats}`, child }

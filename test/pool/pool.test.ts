@@ -6,51 +6,7 @@ import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { Receiver, sample, sleep } from '../helpers/index.js'
 import { startPool } from '../helpers/cluster.js'
-
-async function json (res: Response): Promise<any> {
-  return await res.json()
-}
-
-function play (url: string, body: unknown): Promise<Response> {
-  return fetch(`${url}/v1/plays`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-}
-
-/** Reads an SSE stream into `events` until `stop` is aborted. */
-function follow (url: string, lastEventId?: string): { events: Array<{ id: string, type: string, play: any }>, stop: () => void, ready: Promise<void> } {
-  const events: Array<{ id: string, type: string, play: any }> = []
-  const controller = new AbortController()
-  let resolveReady!: () => void
-  const ready = new Promise<void>(resolve => { resolveReady = resolve })
-  void (async () => {
-    const res = await fetch(`${url}/v1/events`, { signal: controller.signal, headers: lastEventId === undefined ? {} : { 'last-event-id': lastEventId } })
-    resolveReady()
-    const decoder = new TextDecoder()
-    let buffer = ''
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true })
-      let end
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const frame = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const id = /^id: (.*)$/m.exec(frame)?.[1]
-        const type = /^event: (.*)$/m.exec(frame)?.[1]
-        const data = /^data: (.*)$/m.exec(frame)?.[1]
-        if (id !== undefined && type !== undefined && data !== undefined) events.push({ id, type, play: JSON.parse(data) })
-      }
-    }
-  })().catch(() => {})
-  return { events, stop: () => controller.abort(), ready }
-}
-
-async function until<T> (what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const started = performance.now()
-  for (;;) {
-    const value = await fn()
-    if (value !== undefined && value !== false) return value
-    if (performance.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await sleep(20)
-  }
-}
+import { follow, json, startPlay as play, until } from '../helpers/sse.js'
 
 t.test('one library, plays any instance answers for, one event stream', async t => {
   const { instances, lb } = await startPool(t)

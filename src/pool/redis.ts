@@ -40,14 +40,23 @@ export function redacted (url: string): string {
  *   the subscriber).
  */
 export function connect (url: string, kind: 'command' | 'waiting', name: string): Redis {
+  const common: RedisOptions = { connectionName: name, lazyConnect: true, retryStrategy: retryDelay }
   const options: RedisOptions = kind === 'command'
-    ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name, lazyConnect: true }
-    : { enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: name, lazyConnect: true }
+    ? { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1 }
+    : { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null }
   const redis = new Redis(url, options)
   // Errors are reported through the commands that fail and the pool's state; an 'error'
   // listener keeps ioredis from printing each reconnection attempt.
   redis.on('error', () => {})
   return redis
+}
+
+/**
+ * ioredis' reconnection, with its backoff capped at one second instead of five: a pool should
+ * be whole again within a second or two of Redis coming back.
+ */
+function retryDelay (times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 5), 1000) + Math.floor(Math.random() * 100)
 }
 
 export function storeUnavailable (location: string, err: unknown): EngineError {

@@ -45,7 +45,7 @@ t.test('Redis stopped, then started again', async t => {
     return res.status === 201 ? res : undefined
   }, 15_000)
   t.equal(second.status, 201, 'uploads work again')
-  await until('second on p2', async () => (await fetch(`${p2.url}/v1/prompts/second`)).status === 200, 5000)
+  await until('second on p2', async () => (await fetch(`${p2.url}/v1/prompts/second`)).status === 200, 15_000)
   t.pass('p2 follows the library again (its subscription came back)')
   t.equal((await fetch(`${p1.url}/readyz`)).status, 200)
   t.equal((await json(await fetch(`${p1.url}/readyz`))).status, 'ready')

@@ -157,15 +157,19 @@ export class RedisStorage implements LibraryStorage {
       this.subscriber.on('message', (_channel: string, name: string) => {
         for (const l of this.listeners) l(name)
       })
-      // After a lost connection, messages may have been missed: everything is checked again.
-      let first = true
-      this.subscriber.on('ready', () => {
-        if (first) {
-          first = false
-          return
-        }
+      // After a lost connection (of either the subscriber, which may have missed messages, or
+      // the command connection, which may have failed to read a change), everything is checked
+      // again, once both are back.
+      let pending = false
+      const resync = (): void => {
+        if (!pending || this.redis.status !== 'ready' || this.subscriber.status !== 'ready') return
+        pending = false
         for (const l of this.listeners) l(null)
-      })
+      }
+      for (const connection of [this.subscriber, this.redis]) {
+        connection.on('close', () => { pending = true })
+        connection.on('ready', resync)
+      }
       void this.subscriber.subscribe(KEYS.library).catch(() => {})
     }
     return () => { this.listeners.delete(listener) }

@@ -51,7 +51,11 @@ t.test('Redis stopped, then started again', async t => {
   t.equal((await json(await fetch(`${p1.url}/readyz`))).status, 'ready')
   const names = (await json(await fetch(`${p2.url}/v1/prompts`))).prompts.map((p: any) => p.name)
   t.same(names, ['hello', 'second'], 'the prompt from before the restart is still there')
-  t.equal((await json(await fetch(`${p1.url}/v1/plays`))).plays.length, 1, 'the pool\'s list of plays answers again')
+  const listed = await until('the play from the outage in the pool\'s list', async () => {
+    const res = await fetch(`${p1.url}/v1/plays`)
+    return res.status === 200 ? (await json(res)).plays.find((p: any) => p.id === play.id) : undefined
+  }, 5000)
+  t.match(listed, { state: 'stopped', instance: 'p2' }, 'the pool\'s list answers again, with the play p2 ran while Redis was away')
 
   // A new instance loads the library from the restarted Redis.
   await redis.stop()

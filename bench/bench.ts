@@ -58,10 +58,14 @@ interface Row {
 
 const LATE_BOUNDS = ['0.0005', '0.001', '0.002', '0.005', '0.01', '0.02', '0.05', '0.1', '0.25', '+Inf']
 
-/** Cumulative bucket counts of prompt_player_packet_lateness_seconds. */
-async function lateness (url: string): Promise<number[]> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  return LATE_BOUNDS.map(le => Number(new RegExp(`^prompt_player_packet_lateness_seconds_bucket\\{le="${le.replace('+', '\\+')}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0))
+/** Cumulative bucket counts of prompt_player_packet_lateness_seconds, summed over instances. */
+async function lateness (urls: string[]): Promise<number[]> {
+  const sum = LATE_BOUNDS.map(() => 0)
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text()
+    LATE_BOUNDS.forEach((le, i) => { sum[i]! += Number(new RegExp(`^prompt_player_packet_lateness_seconds_bucket\\{le="${le.replace('+', '\\+')}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0) })
+  }
+  return sum
 }
 
 function latenessSummary (before: number[], after: number[]): { p99: string, over10: number } {
@@ -70,6 +74,11 @@ function latenessSummary (before: number[], after: number[]): { p99: string, ove
   const i = delta.findIndex(v => v >= 0.99 * total)
   const over10 = total === 0 ? 0 : 100 * (total - delta[4]!) / total
   return { p99: i < 0 ? '-' : `<= ${LATE_BOUNDS[i] === '+Inf' ? '> 250' : Number(LATE_BOUNDS[i]) * 1000} ms`, over10 }
+}
+
+/** CPU seconds and RSS bytes of several processes (the instances of a pool), summed. */
+function usageOf (pids: number[]): { cpu: number, rss: number } {
+  return pids.map(usage).reduce((a, b) => ({ cpu: a.cpu + b.cpu, rss: a.rss + b.rss }), { cpu: 0, rss: 0 })
 }
 
 /** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
@@ -92,7 +101,7 @@ function quantile (values: number[], q: number): number {
 
 async function sleep (ms: number): Promise<void> { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-class Receiver {
+export class Receiver {
   private readonly child: ChildProcess
   private nextId = 1
   private readonly pending = new Map<number, (value: any) => void>()
@@ -135,10 +144,13 @@ function summarize (sender: string, n: number, report: ReceiverReport, starts: M
   }
 }
 
-/** prompt-player: N plays over HTTP, 100 new ones a second. */
-async function runPromptPlayer (url: string, pid: number, receiver: Receiver, n: number, uploads: Buffer[] = []): Promise<Row> {
+/**
+ * prompt-player: N plays over HTTP, 100 new ones a second, to `url` (one instance, or a load
+ * balancer in front of several: `pids` and `instances` then name them all).
+ */
+export async function runPromptPlayer (url: string, pids: number[], receiver: Receiver, n: number, uploads: Buffer[] = [], instances: string[] = [url], label = 'prompt-player'): Promise<Row> {
   const ports = await receiver.open(n)
-  const idle = usage(pid)
+  const idle = usageOf(pids)
   const starts = new Map<number, number>()
   const ids: string[] = []
   const began = performance.now()
@@ -167,8 +179,8 @@ async function runPromptPlayer (url: string, pid: number, receiver: Receiver, n:
   await sleep(500)
   const capture = CAPTURE === undefined ? null : spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', '65536', '-w', CAPTURE, 'udp and src portrange 20000-39999'], { stdio: 'ignore' })
   if (capture !== null) await sleep(1000)
-  const a = usage(pid)
-  const lateBefore = await lateness(url)
+  const a = usageOf(pids)
+  const lateBefore = await lateness(instances)
   // The HTTP API while the plays run: GET /v1/plays/{id}, ten a second.
   const getLatency: number[] = []
   const windowEnd = performance.now() + WINDOW_S * 1000
@@ -189,11 +201,11 @@ async function runPromptPlayer (url: string, pid: number, receiver: Receiver, n:
   }
   await Promise.all(uploaders)
   capture?.kill('SIGINT')
-  const b = usage(pid)
-  const late = latenessSummary(lateBefore, await lateness(url))
+  const b = usageOf(pids)
+  const late = latenessSummary(lateBefore, await lateness(instances))
   const report = await receiver.report()
   await Promise.all(ids.map(async id => { await (await fetch(`${url}/v1/plays/${id}`, { method: 'DELETE' })).arrayBuffer() }))
-  const row = summarize(uploads.length === 0 ? 'prompt-player' : `prompt-player + ${uploaded} uploads`, n, report, starts, b.cpu - a.cpu, (b.cpu === a.cpu ? WINDOW_S : WINDOW_S), (b.rss - idle.rss) / n)
+  const row = summarize(uploads.length === 0 ? label : `${label} + ${uploaded} uploads`, n, report, starts, b.cpu - a.cpu, (b.cpu === a.cpu ? WINDOW_S : WINDOW_S), (b.rss - idle.rss) / n)
   row.getP99 = quantile(getLatency, 0.99)
   row.postP50 = quantile(postLatency, 0.5)
   row.postP99 = quantile(postLatency, 0.99)
@@ -254,7 +266,7 @@ function has (bin: string): boolean {
   try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); return true } catch { return false }
 }
 
-function table (rows: Row[]): string {
+export function table (rows: Row[]): string {
   const f = (x: number | undefined, d = 1): string => x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d)
   const out = [
     '| sender | N | CPU s per stream-minute | RSS per call (MB) | first packet at the receiver p50 / p99 (ms) | POST answered p50 / p99 (ms) | gap p50 / p99 / max (ms) | drift p50 / max (ms) | loss % | payload != 160 | GET p99 (ms) | sender lateness p99 (% > 10 ms) |',
@@ -270,12 +282,22 @@ function withinBounds (r: Row): boolean {
   return r.lossPct === 0 && r.badSize === 0 && Math.abs(r.gapP99 - 20) <= 2 && Math.abs(r.gapMax - 20) <= 10 && r.driftMax <= 2
 }
 
-async function main (): Promise<void> {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'prompt-player-bench-'))
+/** A 75 s MP3 from the sample speech, looped: long enough that no sender runs out in a window. */
+export function benchPrompt (work: string): string {
   const file = path.join(work, 'bench.mp3')
-  // A 75 s MP3 from the sample speech, looped: long enough that no sender runs out in a window.
   const sample = fs.readdirSync(path.join(ROOT, 'prompts', 'media')).map(d => path.join(ROOT, 'prompts', 'media', d, 'source'))[0]!
   execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-stream_loop', '-1', '-i', sample, '-t', String(PROMPT_S), '-ar', '22050', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '32k', '-f', 'mp3', file])
+  return file
+}
+
+async function main (): Promise<void> {
+  if (args.includes('--pool')) {
+    const { poolBench } = await import('./pool.js')
+    await poolBench({ quick: QUICK, window: WINDOW_S, runPromptPlayer, Receiver, table, benchPrompt })
+    return
+  }
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'prompt-player-bench-'))
+  const file = benchPrompt(work)
 
   const server = spawn(process.execPath, [path.join(ROOT, 'dist', 'service', 'server.js')], {
     env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_LIBRARY: path.join(work, 'library'), PROMPT_PLAYER_MAX_PLAYS: '10000', PROMPT_PLAYER_LOG_LEVEL: 'warn' },
@@ -302,7 +324,7 @@ async function main (): Promise<void> {
   execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ar', '44100', '-ac', '2', '-c:a', 'pcm_s16le', wav])
   const big = [fs.readFileSync(wav), fs.readFileSync(file), fs.readFileSync(wav), fs.readFileSync(file)]
   if (ONLY !== null) {
-    rows.push(await runPromptPlayer(url, server.pid!, receiver, ONLY, args.includes('--uploads') ? big : []))
+    rows.push(await runPromptPlayer(url, [server.pid!], receiver, ONLY, args.includes('--uploads') ? big : []))
     await receiver.close()
     server.kill('SIGTERM')
     console.log(table(rows))
@@ -312,14 +334,14 @@ async function main (): Promise<void> {
   const counts = QUICK ? [1, 100] : [1, 100, 300, 1000, 2000]
   console.error(`prompt-player benchmark (${QUICK ? 'quick' : 'full'}): ${WINDOW_S} s windows, plays started at ${RATE}/s, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`)
   for (const n of counts) {
-    const row = await runPromptPlayer(url, server.pid!, receiver, n)
+    const row = await runPromptPlayer(url, [server.pid!], receiver, n)
     rows.push(row)
     console.error(`prompt-player N=${n} done: gap p99 ${row.gapP99.toFixed(2)} ms, max ${row.gapMax.toFixed(1)} ms, loss ${row.lossPct.toFixed(3)} %`)
     await sleep(1000)
   }
   // The same with uploads and transcodes running all the while.
   const loaded = QUICK ? 100 : 1000
-  const withUploads = await runPromptPlayer(url, server.pid!, receiver, loaded, big)
+  const withUploads = await runPromptPlayer(url, [server.pid!], receiver, loaded, big)
   rows.push(withUploads)
   console.error(`${withUploads.sender} N=${loaded} done: gap p99 ${withUploads.gapP99.toFixed(2)} ms, max ${withUploads.gapMax.toFixed(1)} ms`)
   // The knee: the first N where the receiver's bounds break, and the first where the sender's
@@ -330,7 +352,7 @@ async function main (): Promise<void> {
     const ours = (): Row[] => rows.filter(r => r.sender === 'prompt-player').sort((a, b) => a.n - b.n)
     const senderBroken = (r: Row): boolean => r.lossPct > 0 || (r.lateP99 !== undefined && !/^<= [0-2](\.\d+)? ms$/.test(r.lateP99))
     for (let n = 3000; n <= MAX && !ours().some(senderBroken); n += 1000) {
-      const row = await runPromptPlayer(url, server.pid!, receiver, n)
+      const row = await runPromptPlayer(url, [server.pid!], receiver, n)
       rows.push(row)
       console.error(`prompt-player N=${n} done: gap p99 ${row.gapP99.toFixed(2)} ms, max ${row.gapMax.toFixed(1)} ms, lateness p99 ${row.lateP99 ?? '-'}`)
       await sleep(1000)

@@ -93,20 +93,30 @@ async function play (url: string, port: number, prompt: string): Promise<any> {
   return body
 }
 
-/** DELETE through `via` of a play on `owner`: from sending it to the last packet at the receiver. */
-async function stopLatency (owner: string, via: string, prompt: string, trials: number): Promise<number[]> {
-  const results: number[] = []
+/**
+ * DELETE through `via` of a play on `owner`: how long until it answered, how long after it was
+ * sent the last packet arrived (0 when none arrived after), and packets after the answer.
+ */
+async function stopLatency (owner: string, via: string, prompt: string, trials: number): Promise<{ answered: number[], lastPacket: number[], afterAnswer: number }> {
+  const answered: number[] = []
+  const lastPacket: number[] = []
+  let afterAnswer = 0
   for (let i = 0; i < trials; i++) {
     const rx = await listener()
     const p = await play(owner, rx.port, prompt)
     while (rx.count() < 5) await sleep(5)
+    // Sent at a random point of the 20 ms packet cycle.
+    await sleep(Math.random() * 20)
     const sent = performance.now()
     await (await fetch(`${via}/v1/plays/${p.id as string}`, { method: 'DELETE' })).arrayBuffer()
+    const answer = performance.now()
     await sleep(100)
-    results.push(Math.max(0, rx.last() - sent))
+    answered.push(answer - sent)
+    lastPacket.push(Math.max(0, rx.last() - sent))
+    if (rx.last() > answer) afterAnswer++
     rx.close()
   }
-  return results
+  return { answered, lastPacket, afterAnswer }
 }
 
 async function getLatency (owner: string, via: string, prompt: string, trials: number): Promise<number[]> {
@@ -220,7 +230,9 @@ export async function poolBench (options: PoolBenchOptions): Promise<void> {
     console.log('| --- | --- | --- | --- |')
     console.log(`| upload answered p50 / p99 (ms) | ${f(quantile(answeredSingle, 0.5))} / ${f(quantile(answeredSingle, 0.99))} | ${f(quantile(answeredPool, 0.5))} / ${f(quantile(answeredPool, 0.99))} | |`)
     console.log(`| upload answered to playable on every instance p50 / p99 (ms) | 0 (playable when answered) | ${f(quantile(everywhere, 0.5))} / ${f(quantile(everywhere, 0.99))} | p99 <= 1000 |`)
-    console.log(`| DELETE sent to last packet at the receiver p50 / p99 (ms) | ${f(quantile(stopSingle, 0.5))} / ${f(quantile(stopSingle, 0.99))} | through another instance: ${f(quantile(stopForwarded, 0.5))} / ${f(quantile(stopForwarded, 0.99))} | p99 <= 20 |`)
+    console.log(`| DELETE sent to answered p50 / p99 (ms) | ${f(quantile(stopSingle.answered, 0.5))} / ${f(quantile(stopSingle.answered, 0.99))} | through another instance: ${f(quantile(stopForwarded.answered, 0.5))} / ${f(quantile(stopForwarded.answered, 0.99))} | p99 <= 20 |`)
+    console.log(`| DELETE sent to the last packet at the receiver p50 / p99 (ms; 0: none after it was sent) | ${f(quantile(stopSingle.lastPacket, 0.5))} / ${f(quantile(stopSingle.lastPacket, 0.99))} | ${f(quantile(stopForwarded.lastPacket, 0.5))} / ${f(quantile(stopForwarded.lastPacket, 0.99))} | within one ptime (20) |`)
+    console.log(`| stops with a packet after the answer | ${stopSingle.afterAnswer} of ${trials} | ${stopForwarded.afterAnswer} of ${trials} | 0 |`)
     console.log(`| GET /v1/plays/{id} p50 / p99 (ms) | ${f(quantile(getSingle, 0.5))} / ${f(quantile(getSingle, 0.99))} | on the owner ${f(quantile(getOwner, 0.5))} / ${f(quantile(getOwner, 0.99))}; on another (forwarded) ${f(quantile(getForwarded, 0.5))} / ${f(quantile(getForwarded, 0.99))} | |`)
     console.log(`| failover: kill -9 to its plays reported failed (ms) | - | ${f(detected)} | <= 10000 |`)
     console.log()

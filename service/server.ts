@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url'
 import { CallbackPolicy } from './callbacks.js'
 import app, { serverOptions } from './app.js'
 import { ConfigError, inVariables, loadConfig } from './config.js'
-import { createEngine } from '../src/index.js'
+import { createEngine, isEngineError } from '../src/index.js'
 
 /** Starts the service from environment variables; resolves once it listens. */
 export async function start (env: NodeJS.ProcessEnv = process.env): Promise<FastifyInstance> {
@@ -195,7 +195,7 @@ function openFileLimit (): number | null {
 export function main (env: NodeJS.ProcessEnv = process.env): void {
   start(env).catch((err: unknown) => {
     // One line a person can act on, not a stack trace.
-    const message = err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`
+    const message = err instanceof ConfigError ? err.message : `cannot start: ${isEngineError(err) ? inVariables(err.message, err.options) : (err as Error).message}`
     process.stderr.write(`prompt-player: ${message}\n`)
     process.exit(1)
   })

@@ -39,6 +39,11 @@ t.test('one library, plays any instance answers for, one event stream', async t 
   const viaP2 = await json(await fetch(`${p2.url}/v1/plays/${id}`))
   t.match(viaP2, { id, state: 'playing', instance: 'p1' }, 'GET on p2')
   t.ok(viaP2.packetsSent >= 20, `with live counters (${viaP2.packetsSent as number} packets)`)
+  const metrics = await (await fetch(`${p3.url}/metrics`)).text()
+  t.match(metrics, /^prompt_player_pool_instances 3$/m, '/metrics: the pool\'s instances alive')
+  t.match(metrics, /^prompt_player_pool_plays_running\{instance="p1"\} 1$/m, 'and the plays each runs')
+  t.match(metrics, /^prompt_player_pool_plays_running\{instance="p3"\} 0$/m)
+  t.match(metrics, /^prompt_player_pool_store_up 1$/m)
   const listed = await json(await fetch(`${p3.url}/v1/plays`))
   t.match(listed.plays.find((p: any) => p.id === id), { instance: 'p1', state: 'playing' }, 'GET /v1/plays on p3 lists it')
 

@@ -52,12 +52,25 @@ t.test('a bad value stops startup with a message that names the variable', async
     [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/33' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "10.0.0.0\/33" has no valid prefix length \(0-32\)/],
     [{ PROMPT_PLAYER_ALLOWED_CALLBACKS: '10.0.0.0/8,ivr.example' }, /PROMPT_PLAYER_ALLOWED_CALLBACKS: "ivr.example" is not a network/],
     [{ PROMPT_PLAYER_MIN_TARGET_PORT: '0' }, /PROMPT_PLAYER_MIN_TARGET_PORT must be >= 1/],
-    [{ PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY: '5000' }, /PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY must be <= 1000/]
+    [{ PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY: '5000' }, /PROMPT_PLAYER_MAX_PROMPTS_PER_PLAY must be <= 1000/],
+    [{ PROMPT_PLAYER_REDIS_URL: 'localhost:6379' }, /PROMPT_PLAYER_REDIS_URL must start with redis:\/\/ or rediss:\/\/, not localhost:\/\//],
+    [{ PROMPT_PLAYER_REDIS_URL: 'not a url' }, /PROMPT_PLAYER_REDIS_URL is not a URL; give redis:\/\/host:port\/db/],
+    [{ PROMPT_PLAYER_ADVERTISE_URL: 'ftp://x' }, /PROMPT_PLAYER_ADVERTISE_URL must be an http:\/\/ or https:\/\/ URL/],
+    [{ PROMPT_PLAYER_INSTANCE_ID: 'has space' }, /PROMPT_PLAYER_INSTANCE_ID must match pattern/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
   }
   t.ok(new ConfigError('x') instanceof Error)
+})
+
+t.test('a pool: the Redis URL, this instance\'s id and where it is reached', async t => {
+  t.match(loadConfig({ PROMPT_PLAYER_REDIS_URL: 'redis://127.0.0.1:6379/2', PROMPT_PLAYER_INSTANCE_ID: 'media-1', PROMPT_PLAYER_ADVERTISE_URL: 'http://10.0.0.5:8080/' }), {
+    pool: { redisUrl: 'redis://127.0.0.1:6379/2', keepSource: true },
+    instanceId: 'media-1',
+    advertiseUrl: 'http://10.0.0.5:8080'
+  })
+  t.match(loadConfig({ PROMPT_PLAYER_REDIS_URL: 'rediss://:secret@redis.internal:6380/0', PROMPT_PLAYER_REDIS_KEEP_SOURCE: 'false' }), { pool: { keepSource: false } })
 })
 
 t.test('listening beyond loopback needs tokens', async t => {

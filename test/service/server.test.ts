@@ -49,6 +49,18 @@ t.test('bad configuration: one line naming the variable, exit 1', async t => {
   t.same(run.lines, ['prompt-player: invalid configuration: PROMPT_PLAYER_RTP_PORTS is "10-20"; give a range MIN-MAX with 1024 <= MIN < MAX <= 65535, e.g. 20000-39999'])
 })
 
+t.test('a pool whose Redis cannot be reached: one line saying where it looked, exit 1', async t => {
+  const closed = net.createServer()
+  await new Promise<void>(resolve => closed.listen(0, '127.0.0.1', resolve))
+  const port = (closed.address() as net.AddressInfo).port
+  await new Promise(resolve => closed.close(resolve))
+  const run = start(t, { PROMPT_PLAYER_REDIS_URL: `redis://:hunter2@127.0.0.1:${port}/0` })
+  t.equal(await run.exit, 1)
+  t.equal(run.lines.length, 1)
+  t.match(run.lines[0], new RegExp(`^prompt-player: cannot start: cannot reach the pool's Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}/0: .*ECONNREFUSED.*; start it, or fix PROMPT_PLAYER_REDIS_URL$`))
+  t.notMatch(run.lines[0], /hunter2/, 'the password is not printed')
+})
+
 t.test('a library path that is not a directory: one line naming it, exit 1', async t => {
   const file = path.join(tempDir(t), 'not-a-dir')
   fs.writeFileSync(file, 'x')

@@ -65,6 +65,10 @@ export class RedisPool {
       reader: connect(options.redisUrl, 'waiting', `${name}:stream`)
     }
     const timeoutMs = options.connectTimeoutMs ?? 5000
+    // What the socket said (ECONNREFUSED, ENOTFOUND, NOAUTH): connect() itself may only say
+    // "Connection is closed."
+    let cause: Error | null = null
+    for (const redis of Object.values(connections)) redis.on('error', (err: Error) => { cause ??= err })
     try {
       await Promise.all(Object.values(connections).map(async redis => {
         let timer: NodeJS.Timeout | undefined
@@ -77,7 +81,8 @@ export class RedisPool {
       }))
     } catch (err) {
       for (const redis of Object.values(connections)) redis.disconnect()
-      throw new EngineError('STORE_UNAVAILABLE', `cannot reach the pool's Redis at ${location}: ${(err as Error).message}; start it, or fix redisUrl`, { cause: err, options: ['redisUrl'] })
+      const why = cause ?? (err as Error)
+      throw new EngineError('STORE_UNAVAILABLE', `cannot reach the pool's Redis at ${location}: ${why.message}; start it, or fix redisUrl`, { cause: why, options: ['redisUrl'] })
     }
     const pool = new RedisPool(options, connections)
     await pool.events.start()

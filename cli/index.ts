@@ -16,7 +16,7 @@ import { isIP } from 'node:net'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { PromptPlayerClient, PromptPlayerError } from '../client/index.js'
+import { PromptPlayerClient, PromptPlayerError, type PlayControl } from '../client/index.js'
 import { CODECS, Ffmpeg, SAMPLE_RATE, wavFile, type Codec } from '../src/index.js'
 import { RtpMonitor, type StreamReport } from './rtp-monitor.js'
 
@@ -26,9 +26,10 @@ const USAGE = `usage: prompt-player <command> [options]
   upload   upload a prompt         FILE [--name NAME] [--replace]
   play     play prompts into RTP   NAME... --to HOST:PORT [--codec PCMU|PCMA] [--ptime 10|20|30|40] [--wait]
   stop     stop a play             ID
+  control  control a running play  ID pause|resume|restart | ID forward|reverse MS | ID seek MS
   listen   receive RTP, report it  --port P [--host 127.0.0.1] [--wav out.wav] [--seconds S] [--idle 3] [--json]
 
-  upload, play and stop call the service at --url (or PROMPT_PLAYER_URL, default
+  upload, play, stop and control call the service at --url (or PROMPT_PLAYER_URL, default
   http://127.0.0.1:8080) with --token (or PROMPT_PLAYER_TOKEN) when it needs one.`
 
 export class UsageError extends Error {}
@@ -47,6 +48,7 @@ export async function run (argv: string[], io: Io): Promise<number> {
       case 'upload': return await upload(rest, io)
       case 'play': return await play(rest, io)
       case 'stop': return await stop(rest, io)
+      case 'control': return await control(rest, io)
       case 'listen': return await listen(rest, io)
       case undefined: case 'help': case '--help': case '-h':
         io.out(USAGE)
@@ -130,6 +132,25 @@ async function stop (argv: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('stop takes one play ID')
   const stopped = await client(values, io.env).stop(positionals[0]!)
   io.out(`${stopped.id}: ${stopped.state} after ${stopped.packetsSent} packets`)
+  return 0
+}
+
+async function control (argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: CLIENT_OPTIONS })
+  const [id, operation, amount] = positionals
+  const ms = amount === undefined ? NaN : Number(amount)
+  let body: PlayControl
+  if (id !== undefined && (operation === 'pause' || operation === 'resume' || operation === 'restart') && amount === undefined) {
+    body = { operation }
+  } else if (id !== undefined && (operation === 'forward' || operation === 'reverse') && Number.isInteger(ms) && ms >= 0) {
+    body = { operation, ms }
+  } else if (id !== undefined && operation === 'seek' && Number.isInteger(ms) && ms >= 0) {
+    body = { operation, positionMs: ms }
+  } else {
+    throw new UsageError('control takes a play ID and pause, resume or restart; or forward, reverse or seek and a number of milliseconds')
+  }
+  const play = await client(values, io.env).control(id, body)
+  io.out(`${play.id}: ${play.paused ? 'paused' : play.state} at ${(play.positionMs / 1000).toFixed(2)} s of ${(play.durationMs / 1000).toFixed(2)} s${play.loopsDone > 0 ? `, ${play.loopsDone} loops done` : ''}`)
   return 0
 }
 

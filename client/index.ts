@@ -8,9 +8,9 @@
  *   const play = await player.play({ target: { host, port }, prompts: ['welcome'] })
  *   for await (const event of player.events({ play: play.id })) if (event.type !== 'play.started') break
  */
-import type { PlayEvent, PlayEventType, PlayInfo, PlayRequest, PromptInfo } from '../src/index.js'
+import type { PlayControl, PlayEvent, PlayEventType, PlayInfo, PlayRequest, PromptInfo } from '../src/index.js'
 
-export type { PlayInfo, PlayRequest, PromptInfo, PlayEvent, PlayEventType }
+export type { PlayControl, PlayInfo, PlayRequest, PromptInfo, PlayEvent, PlayEventType }
 
 /** An event as the stream delivers it: with its id, to resume from (`lastEventId`). */
 export interface StreamedEvent extends PlayEvent {
@@ -91,6 +91,11 @@ export class PromptPlayerClient {
   /** Stops a play; no packet of it is sent after this resolves. */
   async stop (id: string): Promise<PlayInfo> {
     return await this.request<PlayInfo>('DELETE', `/v1/plays/${encodeURIComponent(id)}`)
+  }
+
+  /** Pauses, resumes, restarts or moves a running play; answers once the next packet carries it. */
+  async control (id: string, control: PlayControl): Promise<PlayInfo> {
+    return await this.request<PlayInfo>('POST', `/v1/plays/${encodeURIComponent(id)}/control`, { body: JSON.stringify(control), type: 'application/json' })
   }
 
   /**

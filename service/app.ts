@@ -167,6 +167,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
         pressureHandler: ((request: FastifyRequest, reply: FastifyReply, _type: string, value: number | undefined) => {
           // The caller pressed a key: a stop must get through whatever the load.
           if (request.method === 'DELETE' && request.routeOptions.url === '/v1/plays/:id') return undefined
+          // Likewise a pause or a seek during the call.
+          if (request.method === 'POST' && request.routeOptions.url === '/v1/plays/:id/control') return undefined
           void reply.code(503).header('retry-after', '1')
           // No sample in a whole interval (the loop never turned) comes as Infinity.
           const lag = Number.isFinite(value) ? `${Math.round(Number(value))} ms` : 'longer than a sample interval'

@@ -36,6 +36,7 @@ export const ERRORS = {
   UNSUPPORTED_CONTENT_TYPE: { status: 415, when: 'a JSON call sent with another Content-Type, or `POST /v1/prompts` without multipart/form-data' },
   PROMPT_EXISTS: { status: 409, when: 'POST of a name that exists (PUT replaces)' },
   PROMPT_NOT_FOUND: { status: 404, when: 'an unknown prompt, in a URL or a play (all missing names are listed)' },
+  PLAY_ENDED: { status: 409, when: 'a control of a play that has ended' },
   PLAY_NOT_FOUND: { status: 404, when: 'an unknown play id, or one that ended more than 5 minutes ago' },
   NOT_FOUND: { status: 404, when: 'no such route' },
   TARGET_NOT_ALLOWED: { status: 403, when: 'a target outside `PROMPT_PLAYER_ALLOWED_TARGETS`, multicast or broadcast not named there, a port below `PROMPT_PLAYER_MIN_TARGET_PORT`, the unspecified address (an SDP on hold), or one the socket cannot reach; the message names the rule' },

@@ -4,7 +4,7 @@ import type { CallbackPolicy } from '../callbacks.js'
 import { httpError } from '../errors.js'
 import { forward, isForwarded } from '../forward.js'
 import { ErrorResponse } from '../schemas/common.js'
-import { Play, PlayList, PlayParams, PlayRequest } from '../schemas/plays.js'
+import { Play, PlayControl, PlayList, PlayParams, PlayRequest } from '../schemas/plays.js'
 import type { PlayInfo } from '../../src/index.js'
 
 export default async function playRoutes (fastify: FastifyInstance, opts: { callbacks: CallbackPolicy, maxPrompts: number, forwardToken?: string }): Promise<void> {
@@ -64,6 +64,25 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
     }
     const play = await plays.stop(request.params.id)
     request.log.info({ play: play.id, state: play.state, packetsSent: play.packetsSent }, 'play stop requested')
+    return play
+  })
+
+  app.post('/v1/plays/:id/control', {
+    schema: {
+      summary: 'Control a running play: pause, resume, restart, forward, reverse, seek',
+      description: 'Answers once the packet thread has applied it: the next packet (within one ptime) carries it. `pause` on a paused play and `resume` on a playing one change nothing. Seeking past the end ends the loop (the play finishes, or its next loop starts).',
+      params: PlayParams,
+      body: PlayControl,
+      response: { 200: Play, 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse }
+    }
+  }, async (request, reply) => {
+    if (plays.handle(request.params.id) === undefined) {
+      const recorded = await plays.get(request.params.id)
+      const owner = await ownerOf(request, recorded)
+      if (owner !== null) return await forward<PlayInfo>(request, reply, owner, from)
+    }
+    const play = await plays.control(request.params.id, request.body)
+    request.log.info({ play: play.id, control: request.body, positionMs: play.positionMs, paused: play.paused }, 'play controlled')
     return play
   })
 }

@@ -1,7 +1,7 @@
 import { Type } from 'typebox'
 import { Play } from '../../src/index.js'
 
-export { Play, PlayRequest } from '../../src/index.js'
+export { Play, PlayControl, PlayRequest } from '../../src/index.js'
 
 export const PlayList = Type.Object({ plays: Type.Array(Play) })
 

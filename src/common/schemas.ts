@@ -32,6 +32,10 @@ function oneOf<const T extends ReadonlyArray<string | number>> (values: T): TUni
 export const CodecName = oneOf(CODEC_NAMES)
 export const PtimeMs = oneOf(PTIMES)
 
+export const PAUSE_MODES = ['silence', 'hold'] as const
+export const PauseModeName = oneOf(PAUSE_MODES)
+export const STOPPED_BY = ['api', 'dtmf', 'shutdown'] as const
+
 export const PlayState = Type.Union([Type.Literal('playing'), Type.Literal('finished'), Type.Literal('stopped'), Type.Literal('failed')])
 export type PlayState = Static<typeof PlayState>
 
@@ -48,7 +52,10 @@ export const PlayRequest = Type.Object({
   payloadType: Type.Optional(Type.Integer({ minimum: 0, maximum: 127, description: 'default 0 for PCMU, 8 for PCMA' })),
   ptimeMs: Type.Optional(PtimeMs),
   ssrc: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'random when absent' })),
-  callbackUrl: Type.Optional(Nullable(Type.String({ format: 'uri' })))
+  callbackUrl: Type.Optional(Nullable(Type.String({ format: 'uri' }))),
+  loop: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'times the whole list plays, back to back in one stream (default 1); 0 plays it until stopped' })),
+  offsetMs: Type.Optional(Type.Integer({ minimum: 0, description: 'where in the prompt list the play starts (default 0)' })),
+  pauseMode: Type.Optional(PauseModeName)
 }, { additionalProperties: false })
 export type PlayRequest = Static<typeof PlayRequest>
 
@@ -70,8 +77,22 @@ export const Play = Type.Object({
   endedAt: Nullable(Type.String({ format: 'date-time' })),
   error: Nullable(Type.String()),
   callbackUrl: Nullable(Type.String()),
-  instance: Type.String({ description: 'the instance that sends the play (in a pool, any instance answers for it)' })
+  instance: Type.String({ description: 'the instance that sends the play (in a pool, any instance answers for it)' }),
+  loop: Type.Integer({ description: 'times the list plays; 0: until stopped' }),
+  pauseMode: PauseModeName,
+  paused: Type.Boolean(),
+  positionMs: Type.Integer({ description: 'where in the prompt list the play is now (in the current loop)' }),
+  loopsDone: Type.Integer({ description: 'loops of the list played to their end' }),
+  stoppedBy: Type.Union([...oneOf(STOPPED_BY).anyOf, Type.Null()], { description: 'who stopped it: api (DELETE), dtmf (a digit of stopOn), shutdown; null unless stopped' })
 })
+
+/** POST /v1/plays/{id}/control. */
+export const PlayControl = Type.Union([
+  Type.Object({ operation: Type.Union([Type.Literal('pause'), Type.Literal('resume'), Type.Literal('restart')]) }, { additionalProperties: false }),
+  Type.Object({ operation: Type.Union([Type.Literal('forward'), Type.Literal('reverse')]), ms: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+  Type.Object({ operation: Type.Literal('seek'), positionMs: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })
+])
+export type PlayControl = Static<typeof PlayControl>
 /** The Play resource. */
 export type PlayInfo = Static<typeof Play>
 

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { FfmpegRun } from '../library/ffmpeg.js'
 import type { PlayInfo } from '../common/schemas.js'
 
-export type PlayEventType = 'play.started' | 'play.finished' | 'play.stopped' | 'play.failed'
+export type PlayEventType = 'play.started' | 'play.paused' | 'play.resumed' | 'play.finished' | 'play.stopped' | 'play.failed'
 
 export interface PlayEvent {
   type: PlayEventType

@@ -1,13 +1,16 @@
 /**
  * One play as the packet thread runs it: one RTP stream into one call, all its prompts back to
- * back, sent from a UDP socket of its own. The HTTP side sees it through PlayHandle.
+ * back (looped if asked), sent from a UDP socket of its own. The HTTP side sees it through
+ * PlayHandle. Controls (pause, resume, restart, forward, reverse, seek) change what the next
+ * packet carries, never when it leaves: packet k is still due at start + k * ptime, the
+ * sequence number never jumps, and the timestamp follows the media clock (RFC 3550 §5.1).
  */
 import type { Socket } from 'node:dgram'
-import { SAMPLES_PER_MS, type Ptime } from '../common/g711.js'
+import { CODECS, SAMPLES_PER_MS, type Codec, type Ptime } from '../common/g711.js'
 import { PACKET_RING, RtpStream } from './rtp-packetizer.js'
 import type { Scheduler, Task } from './scheduler.js'
 import type { Endpoint, PlayState } from '../common/schemas.js'
-import { COUNTERS } from './protocol.js'
+import { COUNTERS, type Control, type PauseMode, type StoppedBy } from './protocol.js'
 
 /** A prompt's payloads at one codec and ptime (see Prompt.frames). */
 export type Frames = readonly Buffer[]
@@ -20,6 +23,14 @@ export interface PlayOptions {
   payloadType: number
   ptimeMs: Ptime
   ssrc?: number
+  /** The law of the payloads, for the silence sent while paused (default PCMU). */
+  codec?: Codec
+  /** Times the whole list plays (default 1); 0 plays it until stopped. */
+  loop?: number
+  /** Packets of the list skipped at the start (offsetMs / ptime). */
+  offsetPackets?: number
+  /** While paused: G.711 silence every ptime (default), or nothing at all ("hold"). */
+  pauseMode?: PauseMode
   /** The socket to send from: bound, and connected to the target. The play closes it. */
   socket: Socket
   scheduler: Scheduler
@@ -37,6 +48,9 @@ const TRANSIENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAGAI
 const PACKETS = COUNTERS.packets
 const OCTETS = COUNTERS.octets
 const ERRORS = COUNTERS.sendErrors
+const POSITION = COUNTERS.position
+const LOOPS = COUNTERS.loopsDone
+const PAUSED = COUNTERS.paused
 
 export class Play implements Task {
   readonly id: string
@@ -47,6 +61,9 @@ export class Play implements Task {
   readonly counters: Float64Array
   state: PlayState = 'playing'
   error: string | null = null
+  stoppedBy: StoppedBy | null = null
+  readonly loop: number
+  readonly pauseMode: PauseMode
   /** Task fields (see Scheduler). */
   due = 0
   slot = -1
@@ -55,8 +72,17 @@ export class Play implements Task {
   private readonly scheduler: Scheduler
   private readonly onEnd: ((play: Play) => void) | undefined
   private readonly frameLists: readonly Frames[]
+  /** Where each prompt starts in the list, in packets. */
+  private readonly listStarts: number[]
+  private readonly silence: Buffer
   private listIndex = 0
   private frameIndex = 0
+  /** Packets of the list played in this loop. */
+  private position = 0
+  private loopsDone = 0
+  private paused = false
+  /** Packet times since the start, sent or not: packet k is due at start + k * ptime. */
+  private ticks = 0
   private start = 0
 
   constructor (options: PlayOptions) {
@@ -70,6 +96,12 @@ export class Play implements Task {
     this.counters = options.counters ?? new Float64Array(COUNTERS.size)
     this.counters.fill(0)
     this.totalPackets = this.frameLists.reduce((n, frames) => n + frames.length, 0)
+    this.listStarts = []
+    for (let i = 0, at = 0; i < this.frameLists.length; at += this.frameLists[i]!.length, i++) this.listStarts.push(at)
+    this.loop = options.loop ?? 1
+    this.pauseMode = options.pauseMode ?? 'silence'
+    this.silence = Buffer.alloc(options.ptimeMs * SAMPLES_PER_MS, CODECS[options.codec ?? 'PCMU'].silence)
+    if ((options.offsetPackets ?? 0) > 0) this.seekTo(options.offsetPackets!)
     this.rtp = new RtpStream({
       payloadType: options.payloadType,
       samplesPerPacket: options.ptimeMs * SAMPLES_PER_MS,
@@ -94,18 +126,25 @@ export class Play implements Task {
   /** Task.run: sends the packet that is due, or ends the play after the last one has played. */
   run (): boolean {
     if (this.state !== 'playing') return false
-    let frames = this.frameLists[this.listIndex]
-    while (frames !== undefined && this.frameIndex >= frames.length) {
-      this.listIndex++
-      this.frameIndex = 0
-      frames = this.frameLists[this.listIndex]
+    let payload: Buffer | null
+    if (this.paused) {
+      payload = this.pauseMode === 'silence' ? this.silence : null
+    } else {
+      payload = this.nextFrame()
+      if (payload === null) {
+        // The last packet's audio has now played out at the far end's nominal clock.
+        this.report()
+        this.end('finished', null)
+        return false
+      }
     }
-    if (frames === undefined) {
-      // The last packet's audio has now played out at the far end's nominal clock.
-      this.end('finished', null)
-      return false
+    this.ticks++
+    this.due = this.start + this.ticks * this.ptimeMs
+    this.report()
+    if (payload === null) {
+      this.rtp.hold()
+      return true
     }
-    const payload = frames[this.frameIndex++]!
     // A send the kernel could not take at once stays queued in libuv with its buffer. The
     // packet ring is rewritten only while fewer than PACKET_RING sends are queued; past that
     // the socket is hopelessly behind, and the packet is counted as lost, not corrupted.
@@ -119,8 +158,69 @@ export class Play implements Task {
       this.counters[PACKETS]!++
       this.counters[OCTETS] = this.counters[OCTETS]! + payload.length
     }
-    this.due = this.start + this.rtp.count * this.ptimeMs
     return true
+  }
+
+  /**
+   * Applies a control; the next packet, due within one ptime, carries its effect. Answers
+   * whether it changed anything (pause on a paused play does not).
+   */
+  control (control: Control): boolean {
+    const step = (ms: number): number => Math.round(ms / this.ptimeMs)
+    let changed = true
+    switch (control.operation) {
+      case 'pause': changed = !this.paused; this.paused = true; break
+      case 'resume': changed = this.paused; this.paused = false; break
+      case 'restart': this.seekTo(0); break
+      case 'forward': this.seekTo(this.position + step(control.ms)); break
+      case 'reverse': this.seekTo(Math.max(0, this.position - step(control.ms))); break
+      case 'seek': this.seekTo(step(control.positionMs)); break
+    }
+    this.report()
+    return changed
+  }
+
+  /** The next payload of the list, into the next loop at its end; null when the play is done. */
+  private nextFrame (): Buffer | null {
+    for (;;) {
+      let frames = this.frameLists[this.listIndex]
+      while (frames !== undefined && this.frameIndex >= frames.length) {
+        this.listIndex++
+        this.frameIndex = 0
+        frames = this.frameLists[this.listIndex]
+      }
+      if (frames !== undefined) {
+        this.position++
+        return frames[this.frameIndex++]!
+      }
+      this.loopsDone++
+      if (this.loop !== 0 && this.loopsDone >= this.loop) return null
+      this.listIndex = 0
+      this.frameIndex = 0
+      this.position = 0
+    }
+  }
+
+  /** Moves to packet `index` of the list; past its end, the loop ends there (the next starts, or the play finishes). */
+  private seekTo (index: number): void {
+    if (index >= this.totalPackets) {
+      this.listIndex = this.frameLists.length
+      this.frameIndex = 0
+      this.position = this.totalPackets
+      return
+    }
+    let list = 0
+    while (list + 1 < this.listStarts.length && this.listStarts[list + 1]! <= index) list++
+    this.listIndex = list
+    this.frameIndex = index - this.listStarts[list]!
+    this.position = index
+  }
+
+  /** Position, loops and pause, for the HTTP thread (shared memory). */
+  private report (): void {
+    this.counters[POSITION] = this.position
+    this.counters[LOOPS] = this.loopsDone
+    this.counters[PAUSED] = this.paused ? 1 : 0
   }
 
   /** Task.failed: sending threw (a fault, not a send error); the play ends as failed. */
@@ -129,8 +229,10 @@ export class Play implements Task {
   }
 
   /** Stops sending at once: no packet of this play leaves after this returns. */
-  stop (): void {
-    if (this.state === 'playing') this.end('stopped', null)
+  stop (by: StoppedBy = 'api'): void {
+    if (this.state !== 'playing') return
+    this.stoppedBy = by
+    this.end('stopped', null)
   }
 
   /** Ends the play as failed, with a reason a person can act on. */

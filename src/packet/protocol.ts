@@ -10,7 +10,28 @@ import type { Endpoint, PlayState } from '../common/schemas.js'
  * Each play's counters: Float64s in one SharedArrayBuffer, a slot of COUNTERS.size per play
  * that can run at once. The packet thread writes them, the HTTP thread reads them live.
  */
-export const COUNTERS = { packets: 0, octets: 1, sendErrors: 2, size: 3 } as const
+export const COUNTERS = {
+  packets: 0,
+  octets: 1,
+  sendErrors: 2,
+  /** Packets of the prompt list played in the current loop: the position, in packets. */
+  position: 3,
+  loopsDone: 4,
+  /** 1 while paused. */
+  paused: 5,
+  size: 6
+} as const
+
+/** A control of a running play (POST /v1/plays/{id}/control). */
+export type Control =
+  | { operation: 'pause' | 'resume' | 'restart' }
+  | { operation: 'forward' | 'reverse', ms: number }
+  | { operation: 'seek', positionMs: number }
+
+/** Why a play stopped, when it was stopped. */
+export type StoppedBy = 'api' | 'dtmf' | 'shutdown'
+
+export type PauseMode = 'silence' | 'hold'
 
 /** The counters of the play in `slot`, a view on the shared memory. */
 export function countersOf (counters: Float64Array, slot: number): Float64Array {
@@ -34,6 +55,11 @@ export interface StartPlay {
   payloadType: number
   ptimeMs: Ptime
   ssrc?: number
+  /** Times the whole list plays; 0: until stopped. */
+  loop: number
+  /** Packets of the list to skip at the start. */
+  offsetPackets: number
+  pauseMode: PauseMode
 }
 
 export interface Started {
@@ -46,11 +72,12 @@ export type ToWorker =
   | { type: 'prompt', id: number, PCMU: Uint8Array, PCMA: Uint8Array }
   | { type: 'release', id: number }
   | { type: 'start', call: number, play: StartPlay }
-  | { type: 'stop', call: number, id: string }
-  | { type: 'stopAll', call: number }
+  | { type: 'stop', call: number, id: string, by: StoppedBy }
+  | { type: 'stopAll', call: number, by: StoppedBy }
+  | { type: 'control', call: number, id: string, control: Control }
 
 export type FromWorker =
   | { type: 'ready', niceness: number | null }
-  | { type: 'reply', call: number, result?: Started }
+  | { type: 'reply', call: number, result?: Started, changed?: boolean }
   | { type: 'reply', call: number, error: { code: EngineErrorCode, message: string, options: readonly string[] } }
-  | { type: 'ended', id: string, state: Exclude<PlayState, 'playing'>, error: string | null }
+  | { type: 'ended', id: string, state: Exclude<PlayState, 'playing'>, error: string | null, stoppedBy: StoppedBy | null }

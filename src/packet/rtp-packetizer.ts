@@ -12,7 +12,8 @@
  *   +=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+
  *
  * No padding, extension or CSRC: the header is always 12 bytes. One play is one talkspurt,
- * so the marker bit goes on its first packet only (RFC 3551 §4.1).
+ * so the marker bit goes on its first packet only (RFC 3551 §4.1), and on the first packet
+ * after a hold (a pause that sends nothing), which starts a new one.
  */
 import { randomInt } from 'node:crypto'
 
@@ -42,8 +43,11 @@ export class RtpStream {
   readonly samplesPerPacket: number
   readonly firstSequence: number
   readonly firstTimestamp: number
-  /** Packets written so far; packet k has sequence first+k and timestamp first+k*samples. */
+  /** Packets written so far (sent or dropped); packet k has sequence first+k. */
   count = 0
+  /** Packet times that passed with nothing sent (a hold): the timestamp counts them, the sequence does not. */
+  held = 0
+  private markNext = true
   private readonly packets: Buffer[]
 
   constructor (options: RtpStreamOptions) {
@@ -68,10 +72,12 @@ export class RtpStream {
   next (payload: Buffer): Buffer {
     const k = this.count++
     const packet = this.packets[k % PACKET_RING]!
-    packet[1] = (k === 0 ? 0x80 : 0) | this.payloadType
+    packet[1] = (this.markNext ? 0x80 : 0) | this.payloadType
+    this.markNext = false
     packet.writeUInt16BE((this.firstSequence + k) & 0xffff, 2)
-    // The timestamp wraps at 2^32 (RFC 3550 §5.1); k * samples stays exact far past any call.
-    packet.writeUInt32BE((this.firstTimestamp + k * this.samplesPerPacket) % 2 ** 32, 4)
+    // The timestamp follows the media clock, sent or not (RFC 3550 §5.1), and wraps at 2^32;
+    // (k + held) * samples stays exact far past any call.
+    packet.writeUInt32BE((this.firstTimestamp + (k + this.held) * this.samplesPerPacket) % 2 ** 32, 4)
     payload.copy(packet, RTP_HEADER_BYTES)
     return packet
   }
@@ -79,5 +85,15 @@ export class RtpStream {
   /** Counts a packet that was not sent: its sequence number and timestamp are used up. */
   drop (): void {
     this.count++
+  }
+
+  /**
+   * A packet time with nothing sent, on purpose (pauseMode "hold"): the timestamp moves on with
+   * the media clock, the sequence number does not (nothing is lost), and the next packet has
+   * the marker bit: a new talkspurt (RFC 3551 §4.1).
+   */
+  hold (): void {
+    this.held++
+    this.markNext = true
   }
 }

@@ -67,11 +67,20 @@ port.on('message', (message: ToWorker) => {
       )
       break
     case 'stop':
-      plays.get(message.id)?.stop()
+      plays.get(message.id)?.stop(message.by)
       post({ type: 'reply', call: message.call })
       break
+    case 'control': {
+      const play = plays.get(message.id)
+      if (play === undefined) {
+        post({ type: 'reply', call: message.call, error: { code: 'PLAY_ENDED', message: `play ${message.id} has ended; only a running play can be controlled`, options: [] } })
+      } else {
+        post({ type: 'reply', call: message.call, changed: play.control(message.control) })
+      }
+      break
+    }
     case 'stopAll':
-      for (const play of [...plays.values()]) play.stop()
+      for (const play of [...plays.values()]) play.stop(message.by)
       scheduler.close()
       post({ type: 'reply', call: message.call })
       break
@@ -101,6 +110,10 @@ async function start (request: StartPlay): Promise<Started> {
     frames,
     payloadType: request.payloadType,
     ptimeMs: request.ptimeMs,
+    codec: request.codec,
+    loop: request.loop,
+    offsetPackets: request.offsetPackets,
+    pauseMode: request.pauseMode,
     ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
     socket,
     scheduler,
@@ -108,7 +121,7 @@ async function start (request: StartPlay): Promise<Started> {
     onEnd: ended => {
       plays.delete(ended.id)
       portsInUse.delete(source.port)
-      post({ type: 'ended', id: ended.id, state: ended.state as 'finished' | 'stopped' | 'failed', error: ended.error })
+      post({ type: 'ended', id: ended.id, state: ended.state as 'finished' | 'stopped' | 'failed', error: ended.error, stoppedBy: ended.stoppedBy })
     }
   })
   plays.set(play.id, play)

@@ -5,12 +5,14 @@
  */
 import { Worker } from 'node:worker_threads'
 import { EngineError } from '../common/errors.js'
-import { COUNTERS, countersOf, type FromWorker, type StartPlay, type Started, type ToWorker, type WorkerSetup } from '../packet/protocol.js'
+import { COUNTERS, countersOf, type Control, type FromWorker, type StartPlay, type Started, type StoppedBy, type ToWorker, type WorkerSetup } from '../packet/protocol.js'
 import type { PlayState } from '../common/schemas.js'
 import type { Prompt } from '../library/prompt.js'
 import { LatenessStats } from '../packet/lateness.js'
 
-export interface Ended { id: string, state: Exclude<PlayState, 'playing'>, error: string | null }
+export interface Ended { id: string, state: Exclude<PlayState, 'playing'>, error: string | null, stoppedBy: StoppedBy | null }
+
+type Reply = { result?: Started, changed?: boolean }
 
 export interface PacketEngineOptions {
   rtpPorts: { min: number, max: number }
@@ -28,7 +30,7 @@ export class PacketEngine {
   private readonly counters: Float64Array
   private worker: Worker
   private nextCall = 1
-  private readonly calls = new Map<number, { resolve: (value: Started | undefined) => void, reject: (err: Error) => void }>()
+  private readonly calls = new Map<number, { resolve: (value: Reply) => void, reject: (err: Error) => void }>()
   private readonly promptIds = new WeakMap<Prompt, number>()
   private readonly registered = new Map<number, Prompt>()
   private nextPromptId = 1
@@ -76,23 +78,28 @@ export class PacketEngine {
 
   /** Starts a play; resolves once its first packet has left. */
   async start (play: StartPlay): Promise<Started> {
-    return (await this.call(call => ({ type: 'start', call, play })))!
+    return (await this.call(call => ({ type: 'start', call, play }))).result!
   }
 
   /** Stops a play; resolves once no packet of it can leave any more. */
-  async stop (id: string): Promise<void> {
-    await this.call(call => ({ type: 'stop', call, id }))
+  async stop (id: string, by: StoppedBy): Promise<void> {
+    await this.call(call => ({ type: 'stop', call, id, by }))
+  }
+
+  /** Applies a control; resolves once the packet thread has (the next packet carries it). Throws PLAY_ENDED. */
+  async control (id: string, control: Control): Promise<boolean> {
+    return (await this.call(call => ({ type: 'control', call, id, control }))).changed ?? false
   }
 
   /** Stops every play (each reported as ended) and ends the thread. */
   async close (): Promise<void> {
     if (this.closing) return
     this.closing = true
-    await this.call(call => ({ type: 'stopAll', call }))
+    await this.call(call => ({ type: 'stopAll', call, by: 'shutdown' }))
     await this.worker.terminate()
   }
 
-  private async call (make: (call: number) => ToWorker): Promise<Started | undefined> {
+  private async call (make: (call: number) => ToWorker): Promise<Reply> {
     const call = this.nextCall++
     return await new Promise((resolve, reject) => {
       this.calls.set(call, { resolve, reject })
@@ -118,7 +125,7 @@ export class PacketEngine {
       const pending = this.calls.get(message.call)
       this.calls.delete(message.call)
       if ('error' in message) pending?.reject(new EngineError(message.error.code, message.error.message, { options: message.error.options }))
-      else pending?.resolve(message.result)
+      else pending?.resolve(message)
     })
     worker.on('error', err => this.crashed(err))
     worker.on('exit', code => { if (!this.closing) this.crashed(new Error(`the packet thread exited with code ${code}`)) })

@@ -4,7 +4,7 @@
  */
 import type { Codec, Ptime } from '../common/g711.js'
 import type { Endpoint, PlayInfo, PlayState } from '../common/schemas.js'
-import { COUNTERS } from '../packet/protocol.js'
+import { COUNTERS, type PauseMode, type StoppedBy } from '../packet/protocol.js'
 
 export interface PlayHandleOptions {
   id: string
@@ -19,6 +19,8 @@ export interface PlayHandleOptions {
   callbackUrl: string | null
   /** The instance that sends it: this one. */
   instance: string
+  loop: number
+  pauseMode: PauseMode
   slot: number
   counters: Float64Array
 }
@@ -36,12 +38,15 @@ export class PlayHandle {
   readonly durationMs: number
   readonly callbackUrl: string | null
   readonly instance: string
+  readonly loop: number
+  readonly pauseMode: PauseMode
   readonly startedAt = new Date()
   /** The counter slot while running; -1 once ended (the slot serves another play). */
   slot: number
   state: PlayState = 'playing'
   endedAt: Date | null = null
   error: string | null = null
+  stoppedBy: StoppedBy | null = null
   private counters: Float64Array
 
   constructor (options: PlayHandleOptions) {
@@ -57,6 +62,8 @@ export class PlayHandle {
     this.durationMs = options.totalPackets * options.ptimeMs
     this.callbackUrl = options.callbackUrl
     this.instance = options.instance
+    this.loop = options.loop
+    this.pauseMode = options.pauseMode
     this.slot = options.slot
     this.counters = options.counters
   }
@@ -64,11 +71,15 @@ export class PlayHandle {
   get packetsSent (): number { return this.counters[COUNTERS.packets]! }
   get octetsSent (): number { return this.counters[COUNTERS.octets]! }
   get sendErrors (): number { return this.counters[COUNTERS.sendErrors]! }
+  get paused (): boolean { return this.counters[COUNTERS.paused] === 1 && this.state === 'playing' }
+  get positionMs (): number { return this.counters[COUNTERS.position]! * this.ptimeMs }
+  get loopsDone (): number { return this.counters[COUNTERS.loopsDone]! }
 
   /** Records the end; the final counters are copied out of the shared slot before it is reused. */
-  ended (state: Exclude<PlayState, 'playing'>, error: string | null): void {
+  ended (state: Exclude<PlayState, 'playing'>, error: string | null, stoppedBy: StoppedBy | null = null): void {
     this.state = state
     this.error = error
+    this.stoppedBy = stoppedBy
     this.endedAt = new Date()
     this.counters = Float64Array.from(this.counters)
     this.slot = -1
@@ -93,7 +104,13 @@ export class PlayHandle {
       endedAt: this.endedAt?.toISOString() ?? null,
       error: this.error,
       callbackUrl: this.callbackUrl,
-      instance: this.instance
+      instance: this.instance,
+      loop: this.loop,
+      pauseMode: this.pauseMode,
+      paused: this.paused,
+      positionMs: this.positionMs,
+      loopsDone: this.loopsDone,
+      stoppedBy: this.stoppedBy
     }
   }
 }

@@ -10,7 +10,8 @@ import type { SafeEmitter, EngineEvents, PlayEventType } from '../events/events.
 import { CODECS } from '../common/g711.js'
 import { PacketEngine, type Ended } from './packet-engine.js'
 import { PlayHandle } from './play-handle.js'
-import type { PlayInfo, PlayRequest } from '../common/schemas.js'
+import type { PlayControl, PlayInfo, PlayRequest } from '../common/schemas.js'
+import { packetCount } from '../library/prompt.js'
 import type { PlayRecord } from './play-record.js'
 import type { PromptStore } from '../library/prompt-store.js'
 import { TargetPolicy, type TargetPolicyOptions } from './target-policy.js'
@@ -79,12 +80,20 @@ export class PlayManager {
       throw new EngineError('PROMPT_NOT_FOUND', 'the play names no prompt; give at least one prompt name')
     }
     this.targets.check(request.target)
+    const ptimeMs = request.ptimeMs ?? 20
+    // The list's length at this ptime, each prompt's last packet padded: where offsetMs may point.
+    const listPackets = prompts.reduce((n, p) => n + packetCount(p!.audio.PCMU.length, ptimeMs), 0)
+    const offsetPackets = Math.floor((request.offsetMs ?? 0) / ptimeMs)
+    if (offsetPackets >= listPackets) {
+      throw new EngineError('INVALID_REQUEST', `offsetMs ${request.offsetMs ?? 0} is past the end of the prompts, which last ${listPackets * ptimeMs} ms; give an offset below that`)
+    }
     const slot = this.freeSlots.pop()
     if (slot === undefined) {
       throw new EngineError('AT_CAPACITY', `${this.options.maxPlays} plays are running, the most this player is configured for (maxPlays); retry when one ends`, { options: ['maxPlays'] })
     }
     const codec = request.codec ?? 'PCMU'
-    const ptimeMs = request.ptimeMs ?? 20
+    const loop = request.loop ?? 1
+    const pauseMode = request.pauseMode ?? 'silence'
     const payloadType = request.payloadType ?? CODECS[codec].payloadType
     const id = playId()
     const target = { host: request.target.host, port: request.target.port }
@@ -98,6 +107,9 @@ export class PlayManager {
         codec,
         payloadType,
         ptimeMs,
+        loop,
+        offsetPackets,
+        pauseMode,
         ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc })
       })
     } catch (err) {
@@ -116,6 +128,8 @@ export class PlayManager {
       totalPackets: started.totalPackets,
       callbackUrl: request.callbackUrl ?? null,
       instance: this.options.instance,
+      loop,
+      pauseMode,
       slot,
       counters: this.packets.countersOf(slot)
     })
@@ -171,7 +185,25 @@ export class PlayManager {
   async stop (id: string): Promise<PlayInfo> {
     const play = this.running.get(id)
     if (play === undefined) return await this.get(id)
-    await this.packets.stop(id)
+    await this.packets.stop(id, 'api')
+    return play.toJSON()
+  }
+
+  /**
+   * Controls a play of this instance; answers once the packet thread has applied it, so the
+   * next packet (within one ptime) carries it. Throws PLAY_ENDED for a play that has ended,
+   * PLAY_NOT_FOUND for one that is unknown. Pause and resume are reported as events.
+   */
+  async control (id: string, control: PlayControl): Promise<PlayInfo> {
+    const play = this.running.get(id)
+    if (play === undefined) {
+      const info = await this.get(id)
+      if (info.state !== 'playing') throw new EngineError('PLAY_ENDED', `play ${id} has ${info.state}; only a running play can be controlled`)
+      // Running on another instance: the service forwards the call there.
+      throw new EngineError('PLAY_NOT_FOUND', `play ${id} runs on instance ${info.instance}, not on this one`)
+    }
+    const changed = await this.packets.control(id, control)
+    if (changed && (control.operation === 'pause' || control.operation === 'resume')) this.emit(control.operation === 'pause' ? 'play.paused' : 'play.resumed', play)
     return play.toJSON()
   }
 
@@ -193,7 +225,7 @@ export class PlayManager {
   }
 
   private onCrashed (reason: string): void {
-    for (const play of [...this.running.values()]) this.onEnded({ id: play.id, state: 'failed', error: reason })
+    for (const play of [...this.running.values()]) this.onEnded({ id: play.id, state: 'failed', error: reason, stoppedBy: null })
   }
 
   private onEnded (ended: Ended): void {
@@ -206,7 +238,7 @@ export class PlayManager {
     this.endedTotals.octets += play.octetsSent
     this.endedTotals.sendErrors += play.sendErrors
     const slot = play.slot
-    play.ended(ended.state, ended.error)
+    play.ended(ended.state, ended.error, ended.stoppedBy)
     this.freeSlots.push(slot)
     this.running.delete(play.id)
     void this.record.put(play)

@@ -64,6 +64,13 @@ t.test('listen reports a real play and writes what it heard; play --wait and sto
   t.equal(await run(['play', 'menu', '--to', `127.0.0.1:${port}`, '--codec', 'pcma', '--url', url], p.io), 0)
   await sleep(700)
   const id = p.out[0]!.split(':')[0]!
+  const controller = io()
+  t.equal(await run(['control', id, 'pause', '--url', url], controller.io), 0)
+  t.match(controller.out[0], new RegExp(`^${id}: paused at \\d+\\.\\d\\d s of \\d+\\.\\d\\d s$`), 'control pause says where it paused')
+  t.equal(await run(['control', id, 'seek', '1000', '--url', url], controller.io), 0)
+  t.match(controller.out[1], new RegExp(`^${id}: paused at 1\\.00 s of `), 'seek moves the position')
+  t.equal(await run(['control', id, 'resume', '--url', url], controller.io), 0)
+  t.match(controller.out[2], new RegExp(`^${id}: playing at 1\\.\\d\\d s of `))
   const stopper = io()
   t.equal(await run(['stop', id, '--url', url], stopper.io), 0)
   t.match(stopper.out[0], new RegExp(`^${id}: stopped after \\d+ packets$`))
@@ -88,6 +95,8 @@ t.test('mistakes are answered with what to do', async t => {
     [['play', 'welcome', '--to', '127.0.0.1:4000', '--codec', 'g729'], 2, /PCMU or PCMA/],
     [['upload'], 2, /one FILE/],
     [['stop'], 2, /one play ID/],
+    [['control', 'p_x', 'jump'], 2, /pause, resume or restart; or forward, reverse or seek and a number of milliseconds/],
+    [['control', 'p_x', 'seek', 'soon'], 2, /a number of milliseconds/],
     [['listen'], 2, /--port P/],
     [['listen', '--bogus'], 2, /Unknown option/],
     [['upload', '/nonexistent/file.wav'], 1, /ENOENT/],

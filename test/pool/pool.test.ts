@@ -47,6 +47,13 @@ t.test('one library, plays any instance answers for, one event stream', async t 
   const listed = await json(await fetch(`${p3.url}/v1/plays`))
   t.match(listed.plays.find((p: any) => p.id === id), { instance: 'p1', state: 'playing' }, 'GET /v1/plays on p3 lists it')
 
+  // Control through p3, forwarded to p1: answered once applied there.
+  const paused = await fetch(`${p3.url}/v1/plays/${id}/control`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ operation: 'pause' }) })
+  t.equal(paused.status, 200)
+  t.match(await json(paused), { id, instance: 'p1', paused: true }, 'a pause through p3 applies on p1')
+  const resumed = await fetch(`${p2.url}/v1/plays/${id}/control`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ operation: 'resume' }) })
+  t.match(await json(resumed), { id, paused: false }, 'and a resume through p2')
+
   // DELETE through p2 stops the stream on p1: no packet after the answer.
   const stopped = await fetch(`${p2.url}/v1/plays/${id}`, { method: 'DELETE' })
   const answeredAt = performance.now()
@@ -57,14 +64,15 @@ t.test('one library, plays any instance answers for, one event stream', async t 
   t.same(late.length, 0, 'no packet arrived after the forwarded DELETE answered')
 
   // p3's stream carried p1's events, with ids that resume on another instance.
-  const seen = await until('events on p3', async () => stream.events.length >= 2 ? stream.events : undefined)
-  t.same(seen.map(e => [e.type, e.play.id]), [['play.started', id], ['play.stopped', id]], 'p3 saw p1\'s play start and stop')
+  const seen = await until('events on p3', async () => stream.events.length >= 4 ? stream.events : undefined)
+  t.same(seen.filter(e => e.type === 'play.started' || e.type === 'play.stopped').map(e => [e.type, e.play.id]), [['play.started', id], ['play.stopped', id]], 'p3 saw p1\'s play start and stop')
+  t.same(seen.map(e => e.type), ['play.started', 'play.paused', 'play.resumed', 'play.stopped'], 'and its pause and resume')
   stream.stop()
   const second = await play(p2.url, { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['hello'] })
   const id2 = (await json(second)).id as string
   await fetch(`${p3.url}/v1/plays/${id2}`, { method: 'DELETE' })
-  const resumed = follow(p2.url, seen[0]!.id)
-  const replay = await until('replay on p2', async () => resumed.events.length >= 3 ? resumed.events : undefined)
-  resumed.stop()
+  const again = follow(p2.url, seen[0]!.id)
+  const replay = await until('replay on p2', async () => again.events.length >= 5 ? again.events.filter(e => e.type !== 'play.paused' && e.type !== 'play.resumed') : undefined)
+  again.stop()
   t.same(replay.map(e => [e.type, e.play.id]), [['play.stopped', id], ['play.started', id2], ['play.stopped', id2]], 'resumed on p2 from p3\'s id: nothing missed')
 })

@@ -130,9 +130,10 @@ t.test('the packet thread dies while a play starts: PACKET_THREAD_FAILED, its pl
   const target = { host: '127.0.0.1', port: receiver.port }
   const running = await e.plays.create({ target, prompts: ['menu'] })
   const failed = new Promise<PlayEvent>(resolve => e.events.on('play', event => { if (event.type === 'play.failed') resolve(event) }))
-  // Kill the thread with a start in flight (a bug in the packet thread would look like this).
-  const starting = e.plays.create({ target, prompts: ['welcome'] })
+  // Kill the thread, and start a play in the same turn: the start is posted to a thread that
+  // is being terminated and never answers (a bug in the packet thread would look like this).
   void (e.plays as unknown as { packets: { worker: { terminate: () => Promise<number> } } }).packets.worker.terminate()
+  const starting = e.plays.create({ target, prompts: ['welcome'] })
   await t.rejects(starting, { code: 'PACKET_THREAD_FAILED', message: /the packet thread failed .*a new one is taking over, retry/ }, 'not AT_CAPACITY: capacity is not what ran out')
   t.match((await failed).play, { id: running.id, state: 'failed', error: /the packet thread failed/ }, 'the running play is failed, with the reason')
   t.equal(e.plays.runningCount, 0)

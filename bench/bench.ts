@@ -10,6 +10,7 @@
  * ratios. Numbers from a shared machine: compare within a run, not across runs.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
+import dgram from 'node:dgram'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -214,6 +215,44 @@ export async function runPromptPlayer (url: string, pids: number[], receiver: Re
   return row
 }
 
+/**
+ * Control to effect, at a receiver: a play of white noise (no frame is silence) paused and
+ * resumed `cycles` times; from each answer to the first silent packet after a pause, and to
+ * the first audio packet after a resume.
+ */
+async function controlToEffect (url: string, work: string, cycles: number): Promise<{ pause: number[], resume: number[] }> {
+  const noise = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'anoisesrc=d=60:c=white:a=0.5', '-ar', '8000', '-ac', '1', '-f', 'wav', '-'], { maxBuffer: 1 << 26 })
+  await (await fetch(`${url}/v1/prompts/noise`, { method: 'PUT', body: new Uint8Array(noise) })).arrayBuffer()
+  const socket = dgram.createSocket('udp4')
+  const arrivals: Array<{ at: number, silent: boolean }> = []
+  socket.on('message', (packet: Buffer) => { arrivals.push({ at: performance.now(), silent: packet.subarray(12).every(b => b === 0xff) }) })
+  await new Promise<void>(resolve => socket.bind(0, '127.0.0.1', resolve))
+  const res = await fetch(`${url}/v1/plays`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: { host: '127.0.0.1', port: socket.address().port }, prompts: ['noise'] }) })
+  const play = await res.json() as { id: string }
+  const result = { pause: [] as number[], resume: [] as number[] }
+  const control = async (operation: string): Promise<number> => {
+    const r = await fetch(`${url}/v1/plays/${play.id}/control`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ operation }) })
+    await r.arrayBuffer()
+    return performance.now()
+  }
+  await sleep(200)
+  for (let i = 0; i < cycles; i++) {
+    await sleep(40 + Math.random() * 40)
+    const paused = await control('pause')
+    await sleep(100)
+    const silence = arrivals.find(a => a.at >= paused && a.silent)
+    if (silence !== undefined) result.pause.push(silence.at - paused)
+    await sleep(Math.random() * 20)
+    const resumed = await control('resume')
+    await sleep(100)
+    const audio = arrivals.find(a => a.at >= resumed && !a.silent)
+    if (audio !== undefined) result.resume.push(audio.at - resumed)
+  }
+  await fetch(`${url}/v1/plays/${play.id}`, { method: 'DELETE' })
+  socket.close()
+  return result
+}
+
 interface Peer { name: string, command: (file: string, port: number) => [string, string[]] }
 
 const FILTER = 'aresample=8000,aformat=sample_fmts=s16:channel_layouts=mono,asetnsamples=n=160:p=0'
@@ -362,6 +401,8 @@ async function main (): Promise<void> {
     const firstLate = ours().find(senderBroken)
     senderKnee = firstLate === undefined ? `none up to ${ours().at(-1)!.n}` : `${firstLate.n} plays`
   }
+  const effect = await controlToEffect(url, work, QUICK ? 20 : 100)
+  console.error('control to effect done')
   for (const peer of PEERS) {
     const bin = peer.command(file, 0)[0]
     if (!has(bin)) { console.error(`${peer.name}: ${bin} not installed, skipped`); continue }
@@ -384,6 +425,7 @@ async function main (): Promise<void> {
       console.log(`N=${peer.n}: prompt-player / ${peer.sender}: CPU ${(ours.cpuPerStreamMinute / peer.cpuPerStreamMinute).toFixed(4)} (1/${(peer.cpuPerStreamMinute / ours.cpuPerStreamMinute).toFixed(0)}), RSS per call ${(ours.rssPerCallMb / peer.rssPerCallMb).toFixed(4)}, start p99 ${(ours.startP99 / peer.startP99).toFixed(4)}`)
     }
   }
+  console.log(`Control to effect at a receiver (${effect.pause.length} pauses, ${effect.resume.length} resumes of a play of noise): answer to the first silent packet p50 ${quantile(effect.pause, 0.5).toFixed(1)} / p99 ${quantile(effect.pause, 0.99).toFixed(1)} ms; answer to the first audio packet p50 ${quantile(effect.resume, 0.5).toFixed(1)} / p99 ${quantile(effect.resume, 0.99).toFixed(1)} ms (one ptime: 20 ms).`)
   console.log('Receiver: one Node process (bench/receiver.ts), one UDP socket per stream on 127.0.0.1; its own timing error is in every gap figure.')
   fs.rmSync(work, { recursive: true, force: true })
 }

@@ -85,7 +85,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   const hub = new EventHub(opts.engine.eventLog)
   // Each play's end in the log, from a child logger that carries its id.
   opts.engine.events.on('play', ({ type, play }) => {
-    if (type === 'play.started') return
+    if (type !== 'play.finished' && type !== 'play.stopped' && type !== 'play.failed') return
     const log = fastify.log.child({ play: play.id })
     const fields = { state: play.state, packetsSent: play.packetsSent, sendErrors: play.sendErrors, target: play.target, error: play.error }
     if (type === 'play.failed') log.warn(fields, `play failed: ${play.error}`)

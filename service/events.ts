@@ -98,7 +98,9 @@ export class EventHub {
 
   private send (client: Stream, { id, event }: LoggedEvent): void {
     if (client.playId !== null && client.playId !== event.play.id) return
-    this.write(client, `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.play)}\n\n`)
+    // play.dtmf carries the key with the Play; every other event is the Play itself.
+    const data = event.type === 'play.dtmf' ? { play: event.play, digit: event.digit, durationMs: event.durationMs } : event.play
+    this.write(client, `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`)
   }
 
   private write (client: Stream, text: string): void {
@@ -179,7 +181,7 @@ export class Webhooks {
   }
 
   private async deliver (url: string, event: PlayEvent): Promise<void> {
-    const body = JSON.stringify({ type: event.type, play: event.play })
+    const body = JSON.stringify(event.type === 'play.dtmf' ? { type: event.type, play: event.play, digit: event.digit, durationMs: event.durationMs } : { type: event.type, play: event.play })
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       if (attempt > 0) await new Promise(resolve => setTimeout(resolve, this.backoffMs * 2 ** (attempt - 1)))
       let outcome: string

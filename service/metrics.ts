@@ -64,7 +64,7 @@ async function metrics (app: FastifyInstance, opts: { engine: Engine, webhooks: 
   const ended = new Counter({ name: 'prompt_player_plays_ended_total', help: 'Plays ended, by final state', labelNames: ['state'], registers: [register] })
   for (const state of ['finished', 'stopped', 'failed']) ended.inc({ state }, 0)
   engine.events.on('play', event => {
-    if (event.type !== 'play.started') ended.inc({ state: event.play.state })
+    if (event.type === 'play.finished' || event.type === 'play.stopped' || event.type === 'play.failed') ended.inc({ state: event.play.state })
   })
 
   const runs = new Counter({ name: 'prompt_player_ffmpeg_runs_total', help: 'ffmpeg decodes, by kind and outcome', labelNames: ['what', 'outcome'], registers: [register] })

@@ -55,7 +55,11 @@ export const PlayRequest = Type.Object({
   callbackUrl: Type.Optional(Nullable(Type.String({ format: 'uri' }))),
   loop: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'times the whole list plays, back to back in one stream (default 1); 0 plays it until stopped' })),
   offsetMs: Type.Optional(Type.Integer({ minimum: 0, description: 'where in the prompt list the play starts (default 0)' })),
-  pauseMode: Type.Optional(PauseModeName)
+  pauseMode: Type.Optional(PauseModeName),
+  dtmf: Type.Optional(Type.Object({
+    payloadType: Type.Optional(Type.Integer({ minimum: 96, maximum: 127, description: 'the telephone-event payload type of the call\'s SDP (default 101)' })),
+    stopOn: Type.Optional(Type.String({ pattern: '^[0-9*#A-D]{0,16}$', description: 'digits that stop the play at their first packet (stoppedBy "dtmf")' }))
+  }, { additionalProperties: false, description: 'the caller\'s RFC 4733 key presses on the play\'s source port: play.dtmf events, and stopOn' }))
 }, { additionalProperties: false })
 export type PlayRequest = Static<typeof PlayRequest>
 
@@ -83,7 +87,12 @@ export const Play = Type.Object({
   paused: Type.Boolean(),
   positionMs: Type.Integer({ description: 'where in the prompt list the play is now (in the current loop)' }),
   loopsDone: Type.Integer({ description: 'loops of the list played to their end' }),
-  stoppedBy: Type.Union([...oneOf(STOPPED_BY).anyOf, Type.Null()], { description: 'who stopped it: api (DELETE), dtmf (a digit of stopOn), shutdown; null unless stopped' })
+  stoppedBy: Type.Union([...oneOf(STOPPED_BY).anyOf, Type.Null()], { description: 'who stopped it: api (DELETE), dtmf (a digit of stopOn), shutdown; null unless stopped' }),
+  received: Type.Object({
+    digits: Type.String({ description: 'the caller\'s key presses so far (with dtmf)' }),
+    ignored: Type.Integer({ description: 'packets of other payload types that arrived on the source port (the caller\'s audio)' }),
+    malformed: Type.Integer({ description: 'packets that arrived and were not RTP this player reads' })
+  })
 })
 
 /** POST /v1/plays/{id}/control. */

@@ -2,11 +2,14 @@ import { EventEmitter } from 'node:events'
 import type { FfmpegRun } from '../library/ffmpeg.js'
 import type { PlayInfo } from '../common/schemas.js'
 
-export type PlayEventType = 'play.started' | 'play.paused' | 'play.resumed' | 'play.finished' | 'play.stopped' | 'play.failed'
+export type PlayEventType = 'play.started' | 'play.paused' | 'play.resumed' | 'play.dtmf' | 'play.finished' | 'play.stopped' | 'play.failed'
 
 export interface PlayEvent {
   type: PlayEventType
   play: PlayInfo
+  /** play.dtmf: the key, and how long it was held (as far as known when it was reported). */
+  digit?: string
+  durationMs?: number
 }
 
 // A type alias, not an interface: interfaces do not satisfy Record<string, unknown[]>.

@@ -11,6 +11,7 @@ import { PACKET_RING, RtpStream } from './rtp-packetizer.js'
 import type { Scheduler, Task } from './scheduler.js'
 import type { Endpoint, PlayState } from '../common/schemas.js'
 import { COUNTERS, type Control, type PauseMode, type StoppedBy } from './protocol.js'
+import { DtmfReceiver, type DtmfOptions } from './dtmf.js'
 
 /** A prompt's payloads at one codec and ptime (see Prompt.frames). */
 export type Frames = readonly Buffer[]
@@ -31,6 +32,8 @@ export interface PlayOptions {
   offsetPackets?: number
   /** While paused: G.711 silence every ptime (default), or nothing at all ("hold"). */
   pauseMode?: PauseMode
+  /** The caller's key presses (RFC 4733) on this socket, each told once to `onDigit`. */
+  dtmf?: DtmfOptions & { onDigit: (digit: string, durationMs: number) => void }
   /** The socket to send from: bound, and connected to the target. The play closes it. */
   socket: Socket
   scheduler: Scheduler
@@ -51,6 +54,8 @@ const ERRORS = COUNTERS.sendErrors
 const POSITION = COUNTERS.position
 const LOOPS = COUNTERS.loopsDone
 const PAUSED = COUNTERS.paused
+const IGNORED = COUNTERS.ignored
+const MALFORMED = COUNTERS.malformed
 
 export class Play implements Task {
   readonly id: string
@@ -109,6 +114,27 @@ export class Play implements Task {
       ...(options.ssrc === undefined ? {} : { ssrc: options.ssrc })
     })
     this.socket.on('error', err => this.sendFailed(err))
+    if (options.dtmf !== undefined) {
+      const dtmf = new DtmfReceiver(options.dtmf)
+      const onDigit = options.dtmf.onDigit
+      const stopOn = options.dtmf.stopOn
+      // The socket is connected to the target: the kernel delivers only what the call's media
+      // address sends (symmetric RTP), nothing from anyone else.
+      this.socket.on('message', (packet: Buffer) => {
+        if (this.state !== 'playing') return
+        const r = dtmf.receive(packet)
+        if (r.kind === 'malformed') this.counters[MALFORMED]!++
+        else if (r.kind === 'ignored') this.counters[IGNORED]!++
+        else if (r.kind === 'press' && r.stops) {
+          // Barge-in: stopped at the digit's first packet; no packet of the play leaves after.
+          onDigit(r.digit, r.durationMs)
+          this.stop('dtmf')
+        } else if (r.kind === 'end') {
+          onDigit(r.digit, r.durationMs)
+          if (stopOn.includes(r.digit)) this.stop('dtmf')
+        }
+      })
+    }
   }
 
   get packetsSent (): number { return this.counters[PACKETS]! }

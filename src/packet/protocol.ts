@@ -19,7 +19,10 @@ export const COUNTERS = {
   loopsDone: 4,
   /** 1 while paused. */
   paused: 5,
-  size: 6
+  /** Packets that arrived on the play's port: of other payload types, and malformed. */
+  ignored: 6,
+  malformed: 7,
+  size: 8
 } as const
 
 /** A control of a running play (POST /v1/plays/{id}/control). */
@@ -60,6 +63,8 @@ export interface StartPlay {
   /** Packets of the list to skip at the start. */
   offsetPackets: number
   pauseMode: PauseMode
+  /** The caller's key presses: their payload type, and the digits that stop the play. */
+  dtmf: { payloadType: number, stopOn: string } | null
 }
 
 export interface Started {
@@ -80,4 +85,5 @@ export type FromWorker =
   | { type: 'ready', niceness: number | null }
   | { type: 'reply', call: number, result?: Started, changed?: boolean }
   | { type: 'reply', call: number, error: { code: EngineErrorCode, message: string, options: readonly string[] } }
+  | { type: 'dtmf', id: string, digit: string, durationMs: number }
   | { type: 'ended', id: string, state: Exclude<PlayState, 'playing'>, error: string | null, stoppedBy: StoppedBy | null }

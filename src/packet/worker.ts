@@ -114,6 +114,7 @@ async function start (request: StartPlay): Promise<Started> {
     loop: request.loop,
     offsetPackets: request.offsetPackets,
     pauseMode: request.pauseMode,
+    ...(request.dtmf === null ? {} : { dtmf: { ...request.dtmf, onDigit: (digit: string, durationMs: number) => post({ type: 'dtmf', id: request.id, digit, durationMs }) } }),
     ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
     socket,
     scheduler,

@@ -19,6 +19,8 @@ export interface PacketEngineOptions {
   /** Counter slots: one per play that can run at once. */
   slots: number
   onEnded: (ended: Ended) => void
+  /** A caller's key press on a play's port. */
+  onDtmf: (press: { id: string, digit: string, durationMs: number }) => void
   /** The packet thread died: every play it ran is gone. */
   onCrashed: (reason: string) => void
 }
@@ -120,6 +122,10 @@ export class PacketEngine {
       }
       if (message.type === 'ended') {
         this.options.onEnded(message)
+        return
+      }
+      if (message.type === 'dtmf') {
+        this.options.onDtmf(message)
         return
       }
       const pending = this.calls.get(message.call)

@@ -47,6 +47,8 @@ export class PlayHandle {
   endedAt: Date | null = null
   error: string | null = null
   stoppedBy: StoppedBy | null = null
+  /** The caller's key presses so far. */
+  digits = ''
   private counters: Float64Array
 
   constructor (options: PlayHandleOptions) {
@@ -110,7 +112,8 @@ export class PlayHandle {
       paused: this.paused,
       positionMs: this.positionMs,
       loopsDone: this.loopsDone,
-      stoppedBy: this.stoppedBy
+      stoppedBy: this.stoppedBy,
+      received: { digits: this.digits, ignored: this.counters[COUNTERS.ignored]!, malformed: this.counters[COUNTERS.malformed]! }
     }
   }
 }

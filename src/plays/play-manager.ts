@@ -54,7 +54,7 @@ export class PlayManager {
     this.events = events
     this.record = record
     this.freeSlots = Array.from({ length: options.maxPlays }, (_, i) => options.maxPlays - 1 - i)
-    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onCrashed: reason => this.onCrashed(reason) })
+    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onDtmf: press => this.onDtmf(press), onCrashed: reason => this.onCrashed(reason) })
     this.packetThreadReady = this.packets.ready
     store.onRemove(prompt => this.packets.release(prompt))
     // Plays of an instance found lost (a shared record): reported here, once in the pool.
@@ -110,6 +110,7 @@ export class PlayManager {
         loop,
         offsetPackets,
         pauseMode,
+        dtmf: request.dtmf === undefined ? null : { payloadType: request.dtmf.payloadType ?? 101, stopOn: request.dtmf.stopOn ?? '' },
         ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc })
       })
     } catch (err) {
@@ -222,6 +223,14 @@ export class PlayManager {
   async close (): Promise<void> {
     this.closed = true
     await this.packets.close()
+  }
+
+  /** A key press of the caller: recorded on the play, and reported (before the play's end, if it stops it). */
+  private onDtmf (press: { id: string, digit: string, durationMs: number }): void {
+    const play = this.running.get(press.id)
+    if (play === undefined) return
+    play.digits += press.digit
+    this.events.emit('play', { type: 'play.dtmf', play: play.toJSON(), digit: press.digit, durationMs: press.durationMs })
   }
 
   private onCrashed (reason: string): void {

@@ -39,7 +39,8 @@ export class RedisEventLog implements EventLog {
   }
 
   append (event: PlayEvent): void {
-    this.writer.xadd(KEYS.events, 'MAXLEN', '~', String(this.retained), '*', 'type', event.type, 'play', JSON.stringify(event.play))
+    const extra = event.digit === undefined ? [] : ['digit', event.digit, 'durationMs', String(event.durationMs ?? 0)]
+    this.writer.xadd(KEYS.events, 'MAXLEN', '~', String(this.retained), '*', 'type', event.type, 'play', JSON.stringify(event.play), ...extra)
       .catch((err: unknown) => this.options.onError?.(err, `writing the event ${event.type} of ${event.play.id}`))
   }
 
@@ -100,7 +101,9 @@ export class RedisEventLog implements EventLog {
 function logged (id: string, fields: string[]): LoggedEvent {
   const type = fields[fields.indexOf('type') + 1] as PlayEventType
   const play = JSON.parse(fields[fields.indexOf('play') + 1] ?? '{}')
-  return { id, event: { type, play } }
+  const at = fields.indexOf('digit')
+  if (at < 0) return { id, event: { type, play } }
+  return { id, event: { type, play, digit: fields[at + 1]!, durationMs: Number(fields[fields.indexOf('durationMs') + 1]) } }
 }
 
 function fieldOf (reply: unknown[], name: string): unknown {

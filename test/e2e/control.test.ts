@@ -80,6 +80,9 @@ t.test('pause with silence, then resume: silence from the next packet, the audio
   t.ok(packets.every((p, i) => i === 0 || p.rtp.timestamp === (packets[i - 1]!.rtp.timestamp + 160) % 2 ** 32), 'the timestamp grows by 160 every packet, silence included')
   t.equal(packets.filter(p => p.rtp.marker === 1).length, 1, 'one marker: a silent pause is the same talkspurt')
   t.same(events.filter(e => e === 'play.paused' || e === 'play.resumed'), ['play.paused', 'play.resumed'], 'the events, once each')
+  const metrics = (await app.inject({ url: '/metrics' })).body
+  t.notMatch(metrics, /plays_ended_total\{state="playing"\}/, 'a pause is not counted as an end')
+  t.match(metrics, /^prompt_player_plays_ended_total\{state="stopped"\} 1$/m)
 })
 
 t.test('pause with hold: nothing sent; resuming sets the marker and moves the timestamp on by the time paused', async t => {

@@ -124,6 +124,11 @@ export class Receiver {
 
   get port (): number { return this.socket.address().port }
 
+  /** Sends a datagram from this receiver's port, as a far end sends its media back (symmetric RTP). */
+  async send (packet: Buffer, port: number, host = '127.0.0.1'): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.socket.send(packet, port, host, err => err ? reject(err) : resolve()))
+  }
+
   close (): void {
     try { this.socket.close() } catch {}
   }

@@ -1,0 +1,87 @@
+/**
+ * The caller's key presses, as RFC 4733 telephone events arriving on a play's own socket
+ * (symmetric RTP: the far end sends its media to where ours comes from). One key press is one
+ * event however many packets carry it: all of an event's packets share its RTP timestamp
+ * (RFC 4733 §2.5.1.3), including its retransmissions and its three end packets (§2.5.1.4).
+ * Runs on the packet thread, on a packet that arrived: it allocates nothing per packet.
+ *
+ *    0                   1                   2                   3
+ *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |     event     |E|R| volume    |          duration             |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ */
+
+/** Events 0-15 of RFC 4733 §3.2: the DTMF digits. */
+const DIGITS = '0123456789*#ABCD'
+
+export interface DtmfOptions {
+  /** The payload type the call's SDP gave telephone-event (often 101). */
+  payloadType: number
+  /** Digits that stop the play at their first packet. */
+  stopOn: string
+}
+
+export type Received =
+  /** Not RTP this parser accepts: too short, wrong version, lengths past the end. */
+  | { kind: 'malformed' }
+  /** RTP of another payload type (the caller's audio): nothing for us. */
+  | { kind: 'ignored' }
+  /** A packet of a key press already seen, or an event that is not a digit. */
+  | { kind: 'repeat' }
+  /** The first packet of a key press. */
+  | { kind: 'press', digit: string, durationMs: number, stops: boolean }
+  /** The first end packet of a key press: its whole duration. */
+  | { kind: 'end', digit: string, durationMs: number }
+
+/** How many recent key presses are remembered, to count their late packets once. */
+const REMEMBERED = 8
+
+export class DtmfReceiver {
+  private readonly options: DtmfOptions
+  /** RTP timestamps of recent key presses, and whether their end was seen. */
+  private readonly seen: number[] = []
+  private readonly ended: boolean[] = []
+
+  constructor (options: DtmfOptions) {
+    this.options = options
+  }
+
+  receive (packet: Buffer): Received {
+    if (packet.length < 12 || (packet[0]! >> 6) !== 2) return { kind: 'malformed' }
+    const csrcs = packet[0]! & 0x0f
+    let offset = 12 + 4 * csrcs
+    if ((packet[0]! & 0x10) !== 0) {
+      if (packet.length < offset + 4) return { kind: 'malformed' }
+      offset += 4 + 4 * packet.readUInt16BE(offset + 2)
+    }
+    let end = packet.length
+    if ((packet[0]! & 0x20) !== 0) end -= packet[packet.length - 1]!
+    if (offset > end || end > packet.length) return { kind: 'malformed' }
+    if ((packet[1]! & 0x7f) !== this.options.payloadType) return { kind: 'ignored' }
+    if (end - offset < 4) return { kind: 'malformed' }
+    const event = packet[offset]!
+    const isEnd = (packet[offset + 1]! & 0x80) !== 0
+    const durationMs = packet.readUInt16BE(offset + 2) / 8
+    if (event >= DIGITS.length) return { kind: 'repeat' }
+    const digit = DIGITS[event]!
+    const timestamp = packet.readUInt32BE(4)
+    const i = this.seen.indexOf(timestamp)
+    if (i < 0) {
+      this.seen.push(timestamp)
+      this.ended.push(isEnd)
+      if (this.seen.length > REMEMBERED) {
+        this.seen.shift()
+        this.ended.shift()
+      }
+      // A press whose first packet to arrive is already an end one (the others were lost).
+      if (isEnd) return { kind: 'end', digit, durationMs }
+      return { kind: 'press', digit, durationMs, stops: this.options.stopOn.includes(digit) }
+    }
+    if (isEnd && !this.ended[i]!) {
+      this.ended[i] = true
+      return { kind: 'end', digit, durationMs }
+    }
+    return { kind: 'repeat' }
+  }
+}

@@ -10,6 +10,7 @@
  * Commands that call the service take --url (PROMPT_PLAYER_URL, default http://127.0.0.1:8080)
  * and --token (PROMPT_PLAYER_TOKEN).
  */
+import { randomInt } from 'node:crypto'
 import dgram from 'node:dgram'
 import fs from 'node:fs/promises'
 import { isIP } from 'node:net'
@@ -17,7 +18,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { PromptPlayerClient, PromptPlayerError, type PlayControl } from '../client/index.js'
-import { CODECS, Ffmpeg, SAMPLE_RATE, wavFile, type Codec } from '../src/index.js'
+import { CODECS, Ffmpeg, SAMPLE_RATE, keyPress, wavFile, type Codec } from '../src/index.js'
 import { RtpMonitor, type StreamReport } from './rtp-monitor.js'
 
 const USAGE = `usage: prompt-player <command> [options]
@@ -28,6 +29,7 @@ const USAGE = `usage: prompt-player <command> [options]
   stop     stop a play             ID
   control  control a running play  ID pause|resume|restart | ID forward|reverse MS | ID seek MS
   listen   receive RTP, report it  --port P [--host 127.0.0.1] [--wav out.wav] [--seconds S] [--idle 3] [--json]
+                                   [--dtmf DIGIT --after S [--dtmf-pt 101]]: press a key, as the caller would
 
   upload, play, stop and control call the service at --url (or PROMPT_PLAYER_URL, default
   http://127.0.0.1:8080) with --token (or PROMPT_PLAYER_TOKEN) when it needs one.`
@@ -163,8 +165,20 @@ function parseTarget (text: string): { host: string, port: number } {
 async function listen (argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: 'string' }, host: { type: 'string' }, wav: { type: 'string' }, seconds: { type: 'string' }, idle: { type: 'string' }, json: { type: 'boolean' }, progress: { type: 'string' } }
+    options: { port: { type: 'string' }, host: { type: 'string' }, wav: { type: 'string' }, seconds: { type: 'string' }, idle: { type: 'string' }, json: { type: 'boolean' }, progress: { type: 'string' }, dtmf: { type: 'string' }, after: { type: 'string' }, 'dtmf-pt': { type: 'string' } }
   })
+  // A key press sent back to where the stream comes from, as the caller's phone would.
+  let press: Buffer[] | null = null
+  if (values.dtmf !== undefined) {
+    const pt = Number(values['dtmf-pt'] ?? 101)
+    if (!Number.isInteger(pt) || pt < 96 || pt > 127) throw new UsageError('--dtmf-pt is the telephone-event payload type, 96 to 127')
+    try {
+      press = keyPress(values.dtmf, { payloadType: pt, ssrc: randomInt(2 ** 32), sequence: randomInt(2 ** 16), timestamp: randomInt(2 ** 32) })
+    } catch (err) {
+      throw new UsageError(`--dtmf: ${(err as Error).message}`)
+    }
+  }
+  const pressAfterMs = Number(values.after ?? 1) * 1000
   if (values.port === undefined) throw new UsageError('listen needs --port P (the RTP port you gave the play as its target)')
   const host = values.host ?? '127.0.0.1'
   const monitor = new RtpMonitor({ keepAudio: values.wav !== undefined })
@@ -180,6 +194,18 @@ async function listen (argv: string[], io: Io): Promise<number> {
   socket.on('message', (msg, rinfo) => {
     last = performance.now()
     monitor.add(msg, last, `${rinfo.address}:${rinfo.port}`)
+    if (press !== null) {
+      const packets = press
+      press = null
+      setTimeout(() => {
+        io.err(`pressing ${values.dtmf} (RFC 4733, ${packets.length} packets) towards ${rinfo.address}:${rinfo.port}`)
+        packets.forEach((packet, i) => setTimeout(() => {
+          try {
+            socket.send(packet, rinfo.port, rinfo.address)
+          } catch {} // listening ended meanwhile
+        }, i * 20))
+      }, pressAfterMs)
+    }
   })
   const idleMs = Number(values.idle ?? 3) * 1000
   const untilMs = values.seconds === undefined ? Infinity : Number(values.seconds) * 1000

@@ -85,3 +85,31 @@ export class DtmfReceiver {
     return { kind: 'repeat' }
   }
 }
+
+/**
+ * The packets a phone sends for one key press (RFC 4733 §2.5): updates every 20 ms of the
+ * press, then its end packet three times, all with the press's timestamp. For tools that play
+ * the far end (`prompt-player listen --dtmf`) and for tests.
+ */
+export function keyPress (digit: string, o: { payloadType?: number, ssrc: number, sequence: number, timestamp: number, durationMs?: number }): Buffer[] {
+  const event = DIGITS.indexOf(digit)
+  if (event < 0 || digit.length !== 1) throw new Error(`"${digit}" is not a DTMF digit (0-9, *, #, A-D)`)
+  const durationMs = o.durationMs ?? 100
+  const packets: Buffer[] = []
+  const packet = (durationMs: number, end: boolean, k: number): Buffer => {
+    const p = Buffer.alloc(16)
+    p[0] = 0x80
+    p[1] = (k === 0 ? 0x80 : 0) | (o.payloadType ?? 101) // marker on the first packet of the event
+    p.writeUInt16BE((o.sequence + k) & 0xffff, 2)
+    p.writeUInt32BE(o.timestamp >>> 0, 4)
+    p.writeUInt32BE(o.ssrc >>> 0, 8)
+    p[12] = event
+    p[13] = (end ? 0x80 : 0) | 10 // volume -10 dBm0
+    p.writeUInt16BE(Math.min(0xffff, durationMs * 8), 14)
+    return p
+  }
+  let k = 0
+  for (let ms = 20; ms < durationMs; ms += 20) packets.push(packet(ms, false, k++))
+  for (let i = 0; i < 3; i++) packets.push(packet(durationMs, true, k++))
+  return packets
+}

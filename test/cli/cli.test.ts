@@ -3,6 +3,7 @@
  * play on 127.0.0.1 and reporting it.
  */
 import { spawn } from 'node:child_process'
+import dgram from 'node:dgram'
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
@@ -77,6 +78,23 @@ t.test('listen reports a real play and writes what it heard; play --wait and sto
   t.equal(await listening2, 0)
   t.match(human.err.join('\n'), /\d+ s: \d+ packets in 1 stream\(s\), 0 lost, gap p99 [\d.]+ ms/, 'progress while listening')
   t.match(human.out[0], /stream 1: SSRC 0x[0-9a-f]{8} from 127\.0\.0\.1:\d+\n {2}payload type {4}8 \(PCMA\) x \d+\n {2}packets {9}\d+ received/)
+})
+
+t.test('listen --dtmf presses a key as the caller would: a play with stopOn stops', async t => {
+  const url = await server(t)
+  const range = await new Promise<number>(resolve => { const s = dgram.createSocket('udp4'); s.bind(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)) }) })
+  const listener = io()
+  const listening = run(['listen', '--port', String(range), '--idle', '0.6', '--dtmf', '#', '--after', '0.3'], listener.io)
+  await sleep(100)
+  const res = await fetch(`${url}/v1/plays`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: { host: '127.0.0.1', port: range }, prompts: ['welcome', 'menu'], dtmf: { stopOn: '#' } }) })
+  const play = await res.json() as { id: string }
+  t.equal(await listening, 0)
+  t.match(listener.err.join('\n'), /pressing # \(RFC 4733, \d+ packets\) towards 127\.0\.0\.1:\d+/)
+  const after = await (await fetch(`${url}/v1/plays/${play.id}`)).json() as { state: string, stoppedBy: string, received: { digits: string } }
+  t.match(after, { state: 'stopped', stoppedBy: 'dtmf', received: { digits: '#' } }, 'the play stopped on the key')
+  const bad = io()
+  t.equal(await run(['listen', '--port', '0', '--dtmf', 'X'], bad.io), 2)
+  t.match(bad.err.join('\n'), /--dtmf: "X" is not a DTMF digit/)
 })
 
 t.test('listen with nothing arriving says what to check', async t => {

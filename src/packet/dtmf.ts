@@ -39,9 +39,11 @@ const REMEMBERED = 8
 
 export class DtmfReceiver {
   private readonly options: DtmfOptions
-  /** RTP timestamps of recent key presses, and whether their end was seen. */
+  /** RTP timestamps of recent key presses, whether they were reported, their digit and duration so far. */
   private readonly seen: number[] = []
   private readonly ended: boolean[] = []
+  private readonly digits: string[] = []
+  private readonly durations: number[] = []
 
   constructor (options: DtmfOptions) {
     this.options = options
@@ -68,21 +70,42 @@ export class DtmfReceiver {
     const timestamp = packet.readUInt32BE(4)
     const i = this.seen.indexOf(timestamp)
     if (i < 0) {
+      const stops = this.options.stopOn.includes(digit)
       this.seen.push(timestamp)
-      this.ended.push(isEnd)
+      // A press that stops the play is reported at once: it counts as reported.
+      this.ended.push(isEnd || stops)
+      this.digits.push(digit)
+      this.durations.push(durationMs)
       if (this.seen.length > REMEMBERED) {
         this.seen.shift()
         this.ended.shift()
+        this.digits.shift()
+        this.durations.shift()
       }
       // A press whose first packet to arrive is already an end one (the others were lost).
       if (isEnd) return { kind: 'end', digit, durationMs }
-      return { kind: 'press', digit, durationMs, stops: this.options.stopOn.includes(digit) }
+      return { kind: 'press', digit, durationMs, stops }
     }
+    this.durations[i] = Math.max(this.durations[i]!, durationMs)
     if (isEnd && !this.ended[i]!) {
       this.ended[i] = true
       return { kind: 'end', digit, durationMs }
     }
     return { kind: 'repeat' }
+  }
+
+  /**
+   * Presses whose end never came (the play ended while the key was down, or the end packets
+   * were lost), with their duration so far: each reported once.
+   */
+  unfinished (): Array<{ digit: string, durationMs: number }> {
+    const open: Array<{ digit: string, durationMs: number }> = []
+    for (let i = 0; i < this.seen.length; i++) {
+      if (this.ended[i]!) continue
+      this.ended[i] = true
+      open.push({ digit: this.digits[i]!, durationMs: this.durations[i]! })
+    }
+    return open
   }
 }
 

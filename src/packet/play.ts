@@ -89,6 +89,8 @@ export class Play implements Task {
   /** Packet times since the start, sent or not: packet k is due at start + k * ptime. */
   private ticks = 0
   private start = 0
+  /** Reports the key presses still down when the play ends. */
+  private flushDtmf: (() => void) | null = null
 
   constructor (options: PlayOptions) {
     this.id = options.id
@@ -117,6 +119,7 @@ export class Play implements Task {
     if (options.dtmf !== undefined) {
       const dtmf = new DtmfReceiver(options.dtmf)
       const onDigit = options.dtmf.onDigit
+      this.flushDtmf = () => { for (const open of dtmf.unfinished()) onDigit(open.digit, open.durationMs) }
       const stopOn = options.dtmf.stopOn
       // The socket is connected to the target: the kernel delivers only what the call's media
       // address sends (symmetric RTP), nothing from anyone else.
@@ -278,6 +281,7 @@ export class Play implements Task {
     this.state = state
     this.error = error
     this.scheduler.remove(this)
+    this.flushDtmf?.()
     try {
       this.socket.close()
     } catch {

@@ -65,7 +65,14 @@ t.test('each key press is one play.dtmf, however many packets carry it; the rest
   const count = receiver.packets.length
   await sleep(100)
   t.ok(receiver.packets.length > count + 2, 'still sending')
+  // A key still down when the play ends (its end packets never came) is reported at the end.
+  await receiver.send(telephoneEvent({ seq: 40, ts: 9000, digit: '7', durationMs: 40 }), to)
+  await receiver.send(telephoneEvent({ seq: 41, ts: 9000, digit: '7', durationMs: 60 }), to)
+  await sleep(60)
+  t.equal(events.filter(e => e.type === 'play.dtmf').length, 2, 'not before its end')
   await app.inject({ method: 'DELETE', url: `/v1/plays/${play.id as string}` })
+  await sleep(50)
+  t.same(events.slice(-2).map(e => [e.type, e.digit, e.durationMs]), [['play.dtmf', '7', 60], ['play.stopped', undefined, undefined]], 'reported with its duration so far, before the end')
 })
 
 t.test('a digit of stopOn stops the play at its first packet: stoppedBy dtmf, the event before the end', async t => {

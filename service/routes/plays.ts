@@ -33,7 +33,7 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
     }
     if (typeof request.body.callbackUrl === 'string') opts.callbacks.checkUrl(request.body.callbackUrl)
     const play = await plays.create(request.body)
-    request.log.info({ play: play.id, target: play.target, source: play.source, prompts: request.body.prompts }, 'play started')
+    request.log.info({ play: play.id, target: play.facts.target, source: play.facts.source, prompts: request.body.prompts }, 'play started')
     return await reply.code(201).header('location', `/v1/plays/${play.id}`).send(play.toJSON())
   })
 

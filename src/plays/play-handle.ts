@@ -25,21 +25,11 @@ export interface PlayHandleOptions {
   counters: Float64Array
 }
 
+/** What a play is and stays: as asked, and where it was set up to send from. */
+type Facts = Omit<PlayHandleOptions, 'slot' | 'counters'>
+
 export class PlayHandle {
-  readonly id: string
-  readonly target: Endpoint
-  readonly source: Endpoint
-  readonly prompts: string[]
-  readonly codec: Codec
-  readonly payloadType: number
-  readonly ptimeMs: Ptime
-  readonly ssrc: number
-  readonly totalPackets: number
-  readonly durationMs: number
-  readonly callbackUrl: string | null
-  readonly instance: string
-  readonly loop: number
-  readonly pauseMode: PauseMode
+  readonly facts: Readonly<Facts>
   readonly startedAt = new Date()
   /** The counter slot while running; -1 once ended (the slot serves another play). */
   slot: number
@@ -52,29 +42,21 @@ export class PlayHandle {
   private counters: Float64Array
 
   constructor (options: PlayHandleOptions) {
-    this.id = options.id
-    this.target = options.target
-    this.source = options.source
-    this.prompts = options.prompts
-    this.codec = options.codec
-    this.payloadType = options.payloadType
-    this.ptimeMs = options.ptimeMs
-    this.ssrc = options.ssrc
-    this.totalPackets = options.totalPackets
-    this.durationMs = options.totalPackets * options.ptimeMs
-    this.callbackUrl = options.callbackUrl
-    this.instance = options.instance
-    this.loop = options.loop
-    this.pauseMode = options.pauseMode
-    this.slot = options.slot
-    this.counters = options.counters
+    const { slot, counters, ...facts } = options
+    this.facts = facts
+    this.slot = slot
+    this.counters = counters
   }
 
+  get id (): string { return this.facts.id }
+  get totalPackets (): number { return this.facts.totalPackets }
+  /** One pass of the prompt list. */
+  get durationMs (): number { return this.facts.totalPackets * this.facts.ptimeMs }
   get packetsSent (): number { return this.counters[COUNTERS.packets]! }
   get octetsSent (): number { return this.counters[COUNTERS.octets]! }
   get sendErrors (): number { return this.counters[COUNTERS.sendErrors]! }
   get paused (): boolean { return this.counters[COUNTERS.paused] === 1 && this.state === 'playing' }
-  get positionMs (): number { return this.counters[COUNTERS.position]! * this.ptimeMs }
+  get positionMs (): number { return this.counters[COUNTERS.position]! * this.facts.ptimeMs }
   get loopsDone (): number { return this.counters[COUNTERS.loopsDone]! }
 
   /** Records the end; the final counters are copied out of the shared slot before it is reused. */
@@ -88,16 +70,10 @@ export class PlayHandle {
   }
 
   toJSON (): PlayInfo {
+    const { totalPackets, ...facts } = this.facts
     return {
-      id: this.id,
+      ...facts,
       state: this.state,
-      target: this.target,
-      source: this.source,
-      prompts: this.prompts,
-      codec: this.codec,
-      payloadType: this.payloadType,
-      ptimeMs: this.ptimeMs,
-      ssrc: this.ssrc,
       durationMs: this.durationMs,
       packetsSent: this.packetsSent,
       octetsSent: this.octetsSent,
@@ -105,10 +81,6 @@ export class PlayHandle {
       startedAt: this.startedAt.toISOString(),
       endedAt: this.endedAt?.toISOString() ?? null,
       error: this.error,
-      callbackUrl: this.callbackUrl,
-      instance: this.instance,
-      loop: this.loop,
-      pauseMode: this.pauseMode,
       paused: this.paused,
       positionMs: this.positionMs,
       loopsDone: this.loopsDone,

@@ -56,13 +56,13 @@ t.test('local ports: even only, the busy ones skipped, and NO_RTP_PORT when the 
   const receiver = await Receiver.open(t)
   const target = { host: '127.0.0.1', port: receiver.port }
   const play = await e.plays.create({ target, prompts: ['menu'] })
-  t.equal(play.source.port, min + 2, 'the busy port was skipped, the odd one never used')
+  t.equal(play.facts.source.port, min + 2, 'the busy port was skipped, the odd one never used')
   const [first] = await receiver.waitFor(1)
   t.equal(first!.from.port, min + 2, 'packets leave from the reported port')
   await t.rejects(e.plays.create({ target, prompts: ['menu'] }), { code: 'NO_RTP_PORT', message: new RegExp(`${min}-${min + 3}.*\\(rtpPorts\\)`) })
   await e.plays.stop(play.id)
   const again = await e.plays.create({ target, prompts: ['menu'] })
-  t.equal(again.source.port, min + 2, 'a stopped play gives its port back')
+  t.equal(again.facts.source.port, min + 2, 'a stopped play gives its port back')
 })
 
 t.test('a target with nothing listening (ICMP port unreachable): counted, and the play goes on', async t => {
@@ -110,7 +110,7 @@ t.test('close stops every play as stopped, frees the sockets, and refuses new pl
   t.equal(e.closed, true)
   await t.rejects(e.plays.create({ target, prompts: ['menu'] }), { code: 'SHUTTING_DOWN', message: /shutting down/ })
   // The ports are free again: another process can bind them.
-  for (const p of plays) await bindUdp(t, p.source.port)
+  for (const p of plays) await bindUdp(t, p.facts.source.port)
   await sleep(30) // what left before close is still being delivered
   const count = receiver.packets.length
   await sleep(60)

@@ -16,6 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
+import { quantile, sleep } from './stats.js'
 import type { ReceiverReport } from './receiver.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -94,13 +95,6 @@ function usage (pid: number): { cpu: number, rss: number } {
     return { cpu: 0, rss: 0 }
   }
 }
-
-function quantile (values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
-}
-
-async function sleep (ms: number): Promise<void> { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 export class Receiver {
   private readonly child: ChildProcess

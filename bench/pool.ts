@@ -21,6 +21,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
+import { quantile, sleep } from './stats.js'
 import type { Receiver as ReceiverClass, benchPrompt as BenchPrompt, runPromptPlayer as RunPromptPlayer, table as Table } from './bench.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -33,15 +34,6 @@ export interface PoolBenchOptions {
   Receiver: typeof ReceiverClass
   table: typeof Table
   benchPrompt: typeof BenchPrompt
-}
-
-async function sleep (ms: number): Promise<void> { await new Promise(resolve => setTimeout(resolve, ms)) }
-
-/** The q-quantile, nearest rank: of 200 values, p99 is the 198th. */
-function quantile (values: number[], q: number): number {
-  if (values.length === 0) return NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 }
 
 async function freePort (): Promise<number> {

@@ -90,17 +90,16 @@ export class EventHub {
   }
 
   private broadcast (logged: LoggedEvent): void {
+    // The frame is written once for every client that takes it.
+    let text: string | null = null
     for (const client of this.clients) {
       if (client.held !== null) client.held.push(logged)
-      else this.send(client, logged)
+      else if (wants(client, logged)) this.write(client, text ??= frame(logged))
     }
   }
 
-  private send (client: Stream, { id, event }: LoggedEvent): void {
-    if (client.playId !== null && client.playId !== event.play.id) return
-    // play.dtmf carries the key with the Play; every other event is the Play itself.
-    const data = event.type === 'play.dtmf' ? { play: event.play, digit: event.digit, durationMs: event.durationMs } : event.play
-    this.write(client, `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`)
+  private send (client: Stream, logged: LoggedEvent): void {
+    if (wants(client, logged)) this.write(client, frame(logged))
   }
 
   private write (client: Stream, text: string): void {
@@ -111,6 +110,21 @@ export class EventHub {
     }
     client.response.write(text)
   }
+}
+
+function wants (client: Stream, { event }: LoggedEvent): boolean {
+  return client.playId === null || client.playId === event.play.id
+}
+
+/** What a play.dtmf event adds to the Play: the key and how long it was held. */
+function keyOf (event: PlayEvent): { digit?: string, durationMs?: number } {
+  return event.type === 'play.dtmf' ? { digit: event.digit, durationMs: event.durationMs } : {}
+}
+
+/** An SSE frame: play.dtmf's data is the Play with its key; every other event's is the Play. */
+function frame ({ id, event }: LoggedEvent): string {
+  const data = event.type === 'play.dtmf' ? { play: event.play, ...keyOf(event) } : event.play
+  return `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`
 }
 
 export interface WebhookOptions {
@@ -181,7 +195,7 @@ export class Webhooks {
   }
 
   private async deliver (url: string, event: PlayEvent): Promise<void> {
-    const body = JSON.stringify(event.type === 'play.dtmf' ? { type: event.type, play: event.play, digit: event.digit, durationMs: event.durationMs } : { type: event.type, play: event.play })
+    const body = JSON.stringify({ type: event.type, play: event.play, ...keyOf(event) })
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       if (attempt > 0) await new Promise(resolve => setTimeout(resolve, this.backoffMs * 2 ** (attempt - 1)))
       let outcome: string

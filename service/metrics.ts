@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { LatenessStats, type Engine } from '../src/index.js'
+import { LatenessStats, type Engine, type PoolInstance } from '../src/index.js'
 import type { Webhooks } from './events.js'
 
 async function metrics (app: FastifyInstance, opts: { engine: Engine, webhooks: Webhooks }): Promise<void> {
@@ -36,14 +36,20 @@ async function metrics (app: FastifyInstance, opts: { engine: Engine, webhooks: 
   })
 
   if (engine.pool !== null) {
-    // The pool's view, read from Redis at scrape time; nothing when it cannot be reached.
+    // The pool's view, read from Redis once per scrape (both gauges share the read); nothing
+    // when it cannot be reached.
     const pool = engine.pool
+    let reading: ReturnType<typeof pool.instances> | null = null
+    const instancesNow = async (): Promise<PoolInstance[] | null> => {
+      reading ??= pool.instances().finally(() => { setImmediate(() => { reading = null }) })
+      return await reading.catch(() => null)
+    }
     new Gauge({
       name: 'prompt_player_pool_instances',
       help: 'Instances of the pool alive (heartbeat within the last 5 s)',
       registers: [register],
       async collect () {
-        const instances = await pool.instances().catch(() => null)
+        const instances = await instancesNow()
         if (instances !== null) this.set(instances.length)
       }
     })
@@ -53,7 +59,7 @@ async function metrics (app: FastifyInstance, opts: { engine: Engine, webhooks: 
       labelNames: ['instance'],
       registers: [register],
       async collect () {
-        const instances = await pool.instances().catch(() => null)
+        const instances = await instancesNow()
         this.reset()
         for (const i of instances ?? []) this.set({ instance: i.id }, i.playsRunning)
       }

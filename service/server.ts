@@ -47,7 +47,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes, maxPromptsPerPlay: config.maxPromptsPerPlay, tokens: config.tokens, rateLimit: config.rateLimit, bodyTimeoutMs: config.requestTimeoutMs, overload: { maxEventLoopDelayMs: config.maxEventLoopDelayMs }, webhooks: { policy: new CallbackPolicy(config.callbacks) } })
   await fastify.ready()
   for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
-  if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${inVariables(engine.ffmpegInfo.error, ['ffmpegPath'])}`)
+  if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${inVariables(engine.ffmpegInfo.error, engine.ffmpegInfo.options)}`)
 
   // Descriptors: one UDP socket per play, a reserve for files, pipes and the worker, and HTTP
   // connections get the rest. Past the cap, Node closes a new connection at once: a flood of

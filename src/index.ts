@@ -14,7 +14,7 @@ import os from 'node:os'
 import { ENGINE_DEFAULTS } from './common/defaults.js'
 import { SafeEmitter, type EngineEvents } from './events/events.js'
 import { LocalEventLog, type EventLog } from './events/event-log.js'
-import { Ffmpeg, type FfmpegInfo } from './library/ffmpeg.js'
+import { Ffmpeg, type FfmpegInfo, type FfmpegUnusable } from './library/ffmpeg.js'
 import { PromptStore } from './library/prompt-store.js'
 import type { LibraryStorage, StoreWarning } from './library/storage.js'
 import type { LatenessStats } from './packet/lateness.js'
@@ -72,7 +72,7 @@ export interface Engine {
   readonly eventLog: EventLog
   readonly ffmpeg: Ffmpeg
   /** The ffmpeg that was found at startup, or why none could be run. */
-  readonly ffmpegInfo: FfmpegInfo | { error: string }
+  readonly ffmpegInfo: FfmpegInfo | FfmpegUnusable
   /** The packet thread's niceness: -10 when it could raise its priority, else null. */
   readonly packetThreadNiceness: number | null
   /** Library entries that could not be loaded (they are left untouched). */
@@ -151,7 +151,7 @@ export {
   PROMPT_NAME_PATTERN, type PlayInfo, type PlayState, type PromptInfo
 } from './common/schemas.js'
 export { detectContainer, type Container, type Detection } from './library/detect.js'
-export { Ffmpeg, type FfmpegInfo, type FfmpegRun } from './library/ffmpeg.js'
+export { Ffmpeg, type FfmpegInfo, type FfmpegRun, type FfmpegUnusable } from './library/ffmpeg.js'
 export { LocalStorage } from './library/local-storage.js'
 export { Prompt, isPromptName } from './library/prompt.js'
 export { PromptStore, type AudioFormat } from './library/prompt-store.js'

@@ -14,7 +14,7 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
     const problems: string[] = []
     // Checked again every few seconds at most: an ffmpeg installed or repaired is seen.
     const ffmpeg = await engine.ffmpeg.check()
-    if ('error' in ffmpeg) problems.push(inVariables(ffmpeg.error, ['ffmpegPath']))
+    if ('error' in ffmpeg) problems.push(inVariables(ffmpeg.error, ffmpeg.options))
     if (engine.plays.capacityLeft === 0) problems.push('at capacity: no play can start now')
     // A pool's Redis out of reach is said, but does not take the instance out of the load
     // balancer: plays of loaded prompts still start, run and stop here, and if every instance

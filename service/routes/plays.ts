@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { CallbackPolicy } from '../callbacks.js'
 import { httpError } from '../errors.js'
@@ -10,16 +10,20 @@ import type { PlayInfo } from '../../src/index.js'
 export default async function playRoutes (fastify: FastifyInstance, opts: { callbacks: CallbackPolicy, maxPrompts: number, forwardToken?: string }): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const plays = app.engine.plays
-  /** Where a play another instance sends is answered for, or null to answer here. */
-  const ownerOf = async (request: FastifyRequest, play: PlayInfo): Promise<{ instance: string, address: string } | null> => {
+  const from = { instance: plays.instance, token: opts.forwardToken }
+  /**
+   * A call on a play that another instance sends is answered by that instance: forwarded, and
+   * its answer returned. Null when this instance answers (its own plays, ended ones, and calls
+   * already forwarded once).
+   */
+  const viaOwner = async (request: FastifyRequest, reply: FastifyReply, play: PlayInfo): Promise<PlayInfo | null> => {
     if (play.state !== 'playing' || play.instance === plays.instance || isForwarded(request)) return null
     const address = await plays.addressOf(play.instance)
     if (address === undefined) {
       throw httpError('INSTANCE_UNREACHABLE', `the play runs on instance ${play.instance}, which has no heartbeat; if it is lost, its plays are reported failed within 10 s`)
     }
-    return { instance: play.instance, address }
+    return await forward<PlayInfo>(request, reply, { instance: play.instance, address }, from)
   }
-  const from = { instance: plays.instance, token: opts.forwardToken }
 
   app.post('/v1/plays', {
     schema: {
@@ -45,8 +49,7 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
     schema: { summary: 'One play', params: PlayParams, response: { 200: Play, 404: ErrorResponse, 503: ErrorResponse } }
   }, async (request, reply) => {
     const play = await plays.get(request.params.id)
-    const owner = await ownerOf(request, play)
-    return owner === null ? play : await forward<PlayInfo>(request, reply, owner, from)
+    return await viaOwner(request, reply, play) ?? play
   })
 
   app.delete('/v1/plays/:id', {
@@ -57,11 +60,8 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
       response: { 200: Play, 404: ErrorResponse, 503: ErrorResponse }
     }
   }, async (request, reply) => {
-    if (plays.handle(request.params.id) === undefined) {
-      const recorded = await plays.get(request.params.id)
-      const owner = await ownerOf(request, recorded)
-      if (owner !== null) return await forward<PlayInfo>(request, reply, owner, from)
-    }
+    const remote = await viaOwner(request, reply, await plays.get(request.params.id))
+    if (remote !== null) return remote
     const play = await plays.stop(request.params.id)
     request.log.info({ play: play.id, state: play.state, packetsSent: play.packetsSent }, 'play stop requested')
     return play
@@ -76,11 +76,8 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
       response: { 200: Play, 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse }
     }
   }, async (request, reply) => {
-    if (plays.handle(request.params.id) === undefined) {
-      const recorded = await plays.get(request.params.id)
-      const owner = await ownerOf(request, recorded)
-      if (owner !== null) return await forward<PlayInfo>(request, reply, owner, from)
-    }
+    const remote = await viaOwner(request, reply, await plays.get(request.params.id))
+    if (remote !== null) return remote
     const play = await plays.control(request.params.id, request.body)
     request.log.info({ play: play.id, control: request.body, positionMs: play.positionMs, paused: play.paused }, 'play controlled')
     return play

@@ -45,6 +45,12 @@ export interface FfmpegInfo {
   version: string
 }
 
+/** Why no ffmpeg can be run, and the options that would fix it (for the service to name). */
+export interface FfmpegUnusable {
+  error: string
+  options: readonly string[]
+}
+
 /** What ffmpeg said of the input audio stream while decoding it; null where it did not say. */
 export interface DecodedStream {
   codec: string | null
@@ -63,7 +69,7 @@ export class Ffmpeg {
   readonly maxQueued: number
   private running = 0
   private readonly waiting: Array<() => void> = []
-  private health: { at: number, result: Promise<FfmpegInfo | { error: string }> } | null = null
+  private health: { at: number, result: Promise<FfmpegInfo | FfmpegUnusable> } | null = null
   private readonly onRun: ((run: FfmpegRun) => void) | undefined
 
   constructor (options: FfmpegOptions = {}) {
@@ -96,10 +102,10 @@ export class Ffmpeg {
    * readiness checks, and to tell a broken ffmpeg from a broken upload; an ffmpeg installed or
    * repaired while the service runs is seen within that time.
    */
-  async check (maxAgeMs = 2000): Promise<FfmpegInfo | { error: string }> {
+  async check (maxAgeMs = 2000): Promise<FfmpegInfo | FfmpegUnusable> {
     const now = performance.now()
     if (this.health === null || now - this.health.at > maxAgeMs) {
-      this.health = { at: now, result: this.info().catch((err: Error) => ({ error: err.message })) }
+      this.health = { at: now, result: this.info().catch((err: Error) => ({ error: err.message, options: err instanceof EngineError ? err.options : [] })) }
     }
     return await this.health.result
   }
@@ -190,7 +196,7 @@ export class Ffmpeg {
       // is not to blame, and the answer is the one /readyz gives.
       if (err instanceof EngineError && err.code === 'UNDECODABLE_AUDIO' && err.details?.timedOut !== true) {
         const health = await this.check(1000)
-        if ('error' in health) throw new EngineError('FFMPEG_UNAVAILABLE', health.error, { cause: err, options: ['ffmpegPath'] })
+        if ('error' in health) throw new EngineError('FFMPEG_UNAVAILABLE', health.error, { cause: err, options: health.options })
       }
       throw err
     } finally {

@@ -16,14 +16,14 @@ import { randomBytes } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { CODEC_NAMES, type Codec } from '../common/g711.js'
+import type { Codec } from '../common/g711.js'
 import type { PromptInfo } from '../common/schemas.js'
-import { isPromptName, toShared } from './prompt.js'
+import { isPromptName } from './prompt.js'
+import { discard, readAudio, stage, stagedDir } from './staging.js'
 import type { LibraryStorage, Staged, StoredPrompt, StoreWarning } from './storage.js'
 
 const MEDIA = 'media'
 const TMP = '.tmp'
-const FILES: Record<Codec, string> = { PCMU: 'pcmu', PCMA: 'pcma' }
 const SHA256 = /^[0-9a-f]{64}$/
 
 export class LocalStorage implements LibraryStorage {
@@ -69,24 +69,15 @@ export class LocalStorage implements LibraryStorage {
   }
 
   async stage (bytes: Uint8Array, sha256: string): Promise<Staged> {
-    const dir = path.join(this.dir, TMP, `${sha256}.${randomBytes(6).toString('hex')}`)
-    const staged = stagedIn(dir, sha256)
-    try {
-      await fs.mkdir(dir, { recursive: true })
-      await fs.writeFile(staged.source, bytes)
-    } catch (err) {
-      await discard(dir)
-      throw err
-    }
-    return staged
+    return await stage(path.join(this.dir, TMP), bytes, sha256)
   }
 
   async readStaged (staged: Staged): Promise<Record<Codec, Buffer>> {
-    return await readAudio(path.dirname(staged.source))
+    return await readAudio(stagedDir(staged))
   }
 
   async discard (staged: Staged): Promise<void> {
-    await discard(path.dirname(staged.source))
+    await discard(stagedDir(staged))
   }
 
   async commit (info: PromptInfo, staged: Staged, _options: { replace: boolean }): Promise<void> {
@@ -95,7 +86,7 @@ export class LocalStorage implements LibraryStorage {
     let mediaIsNew = false
     try {
       try {
-        await fs.rename(path.dirname(staged.source), media)
+        await fs.rename(stagedDir(staged), media)
         mediaIsNew = true
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code
@@ -132,25 +123,6 @@ export class LocalStorage implements LibraryStorage {
     }
     await fs.rm(probe)
   }
-}
-
-function stagedIn (dir: string, sha256: string): Staged {
-  return {
-    sha256,
-    source: path.join(dir, 'source'),
-    outputs: { PCMU: path.join(dir, FILES.PCMU), PCMA: path.join(dir, FILES.PCMA) }
-  }
-}
-
-/** Removes work in progress; a failure to clean up must not hide the error that caused it. */
-async function discard (file: string): Promise<void> {
-  await fs.rm(file, { recursive: true, force: true }).catch(() => {})
-}
-
-async function readAudio (dir: string): Promise<Record<Codec, Buffer>> {
-  const audio: Partial<Record<Codec, Buffer>> = {}
-  for (const codec of CODEC_NAMES) audio[codec] = toShared(await fs.readFile(path.join(dir, FILES[codec])))
-  return audio as Record<Codec, Buffer>
 }
 
 async function writeAtomically (file: string, tmpDir: string, text: string): Promise<void> {

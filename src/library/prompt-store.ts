@@ -251,7 +251,7 @@ export class PromptStore {
     // The same audio under another name is in memory already: share it.
     const same = [...this.prompts.values()].find(p => p.info.source.sha256 === info.source.sha256)
     const audio = same?.audio ?? await this.storage.readMedia!(info.source.sha256)
-    this.prompts.set(name, new Prompt(info, { PCMU: audio.PCMU, PCMA: audio.PCMA }))
+    this.prompts.set(name, new Prompt(info, audio))
     if (previous !== undefined) for (const listener of this.removeListeners) listener(previous)
   }
 

@@ -3,7 +3,7 @@
  * (symmetric RTP: the far end sends its media to where ours comes from). One key press is one
  * event however many packets carry it: all of an event's packets share its RTP timestamp
  * (RFC 4733 §2.5.1.3), including its retransmissions and its three end packets (§2.5.1.4).
- * Runs on the packet thread, on a packet that arrived: it allocates nothing per packet.
+ * Runs on the packet thread, on each packet that arrives: only a new key press allocates.
  *
  *    0                   1                   2                   3
  *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -27,71 +27,70 @@ export type Received =
   | { kind: 'malformed' }
   /** RTP of another payload type (the caller's audio): nothing for us. */
   | { kind: 'ignored' }
-  /** A packet of a key press already seen, or an event that is not a digit. */
+  /** A packet of a key press that is not to be reported now, or an event that is not a digit. */
   | { kind: 'repeat' }
-  /** The first packet of a key press. */
+  /**
+   * A key press to report now: at its first end packet, with its whole duration, or at its
+   * first packet when its digit stops the play (`stops`).
+   */
   | { kind: 'press', digit: string, durationMs: number, stops: boolean }
-  /** The first end packet of a key press: its whole duration. */
-  | { kind: 'end', digit: string, durationMs: number }
+
+// The answers that carry nothing are the same object every time: a packet of the caller's
+// audio every ptime allocates nothing.
+const MALFORMED: Received = Object.freeze({ kind: 'malformed' })
+const IGNORED: Received = Object.freeze({ kind: 'ignored' })
+const REPEAT: Received = Object.freeze({ kind: 'repeat' })
 
 /** How many recent key presses are remembered, to count their late packets once. */
 const REMEMBERED = 8
 
+interface Press {
+  /** The event's RTP timestamp: what makes it one key press. */
+  timestamp: number
+  digit: string
+  /** Held so far. */
+  durationMs: number
+  reported: boolean
+}
+
 export class DtmfReceiver {
   private readonly options: DtmfOptions
-  /** RTP timestamps of recent key presses, whether they were reported, their digit and duration so far. */
-  private readonly seen: number[] = []
-  private readonly ended: boolean[] = []
-  private readonly digits: string[] = []
-  private readonly durations: number[] = []
+  /** Recent key presses, oldest first. */
+  private readonly presses: Press[] = []
 
   constructor (options: DtmfOptions) {
     this.options = options
   }
 
   receive (packet: Buffer): Received {
-    if (packet.length < 12 || (packet[0]! >> 6) !== 2) return { kind: 'malformed' }
+    if (packet.length < 12 || (packet[0]! >> 6) !== 2) return MALFORMED
     const csrcs = packet[0]! & 0x0f
     let offset = 12 + 4 * csrcs
     if ((packet[0]! & 0x10) !== 0) {
-      if (packet.length < offset + 4) return { kind: 'malformed' }
+      if (packet.length < offset + 4) return MALFORMED
       offset += 4 + 4 * packet.readUInt16BE(offset + 2)
     }
     let end = packet.length
     if ((packet[0]! & 0x20) !== 0) end -= packet[packet.length - 1]!
-    if (offset > end || end > packet.length) return { kind: 'malformed' }
-    if ((packet[1]! & 0x7f) !== this.options.payloadType) return { kind: 'ignored' }
-    if (end - offset < 4) return { kind: 'malformed' }
+    if (offset > end || end > packet.length) return MALFORMED
+    if ((packet[1]! & 0x7f) !== this.options.payloadType) return IGNORED
+    if (end - offset < 4) return MALFORMED
     const event = packet[offset]!
+    if (event >= DIGITS.length) return REPEAT
     const isEnd = (packet[offset + 1]! & 0x80) !== 0
     const durationMs = packet.readUInt16BE(offset + 2) / 8
-    if (event >= DIGITS.length) return { kind: 'repeat' }
-    const digit = DIGITS[event]!
     const timestamp = packet.readUInt32BE(4)
-    const i = this.seen.indexOf(timestamp)
-    if (i < 0) {
-      const stops = this.options.stopOn.includes(digit)
-      this.seen.push(timestamp)
-      // A press that stops the play is reported at once: it counts as reported.
-      this.ended.push(isEnd || stops)
-      this.digits.push(digit)
-      this.durations.push(durationMs)
-      if (this.seen.length > REMEMBERED) {
-        this.seen.shift()
-        this.ended.shift()
-        this.digits.shift()
-        this.durations.shift()
-      }
-      // A press whose first packet to arrive is already an end one (the others were lost).
-      if (isEnd) return { kind: 'end', digit, durationMs }
-      return { kind: 'press', digit, durationMs, stops }
+    let press = this.presses.find(p => p.timestamp === timestamp)
+    if (press === undefined) {
+      press = { timestamp, digit: DIGITS[event]!, durationMs, reported: false }
+      this.presses.push(press)
+      if (this.presses.length > REMEMBERED) this.presses.shift()
     }
-    this.durations[i] = Math.max(this.durations[i]!, durationMs)
-    if (isEnd && !this.ended[i]!) {
-      this.ended[i] = true
-      return { kind: 'end', digit, durationMs }
-    }
-    return { kind: 'repeat' }
+    press.durationMs = Math.max(press.durationMs, durationMs)
+    const stops = this.options.stopOn.includes(press.digit)
+    if (press.reported || !(isEnd || stops)) return REPEAT
+    press.reported = true
+    return { kind: 'press', digit: press.digit, durationMs: press.durationMs, stops }
   }
 
   /**
@@ -99,13 +98,9 @@ export class DtmfReceiver {
    * were lost), with their duration so far: each reported once.
    */
   unfinished (): Array<{ digit: string, durationMs: number }> {
-    const open: Array<{ digit: string, durationMs: number }> = []
-    for (let i = 0; i < this.seen.length; i++) {
-      if (this.ended[i]!) continue
-      this.ended[i] = true
-      open.push({ digit: this.digits[i]!, durationMs: this.durations[i]! })
-    }
-    return open
+    const open = this.presses.filter(p => !p.reported)
+    for (const p of open) p.reported = true
+    return open.map(({ digit, durationMs }) => ({ digit, durationMs }))
   }
 }
 

@@ -120,7 +120,6 @@ export class Play implements Task {
       const dtmf = new DtmfReceiver(options.dtmf)
       const onDigit = options.dtmf.onDigit
       this.flushDtmf = () => { for (const open of dtmf.unfinished()) onDigit(open.digit, open.durationMs) }
-      const stopOn = options.dtmf.stopOn
       // The socket is connected to the target: the kernel delivers only what the call's media
       // address sends (symmetric RTP), nothing from anyone else.
       this.socket.on('message', (packet: Buffer) => {
@@ -128,13 +127,10 @@ export class Play implements Task {
         const r = dtmf.receive(packet)
         if (r.kind === 'malformed') this.counters[MALFORMED]!++
         else if (r.kind === 'ignored') this.counters[IGNORED]!++
-        else if (r.kind === 'press' && r.stops) {
+        else if (r.kind === 'press') {
+          onDigit(r.digit, r.durationMs)
           // Barge-in: stopped at the digit's first packet; no packet of the play leaves after.
-          onDigit(r.digit, r.durationMs)
-          this.stop('dtmf')
-        } else if (r.kind === 'end') {
-          onDigit(r.digit, r.durationMs)
-          if (stopOn.includes(r.digit)) this.stop('dtmf')
+          if (r.stops) this.stop('dtmf')
         }
       })
     }
@@ -162,14 +158,13 @@ export class Play implements Task {
       payload = this.nextFrame()
       if (payload === null) {
         // The last packet's audio has now played out at the far end's nominal clock.
-        this.report()
         this.end('finished', null)
         return false
       }
     }
     this.ticks++
     this.due = this.start + this.ticks * this.ptimeMs
-    this.report()
+    this.counters[POSITION] = this.position
     if (payload === null) {
       this.rtp.hold()
       return true
@@ -222,7 +217,7 @@ export class Play implements Task {
         this.position++
         return frames[this.frameIndex++]!
       }
-      this.loopsDone++
+      this.counters[LOOPS] = ++this.loopsDone
       if (this.loop !== 0 && this.loopsDone >= this.loop) return null
       this.listIndex = 0
       this.frameIndex = 0
@@ -245,7 +240,7 @@ export class Play implements Task {
     this.position = index
   }
 
-  /** Position, loops and pause, for the HTTP thread (shared memory). */
+  /** Position, loops and pause, for the HTTP thread (shared memory), after a control. */
   private report (): void {
     this.counters[POSITION] = this.position
     this.counters[LOOPS] = this.loopsDone

@@ -4,7 +4,7 @@
  */
 import type { EngineErrorCode } from '../common/errors.js'
 import type { Codec, Ptime } from '../common/g711.js'
-import type { Endpoint, PlayState } from '../common/schemas.js'
+import type { Endpoint, PAUSE_MODES, PlayControl, PlayState, STOPPED_BY } from '../common/schemas.js'
 
 /**
  * Each play's counters: Float64s in one SharedArrayBuffer, a slot of COUNTERS.size per play
@@ -26,15 +26,12 @@ export const COUNTERS = {
 } as const
 
 /** A control of a running play (POST /v1/plays/{id}/control). */
-export type Control =
-  | { operation: 'pause' | 'resume' | 'restart' }
-  | { operation: 'forward' | 'reverse', ms: number }
-  | { operation: 'seek', positionMs: number }
+export type Control = PlayControl
 
 /** Why a play stopped, when it was stopped. */
-export type StoppedBy = 'api' | 'dtmf' | 'shutdown'
+export type StoppedBy = typeof STOPPED_BY[number]
 
-export type PauseMode = 'silence' | 'hold'
+export type PauseMode = typeof PAUSE_MODES[number]
 
 /** The counters of the play in `slot`, a view on the shared memory. */
 export function countersOf (counters: Float64Array, slot: number): Float64Array {
@@ -70,7 +67,6 @@ export interface StartPlay {
 export interface Started {
   source: Endpoint
   ssrc: number
-  totalPackets: number
 }
 
 export type ToWorker =

@@ -127,7 +127,7 @@ async function start (request: StartPlay): Promise<Started> {
   })
   plays.set(play.id, play)
   play.begin()
-  return { source, ssrc: play.rtp.ssrc, totalPackets: play.totalPackets }
+  return { source, ssrc: play.rtp.ssrc }
 }
 
 /**

@@ -81,7 +81,8 @@ export class PlayManager {
     }
     this.targets.check(request.target)
     const ptimeMs = request.ptimeMs ?? 20
-    // The list's length at this ptime, each prompt's last packet padded: where offsetMs may point.
+    // The list's length at this ptime, each prompt's last packet padded: the play's length, and
+    // where offsetMs may point.
     const listPackets = prompts.reduce((n, p) => n + packetCount(p!.audio.PCMU.length, ptimeMs), 0)
     const offsetPackets = Math.floor((request.offsetMs ?? 0) / ptimeMs)
     if (offsetPackets >= listPackets) {
@@ -126,7 +127,7 @@ export class PlayManager {
       payloadType,
       ptimeMs,
       ssrc: started.ssrc,
-      totalPackets: started.totalPackets,
+      totalPackets: listPackets,
       callbackUrl: request.callbackUrl ?? null,
       instance: this.options.instance,
       loop,
@@ -145,11 +146,6 @@ export class PlayManager {
       this.onEnded(early)
     }
     return play
-  }
-
-  /** A play running on this instance, to control it; undefined once it ended. */
-  handle (id: string): PlayHandle | undefined {
-    return this.running.get(id)
   }
 
   /**

@@ -10,15 +10,15 @@
  * source's hash, so the same audio under two names is stored once, as on disk. Transcoding
  * stays on the instance that received the upload: it stages files locally for ffmpeg.
  */
-import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Redis } from 'ioredis'
 import { EngineError } from '../common/errors.js'
-import { CODEC_NAMES, type Codec } from '../common/g711.js'
+import type { Codec } from '../common/g711.js'
 import type { PromptInfo } from '../common/schemas.js'
 import { toShared } from '../library/prompt.js'
+import { discard, readAudio, stage, stagedDir } from '../library/staging.js'
 import type { LibraryStorage, Staged, StoredPrompt, StoreWarning } from '../library/storage.js'
 import { KEYS, storeUnavailable } from './redis.js'
 
@@ -96,26 +96,15 @@ export class RedisStorage implements LibraryStorage {
   }
 
   async stage (bytes: Uint8Array, sha256: string): Promise<Staged> {
-    const dir = path.join(this.stagingDir, `${sha256}.${randomBytes(6).toString('hex')}`)
-    const staged: Staged = { sha256, source: path.join(dir, 'source'), outputs: { PCMU: path.join(dir, FIELDS.PCMU), PCMA: path.join(dir, FIELDS.PCMA) } }
-    try {
-      await fs.mkdir(dir, { recursive: true })
-      await fs.writeFile(staged.source, bytes)
-    } catch (err) {
-      await fs.rm(dir, { recursive: true, force: true }).catch(() => {})
-      throw err
-    }
-    return staged
+    return await stage(this.stagingDir, bytes, sha256)
   }
 
   async readStaged (staged: Staged): Promise<Record<Codec, Buffer>> {
-    const audio: Partial<Record<Codec, Buffer>> = {}
-    for (const codec of CODEC_NAMES) audio[codec] = toShared(await fs.readFile(staged.outputs[codec]))
-    return audio as Record<Codec, Buffer>
+    return await readAudio(stagedDir(staged))
   }
 
   async discard (staged: Staged): Promise<void> {
-    await fs.rm(path.dirname(staged.source), { recursive: true, force: true }).catch(() => {})
+    await discard(stagedDir(staged))
   }
 
   async commit (info: PromptInfo, staged: Staged, options: { replace: boolean }): Promise<void> {

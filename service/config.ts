@@ -54,6 +54,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_REDIS_KEEP_SOURCE: Type.Boolean({ default: true }),
   PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: ENGINE_DEFAULTS.allowedTargets.join(',') }),
   PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: ENGINE_DEFAULTS.minTargetPort, minimum: 1, maximum: 65535 }),
+  PROMPT_PLAYER_RTCP_INTERVAL_MS: Type.Integer({ default: ENGINE_DEFAULTS.rtcpIntervalMs, minimum: 500, maximum: 60000 }),
   PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: SERVICE_DEFAULTS.allowedCallbacks.join(',') }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
@@ -77,6 +78,7 @@ export const OPTION_VARIABLES: Readonly<Record<string, keyof typeof ConfigSchema
   transcodeQueue: 'PROMPT_PLAYER_TRANSCODE_QUEUE',
   'targets.allow': 'PROMPT_PLAYER_ALLOWED_TARGETS',
   'targets.minPort': 'PROMPT_PLAYER_MIN_TARGET_PORT',
+  rtcpIntervalMs: 'PROMPT_PLAYER_RTCP_INTERVAL_MS',
   redisUrl: 'PROMPT_PLAYER_REDIS_URL'
 }
 
@@ -110,6 +112,8 @@ export interface Config {
   /** Bearer tokens; empty: /v1 is open (allowed on loopback only). */
   tokens: string[]
   targets: { allow: string[], minPort: number }
+  /** RTCP's sender report interval, before randomisation. */
+  rtcpIntervalMs: number
   /** Networks webhooks (callbackUrl) may go to. */
   callbacks: string[]
   rateLimit: number
@@ -166,6 +170,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: parsed.PROMPT_PLAYER_LOG_LEVEL,
     tokens,
     targets: { allow, minPort: parsed.PROMPT_PLAYER_MIN_TARGET_PORT },
+    rtcpIntervalMs: parsed.PROMPT_PLAYER_RTCP_INTERVAL_MS,
     callbacks,
     rateLimit: parsed.PROMPT_PLAYER_RATE_LIMIT,
     requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS,

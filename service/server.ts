@@ -32,6 +32,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     maxTranscodes: config.maxTranscodes,
     transcodeQueue: config.transcodeQueue,
     targets: config.targets,
+    rtcpIntervalMs: config.rtcpIntervalMs,
     // In a pool every instance needs its own id: the host name and the port tell instances on
     // one machine apart (the process id where the port is picked at start).
     instanceId: config.instanceId !== '' ? config.instanceId : `${os.hostname()}:${config.port === 0 ? `pid${process.pid}` : config.port}`,
@@ -49,15 +50,15 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
   if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${inVariables(engine.ffmpegInfo.error, engine.ffmpegInfo.options)}`)
 
-  // Descriptors: one UDP socket per play, a reserve for files, pipes and the worker, and HTTP
+  // Descriptors: two UDP sockets per play (RTP and RTCP), a reserve for files, pipes and the worker, and HTTP
   // connections get the rest. Past the cap, Node closes a new connection at once: a flood of
   // idle connections cannot take the descriptors that plays and uploads need.
   const files = openFileLimit()
-  const needed = config.maxPlays + FILES_RESERVED + MIN_CONNECTIONS
+  const needed = config.maxPlays * SOCKETS_PER_PLAY + FILES_RESERVED + MIN_CONNECTIONS
   if (files !== null && files < needed) {
-    fastify.log.warn({ openFileLimit: files, maxPlays: config.maxPlays }, `the open-file limit is ${files}, below the ${needed} that ${config.maxPlays} plays need (one UDP socket each, PROMPT_PLAYER_MAX_PLAYS, and ${FILES_RESERVED + MIN_CONNECTIONS} for files and connections): raise it (ulimit -n 65536; LimitNOFILE=65536 under systemd; --ulimit nofile=65536:65536 in Docker) or lower PROMPT_PLAYER_MAX_PLAYS`)
+    fastify.log.warn({ openFileLimit: files, maxPlays: config.maxPlays }, `the open-file limit is ${files}, below the ${needed} that ${config.maxPlays} plays need (two UDP sockets each, RTP and RTCP, PROMPT_PLAYER_MAX_PLAYS, and ${FILES_RESERVED + MIN_CONNECTIONS} for files and connections): raise it (ulimit -n 65536; LimitNOFILE=65536 under systemd; --ulimit nofile=65536:65536 in Docker) or lower PROMPT_PLAYER_MAX_PLAYS`)
   }
-  const connectionBudget = files === null ? UNLIMITED_CONNECTIONS : Math.max(MIN_CONNECTIONS, files - config.maxPlays - FILES_RESERVED)
+  const connectionBudget = files === null ? UNLIMITED_CONNECTIONS : Math.max(MIN_CONNECTIONS, files - config.maxPlays * SOCKETS_PER_PLAY - FILES_RESERVED)
   if (config.maxConnections > connectionBudget) {
     fastify.log.warn({ openFileLimit: files, maxConnections: config.maxConnections }, `PROMPT_PLAYER_MAX_CONNECTIONS is ${config.maxConnections}, more than the ${connectionBudget} the open-file limit leaves beside the plays; a flood of connections could then take descriptors the plays need`)
   }
@@ -167,6 +168,9 @@ function lowerThisThread (by: number): number | null {
     return null
   }
 }
+
+/** UDP sockets of one play: RTP, and RTCP on the port above (rtcp "on", the default). */
+const SOCKETS_PER_PLAY = 2
 
 /** Descriptors kept for everything but the plays' sockets and HTTP connections: library files, ffmpeg's pipes, the worker, stdio. */
 const FILES_RESERVED = 192

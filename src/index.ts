@@ -48,6 +48,8 @@ export interface EngineOptions {
   keepEndedMax?: number
   /** Where plays may send: allowed networks (default loopback and private ranges) and the lowest port (default 1024). */
   targets?: { allow?: readonly string[], minPort?: number }
+  /** RTCP's sender report interval, randomised 0.5-1.5 times (default 5000 ms, RFC 3550 §6.2). */
+  rtcpIntervalMs?: number
   /** Where an event listener's error goes (default: a process warning on stderr). */
   onListenerError?: (err: unknown) => void
   /** This instance's id, in every Play it reports (default: the host name). */
@@ -113,6 +115,7 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
   const record = pool?.plays ?? options.playRecord ?? new LocalPlayRecord({ keepEndedMs, keepEndedMax })
   const plays = new PlayManager({
     rtpPorts: options.rtpPorts ?? ENGINE_DEFAULTS.rtpPorts,
+    rtcpIntervalMs: options.rtcpIntervalMs ?? ENGINE_DEFAULTS.rtcpIntervalMs,
     maxPlays: options.maxPlays ?? ENGINE_DEFAULTS.maxPlays,
     keepEndedMs,
     targets: { allow: options.targets?.allow ?? ENGINE_DEFAULTS.allowedTargets, minPort: options.targets?.minPort ?? ENGINE_DEFAULTS.minTargetPort },

@@ -27,5 +27,7 @@ export const ENGINE_DEFAULTS = {
     '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', // RFC 1918
     'fc00::/7' // IPv6 unique local (RFC 4193)
   ] as readonly string[],
-  minTargetPort: 1024
+  minTargetPort: 1024,
+  /** RTCP's report interval before randomisation to 0.5-1.5 times (RFC 3550 §6.2). */
+  rtcpIntervalMs: 5000
 } as const

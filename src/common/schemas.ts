@@ -35,6 +35,9 @@ export const PtimeMs = oneOf(PTIMES)
 export const PAUSE_MODES = ['silence', 'hold'] as const
 export const PauseModeName = oneOf(PAUSE_MODES)
 export const STOPPED_BY = ['api', 'dtmf', 'shutdown'] as const
+/** RTCP of a play: from source.port + 1 to target.port + 1, on the RTP ports (RFC 5761), or none. */
+export const RTCP_MODES = ['on', 'mux', 'off'] as const
+export const RtcpModeName = oneOf(RTCP_MODES)
 
 export const PlayState = Type.Union([Type.Literal('playing'), Type.Literal('finished'), Type.Literal('stopped'), Type.Literal('failed')])
 export type PlayState = Static<typeof PlayState>
@@ -42,7 +45,7 @@ export type PlayState = Static<typeof PlayState>
 /** The largest number of prompts one play may ever name; the configured limit is at most this. */
 export const MAX_PROMPTS_PER_PLAY_LIMIT = 1000
 
-const Nullable = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(schema: T) =>
+const Nullable = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer> | ReturnType<typeof Type.Number>>(schema: T) =>
   Type.Union([schema, Type.Null()])
 
 export const PlayRequest = Type.Object({
@@ -56,6 +59,7 @@ export const PlayRequest = Type.Object({
   loop: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'times the whole list plays, back to back in one stream (default 1); 0 plays it until stopped' })),
   offsetMs: Type.Optional(Type.Integer({ minimum: 0, description: 'where in the prompt list the play starts (default 0)' })),
   pauseMode: Type.Optional(PauseModeName),
+  rtcp: Type.Optional(Type.Union(RtcpModeName.anyOf, { description: 'RTCP (RFC 3550 §6): "on" (default) sends a sender report about every 5 s and a BYE at the end from source.port + 1 to target.port + 1, and reads the far end\'s receiver reports there; "mux" does the same on the RTP ports (RFC 5761); "off" sends none' })),
   dtmf: Type.Optional(Type.Object({
     payloadType: Type.Optional(Type.Integer({ minimum: 96, maximum: 127, description: 'the telephone-event payload type of the call\'s SDP (default 101)' })),
     stopOn: Type.Optional(Type.String({ pattern: '^[0-9*#A-D]{0,16}$', description: 'digits that stop the play at their first packet (stoppedBy "dtmf")' }))
@@ -91,8 +95,18 @@ export const Play = Type.Object({
   received: Type.Object({
     digits: Type.String({ description: 'the caller\'s key presses so far (with dtmf)' }),
     ignored: Type.Integer({ description: 'packets of other payload types that arrived on the source port (the caller\'s audio)' }),
-    malformed: Type.Integer({ description: 'packets that arrived and were not RTP this player reads' })
-  })
+    malformed: Type.Integer({ description: 'packets that arrived and were neither RTP nor RTCP this player reads' }),
+    reports: Type.Integer({ description: 'RTCP reports about this stream from the far end' })
+  }),
+  rtcp: RtcpModeName,
+  reportsSent: Type.Integer({ description: 'RTCP sender reports sent, the BYE\'s included' }),
+  remote: Type.Union([Type.Object({
+    fractionLost: Type.Number({ description: 'fraction of packets lost since its previous report, 0 to 1' }),
+    packetsLost: Type.Integer({ description: 'packets lost since the start, as the far end counts them' }),
+    jitterMs: Type.Number({ description: 'interarrival jitter (RFC 3550 §6.4.1)' }),
+    rttMs: Nullable(Type.Number({ description: 'round trip from LSR and DLSR; null before the far end had one of our sender reports' })),
+    at: Type.String({ format: 'date-time' })
+  }), Type.Null()], { description: 'the far end\'s latest RTCP receiver report about this stream: what the caller actually received; null until one arrived' })
 })
 
 /** POST /v1/plays/{id}/control. */

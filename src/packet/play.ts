@@ -12,6 +12,7 @@ import type { Scheduler, Task } from './scheduler.js'
 import type { Endpoint, PlayState } from '../common/schemas.js'
 import { COUNTERS, type Control, type PauseMode, type StoppedBy } from './protocol.js'
 import { DtmfReceiver, type DtmfOptions } from './dtmf.js'
+import { isRtcp, nextReportMs, readRtcp, RtcpWriter, wallClockMs } from './rtcp.js'
 
 /** A prompt's payloads at one codec and ptime (see Prompt.frames). */
 export type Frames = readonly Buffer[]
@@ -34,6 +35,13 @@ export interface PlayOptions {
   pauseMode?: PauseMode
   /** The caller's key presses (RFC 4733) on this socket, each told once to `onDigit`. */
   dtmf?: DtmfOptions & { onDigit: (digit: string, durationMs: number) => void }
+  /**
+   * RTCP (RFC 3550 §6): sender reports about every `intervalMs` (randomised) and a BYE at the
+   * end, sent on `socket` (bound to source.port + 1, connected to target.port + 1; the play
+   * closes it) or, without one, on the RTP socket (RFC 5761); the far end's reports about this
+   * stream read from the same socket.
+   */
+  rtcp?: { socket?: Socket, cname: string, intervalMs: number }
   /** The socket to send from: bound, and connected to the target. The play closes it. */
   socket: Socket
   scheduler: Scheduler
@@ -56,6 +64,8 @@ const LOOPS = COUNTERS.loopsDone
 const PAUSED = COUNTERS.paused
 const IGNORED = COUNTERS.ignored
 const MALFORMED = COUNTERS.malformed
+const REPORTS = COUNTERS.reports
+const REPORTS_SENT = COUNTERS.reportsSent
 
 export class Play implements Task {
   readonly id: string
@@ -91,6 +101,9 @@ export class Play implements Task {
   private start = 0
   /** Reports the key presses still down when the play ends. */
   private flushDtmf: (() => void) | null = null
+  private readonly rtcp: { writer: RtcpWriter, socket: Socket, own: boolean, intervalMs: number } | null = null
+  /** When the next sender report is due, on the scheduler's clock. */
+  private nextReportAt = Infinity
 
   constructor (options: PlayOptions) {
     this.id = options.id
@@ -116,19 +129,36 @@ export class Play implements Task {
       ...(options.ssrc === undefined ? {} : { ssrc: options.ssrc })
     })
     this.socket.on('error', err => this.sendFailed(err))
-    if (options.dtmf !== undefined) {
-      const dtmf = new DtmfReceiver(options.dtmf)
-      const onDigit = options.dtmf.onDigit
+    if (options.rtcp !== undefined) {
+      const own = options.rtcp.socket
+      this.rtcp = { writer: new RtcpWriter(options.rtcp.cname), socket: own ?? this.socket, own: own !== undefined, intervalMs: options.rtcp.intervalMs }
+      if (own !== undefined) {
+        own.on('message', (packet: Buffer) => this.receiveRtcp(packet))
+        // A far end with no RTCP port answers ICMP unreachable, reported on a later send: it
+        // costs the play nothing (the media goes on), so it is not a send error of the play.
+        own.on('error', () => {})
+      }
+    }
+    const mux = this.rtcp !== null && !this.rtcp.own
+    const dtmf = options.dtmf === undefined ? null : new DtmfReceiver(options.dtmf)
+    const onDigit = options.dtmf?.onDigit
+    if (dtmf !== null && onDigit !== undefined) {
       this.flushDtmf = () => { for (const open of dtmf.unfinished()) onDigit(open.digit, open.durationMs) }
+    }
+    if (dtmf !== null || mux) {
       // The socket is connected to the target: the kernel delivers only what the call's media
       // address sends (symmetric RTP), nothing from anyone else.
       this.socket.on('message', (packet: Buffer) => {
         if (this.state !== 'playing') return
-        const r = dtmf.receive(packet)
-        if (r.kind === 'malformed') this.counters[MALFORMED]!++
-        else if (r.kind === 'ignored') this.counters[IGNORED]!++
+        if (mux && isRtcp(packet)) {
+          this.receiveRtcp(packet)
+          return
+        }
+        const r = dtmf === null ? null : dtmf.receive(packet)
+        if (r === null || r.kind === 'ignored') this.counters[IGNORED]!++
+        else if (r.kind === 'malformed') this.counters[MALFORMED]!++
         else if (r.kind === 'press') {
-          onDigit(r.digit, r.durationMs)
+          onDigit!(r.digit, r.durationMs)
           // Barge-in: stopped at the digit's first packet; no packet of the play leaves after.
           if (r.stops) this.stop('dtmf')
         }
@@ -144,13 +174,15 @@ export class Play implements Task {
   begin (): void {
     this.start = this.scheduler.clock.now()
     this.due = this.start
+    if (this.rtcp !== null) this.nextReportAt = this.start + nextReportMs(this.rtcp.intervalMs, true)
     this.scheduler.add(this)
     this.scheduler.tick()
   }
 
   /** Task.run: sends the packet that is due, or ends the play after the last one has played. */
-  run (): boolean {
+  run (now: number): boolean {
     if (this.state !== 'playing') return false
+    if (now >= this.nextReportAt) this.sendReport(now)
     let payload: Buffer | null
     if (this.paused) {
       payload = this.pauseMode === 'silence' ? this.silence : null
@@ -247,6 +279,44 @@ export class Play implements Task {
     this.counters[PAUSED] = this.paused ? 1 : 0
   }
 
+  /**
+   * A sender report (SR + SDES) now, or with `bye` the last one, with its BYE. The RTP timestamp
+   * is the media clock's at this instant: packet k, due at start + k * ptime, has the first
+   * timestamp plus k packets' samples, so the clock reads first + (now - start) * 8 kHz.
+   */
+  private sendReport (now: number, bye = false): void {
+    const rtcp = this.rtcp!
+    this.nextReportAt = now + nextReportMs(rtcp.intervalMs, false)
+    const report = rtcp.writer.write({
+      ssrc: this.rtp.ssrc,
+      wallMs: wallClockMs(),
+      rtpTimestamp: (this.rtp.firstTimestamp + Math.round((now - this.start) * SAMPLES_PER_MS)) % 2 ** 32,
+      packets: this.counters[PACKETS]!,
+      octets: this.counters[OCTETS]!
+    }, bye)
+    rtcp.socket.send(report)
+    this.counters[REPORTS_SENT]!++
+  }
+
+  /** The far end's RTCP: its report about this stream kept (shared memory), anything else counted and dropped. */
+  private receiveRtcp (packet: Buffer): void {
+    if (this.state !== 'playing') return
+    const r = readRtcp(packet, this.rtp.ssrc, wallClockMs())
+    if (r.kind === 'malformed') {
+      this.counters[MALFORMED]!++
+    } else if (r.kind === 'foreign') {
+      this.counters[IGNORED]!++
+    } else {
+      const c = this.counters
+      c[COUNTERS.fractionLost] = r.report.fractionLost
+      c[COUNTERS.packetsLost] = r.report.packetsLost
+      c[COUNTERS.jitterMs] = r.report.jitterMs
+      c[COUNTERS.rttMs] = r.report.rttMs ?? NaN
+      c[COUNTERS.remoteAt] = Date.now()
+      c[REPORTS]!++
+    }
+  }
+
   /** Task.failed: sending threw (a fault, not a send error); the play ends as failed. */
   failed (err: unknown): void {
     this.fail(`the play stopped on a fault while sending: ${err instanceof Error ? err.message : String(err)}`)
@@ -277,11 +347,24 @@ export class Play implements Task {
     this.error = error
     this.scheduler.remove(this)
     this.flushDtmf?.()
-    try {
-      this.socket.close()
-    } catch {
-      // Closed already (the fault that ended the play may be exactly that): nothing to free.
+    if (this.rtcp !== null) {
+      // The BYE goes out before the sockets close: libuv sends at once when nothing is queued.
+      try {
+        this.sendReport(this.scheduler.clock.now(), true)
+      } catch {
+        // The socket that failed the play may be the one it would go on.
+      }
+      if (this.rtcp.own) close(this.rtcp.socket)
     }
+    close(this.socket)
     this.onEnd?.(this)
+  }
+}
+
+function close (socket: Socket): void {
+  try {
+    socket.close()
+  } catch {
+    // Closed already (the fault that ended the play may be exactly that): nothing to free.
   }
 }

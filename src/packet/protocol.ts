@@ -5,6 +5,7 @@
 import type { EngineErrorCode } from '../common/errors.js'
 import type { Codec, Ptime } from '../common/g711.js'
 import type { Endpoint, PAUSE_MODES, PlayControl, PlayState, STOPPED_BY } from '../common/schemas.js'
+import type { RtcpMode } from './rtcp.js'
 
 /**
  * Each play's counters: Float64s in one SharedArrayBuffer, a slot of COUNTERS.size per play
@@ -22,7 +23,18 @@ export const COUNTERS = {
   /** Packets that arrived on the play's port: of other payload types, and malformed. */
   ignored: 6,
   malformed: 7,
-  size: 8
+  /** RTCP reports about this stream received from the far end, and the latest one's figures. */
+  reports: 8,
+  /** When the latest arrived, in ms since the Unix epoch; 0: none yet. */
+  remoteAt: 9,
+  fractionLost: 10,
+  packetsLost: 11,
+  jitterMs: 12,
+  /** NaN when the report could not give one (no SR of ours had reached the far end). */
+  rttMs: 13,
+  /** Sender reports sent (the BYE's included). */
+  reportsSent: 14,
+  size: 15
 } as const
 
 /** A control of a running play (POST /v1/plays/{id}/control). */
@@ -43,6 +55,8 @@ export interface WorkerSetup {
   /** The play slots' counters (COUNTERS). */
   counters: SharedArrayBuffer
   lateness: SharedArrayBuffer
+  /** RTCP's report interval before randomisation (RFC 3550 §6.2: 5 s). */
+  rtcpIntervalMs: number
 }
 
 export interface StartPlay {
@@ -62,6 +76,8 @@ export interface StartPlay {
   pauseMode: PauseMode
   /** The caller's key presses: their payload type, and the digits that stop the play. */
   dtmf: { payloadType: number, stopOn: string } | null
+  /** RTCP from source.port + 1 to target.port + 1 ("on"), on the RTP ports ("mux"), or none. */
+  rtcp: RtcpMode
 }
 
 export interface Started {

@@ -103,7 +103,7 @@ async function start (request: StartPlay): Promise<Started> {
     if (prompt === undefined) throw new EngineError('PROMPT_NOT_FOUND', 'a prompt of this play was deleted while it started; try again')
     return prompt.frames(request.codec, request.ptimeMs)
   })
-  const { socket, source } = await openSocket(request.target)
+  const { socket, rtcpSocket, source } = await openSockets(request.target, request.rtcp === 'on')
   const play = new Play({
     id: request.id,
     target: request.target,
@@ -116,6 +116,7 @@ async function start (request: StartPlay): Promise<Started> {
     pauseMode: request.pauseMode,
     ...(request.dtmf === null ? {} : { dtmf: { ...request.dtmf, onDigit: (digit: string, durationMs: number) => post({ type: 'dtmf', id: request.id, digit, durationMs }) } }),
     ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
+    ...(request.rtcp === 'off' ? {} : { rtcp: { ...(rtcpSocket === null ? {} : { socket: rtcpSocket }), cname: `${request.id}@prompt-player`, intervalMs: setup.rtcpIntervalMs } }),
     socket,
     scheduler,
     counters: countersOf(counters, request.slot),
@@ -132,11 +133,12 @@ async function start (request: StartPlay): Promise<Started> {
 
 /**
  * Binds a socket on the next free even port of the range (RFC 3550 §11: RTP on an even port,
- * RTCP on the next) and connects it to the target, so each send needs no address lookup and
- * the kernel reports ICMP unreachable back to us. Packets leave from the port a symmetric-RTP
- * peer would answer to (RFC 4961).
+ * RTCP on the next one, bound too when `rtcp`) and connects each to the target's matching
+ * port, so each send needs no address lookup and the kernel reports ICMP unreachable back to
+ * us. Packets leave from the port a symmetric-RTP peer would answer to (RFC 4961), and only
+ * the far end's own packets are delivered.
  */
-async function openSocket (target: Endpoint): Promise<{ socket: dgram.Socket, source: Endpoint }> {
+async function openSockets (target: Endpoint, rtcp: boolean): Promise<{ socket: dgram.Socket, rtcpSocket: dgram.Socket | null, source: Endpoint }> {
   const family = isIP(target.host) === 6 ? 'udp6' : 'udp4'
   const address = family === 'udp6' ? '::' : '0.0.0.0'
   const slots = Math.floor((max - evenAtLeast(min)) / 2) + 1
@@ -144,40 +146,52 @@ async function openSocket (target: Endpoint): Promise<{ socket: dgram.Socket, so
   for (let tried = 0; tried < slots; tried++) {
     const candidate = nextPort
     nextPort = candidate + 2 > max ? evenAtLeast(min) : candidate + 2
-    if (portsInUse.has(candidate)) continue
-    const socket = dgram.createSocket({ type: family })
+    if (portsInUse.has(candidate) || (rtcp && candidate + 1 > max)) continue
+    const opened: dgram.Socket[] = []
     portsInUse.add(candidate)
     try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject)
-        socket.bind({ port: candidate, address, exclusive: true }, () => {
-          socket.off('error', reject)
-          resolve()
-        })
-      })
+      for (const port of rtcp ? [candidate, candidate + 1] : [candidate]) {
+        const socket = dgram.createSocket({ type: family })
+        opened.push(socket)
+        await bind(socket, port, address)
+      }
     } catch (err) {
       portsInUse.delete(candidate)
-      socket.close()
+      for (const socket of opened) socket.close()
       lastError = err
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue
       throw new EngineError('NO_RTP_PORT', `cannot bind a UDP socket on ${address} port ${candidate}: ${(err as Error).message}`, { cause: err })
     }
     try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject)
-        socket.connect(target.port, target.host, () => {
-          socket.off('error', reject)
-          resolve()
-        })
-      })
+      for (const [i, socket] of opened.entries()) await connect(socket, target.port + i, target.host)
     } catch (err) {
       portsInUse.delete(candidate)
-      socket.close()
+      for (const socket of opened) socket.close()
       throw new EngineError('TARGET_NOT_ALLOWED', `cannot send to ${target.host}:${target.port}: ${(err as Error).message}`, { cause: err })
     }
-    return { socket, source: { host: address, port: candidate } }
+    return { socket: opened[0]!, rtcpSocket: opened[1] ?? null, source: { host: address, port: candidate } }
   }
-  throw new EngineError('NO_RTP_PORT', `every even UDP port in ${min}-${max} is in use (rtpPorts); widen the range or stop some plays`, { cause: lastError, options: ['rtpPorts'] })
+  throw new EngineError('NO_RTP_PORT', `every ${rtcp ? 'pair of UDP ports (even for RTP, odd for RTCP)' : 'even UDP port'} in ${min}-${max} is in use (rtpPorts); widen the range or stop some plays`, { cause: lastError, options: ['rtpPorts'] })
+}
+
+async function bind (socket: dgram.Socket, port: number, address: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject)
+    socket.bind({ port, address, exclusive: true }, () => {
+      socket.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+async function connect (socket: dgram.Socket, port: number, host: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject)
+    socket.connect(port, host, () => {
+      socket.off('error', reject)
+      resolve()
+    })
+  })
 }
 
 function evenAtLeast (n: number): number {

@@ -16,6 +16,7 @@ type Reply = { result?: Started, changed?: boolean }
 
 export interface PacketEngineOptions {
   rtpPorts: { min: number, max: number }
+  rtcpIntervalMs: number
   /** Counter slots: one per play that can run at once. */
   slots: number
   onEnded: (ended: Ended) => void
@@ -47,7 +48,7 @@ export class PacketEngine {
     this.lateness = new LatenessStats(lateness)
     const counters = new SharedArrayBuffer(options.slots * COUNTERS.size * Float64Array.BYTES_PER_ELEMENT)
     this.counters = new Float64Array(counters)
-    this.setup = { rtpPorts: options.rtpPorts, counters, lateness }
+    this.setup = { rtpPorts: options.rtpPorts, rtcpIntervalMs: options.rtcpIntervalMs, counters, lateness }
     this.ready = new Promise(resolve => { this.onReady = resolve })
     this.worker = this.spawn()
   }

@@ -5,6 +5,7 @@
 import type { Codec, Ptime } from '../common/g711.js'
 import type { Endpoint, PlayInfo, PlayState } from '../common/schemas.js'
 import { COUNTERS, type PauseMode, type StoppedBy } from '../packet/protocol.js'
+import type { RtcpMode } from '../packet/rtcp.js'
 
 export interface PlayHandleOptions {
   id: string
@@ -21,6 +22,7 @@ export interface PlayHandleOptions {
   instance: string
   loop: number
   pauseMode: PauseMode
+  rtcp: RtcpMode
   slot: number
   counters: Float64Array
 }
@@ -59,6 +61,20 @@ export class PlayHandle {
   get positionMs (): number { return this.counters[COUNTERS.position]! * this.facts.ptimeMs }
   get loopsDone (): number { return this.counters[COUNTERS.loopsDone]! }
 
+  /** The far end's latest RTCP report about the stream, or null before the first. */
+  get remote (): PlayInfo['remote'] {
+    const c = this.counters
+    if (c[COUNTERS.remoteAt] === 0) return null
+    const rtt = c[COUNTERS.rttMs]!
+    return {
+      fractionLost: c[COUNTERS.fractionLost]!,
+      packetsLost: c[COUNTERS.packetsLost]!,
+      jitterMs: round(c[COUNTERS.jitterMs]!),
+      rttMs: Number.isNaN(rtt) ? null : round(rtt),
+      at: new Date(c[COUNTERS.remoteAt]!).toISOString()
+    }
+  }
+
   /** Records the end; the final counters are copied out of the shared slot before it is reused. */
   ended (state: Exclude<PlayState, 'playing'>, error: string | null, stoppedBy: StoppedBy | null = null): void {
     this.state = state
@@ -85,7 +101,14 @@ export class PlayHandle {
       positionMs: this.positionMs,
       loopsDone: this.loopsDone,
       stoppedBy: this.stoppedBy,
-      received: { digits: this.digits, ignored: this.counters[COUNTERS.ignored]!, malformed: this.counters[COUNTERS.malformed]! }
+      received: { digits: this.digits, ignored: this.counters[COUNTERS.ignored]!, malformed: this.counters[COUNTERS.malformed]!, reports: this.counters[COUNTERS.reports]! },
+      reportsSent: this.counters[COUNTERS.reportsSent]!,
+      remote: this.remote
     }
   }
+}
+
+/** To the microsecond: what a report's 1/65536 s and 1/8000 s units resolve. */
+function round (ms: number): number {
+  return Math.round(ms * 1000) / 1000
 }

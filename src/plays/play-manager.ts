@@ -17,8 +17,10 @@ import type { PromptStore } from '../library/prompt-store.js'
 import { TargetPolicy, type TargetPolicyOptions } from './target-policy.js'
 
 export interface PlayManagerOptions {
-  /** Local UDP ports plays send from; RTP uses the even ones (RTCP would take the odd one above). */
+  /** Local UDP ports plays send from; RTP uses the even ones, RTCP the odd one above. */
   rtpPorts: { min: number, max: number }
+  /** RTCP's sender report interval before randomisation. */
+  rtcpIntervalMs: number
   /** Plays running at once before AT_CAPACITY. */
   maxPlays: number
   /** How long an ended play stays visible to GET (for the error message; the record keeps them). */
@@ -54,7 +56,7 @@ export class PlayManager {
     this.events = events
     this.record = record
     this.freeSlots = Array.from({ length: options.maxPlays }, (_, i) => options.maxPlays - 1 - i)
-    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onDtmf: press => this.onDtmf(press), onCrashed: reason => this.onCrashed(reason) })
+    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, rtcpIntervalMs: options.rtcpIntervalMs, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onDtmf: press => this.onDtmf(press), onCrashed: reason => this.onCrashed(reason) })
     this.packetThreadReady = this.packets.ready
     store.onRemove(prompt => this.packets.release(prompt))
     // Plays of an instance found lost (a shared record): reported here, once in the pool.
@@ -80,6 +82,10 @@ export class PlayManager {
       throw new EngineError('PROMPT_NOT_FOUND', 'the play names no prompt; give at least one prompt name')
     }
     this.targets.check(request.target)
+    const rtcp = request.rtcp ?? 'on'
+    if (rtcp === 'on' && request.target.port === 65535) {
+      throw new EngineError('INVALID_REQUEST', 'target port 65535 leaves no port above it for RTCP (target.port + 1); give an even media port, or rtcp "mux" or "off"')
+    }
     const ptimeMs = request.ptimeMs ?? 20
     // The list's length at this ptime, each prompt's last packet padded: the play's length, and
     // where offsetMs may point.
@@ -111,6 +117,7 @@ export class PlayManager {
         loop,
         offsetPackets,
         pauseMode,
+        rtcp,
         dtmf: request.dtmf === undefined ? null : { payloadType: request.dtmf.payloadType ?? 101, stopOn: request.dtmf.stopOn ?? '' },
         ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc })
       })
@@ -132,6 +139,7 @@ export class PlayManager {
       instance: this.options.instance,
       loop,
       pauseMode,
+      rtcp,
       slot,
       counters: this.packets.countersOf(slot)
     })

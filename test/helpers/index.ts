@@ -100,26 +100,62 @@ export interface Received {
   from: { address: string, port: number }
 }
 
-/** A UDP receiver on loopback, port 0, that keeps every packet with its arrival time. */
+export interface ReceivedRtcp {
+  at: number
+  raw: Buffer
+  /** Where it arrived: the RTCP port (port + 1), or the RTP port (rtcp "mux"). */
+  on: 'rtcp' | 'rtp'
+  from: { address: string, port: number }
+}
+
+/**
+ * A far end on loopback: a UDP socket for RTP on a free port and one for RTCP on the port
+ * above (RFC 3550 §11), so that a play's RTCP reaches this receiver and never another test's
+ * socket. Keeps every packet with its arrival time; RTCP arriving on the RTP port (RFC 5761)
+ * is kept with the RTCP.
+ */
 export class Receiver {
   readonly packets: Received[] = []
+  readonly rtcp: ReceivedRtcp[] = []
   private readonly socket: dgram.Socket
+  private readonly rtcpSocket: dgram.Socket
   private waiters: Array<() => void> = []
 
-  private constructor (socket: dgram.Socket) {
+  private constructor (socket: dgram.Socket, rtcpSocket: dgram.Socket) {
     this.socket = socket
+    this.rtcpSocket = rtcpSocket
     socket.on('message', (raw, rinfo) => {
-      this.packets.push({ at: performance.now(), raw, rtp: parseRtpPacket(raw), from: { address: rinfo.address, port: rinfo.port } })
+      const from = { address: rinfo.address, port: rinfo.port }
+      if (raw.length >= 2 && raw[1]! >= 192 && raw[1]! <= 223) this.rtcp.push({ at: performance.now(), raw, on: 'rtp', from })
+      else this.packets.push({ at: performance.now(), raw, rtp: parseRtpPacket(raw), from })
+      for (const w of this.waiters) w()
+    })
+    rtcpSocket.on('message', (raw, rinfo) => {
+      this.rtcp.push({ at: performance.now(), raw, on: 'rtcp', from: { address: rinfo.address, port: rinfo.port } })
       for (const w of this.waiters) w()
     })
   }
 
   static async open (t: Test, host = '127.0.0.1'): Promise<Receiver> {
-    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4')
-    await new Promise<void>(resolve => socket.bind(0, host, resolve))
-    const receiver = new Receiver(socket)
-    t.teardown(() => receiver.close())
-    return receiver
+    const type = host.includes(':') ? 'udp6' : 'udp4'
+    for (let attempt = 0; ; attempt++) {
+      const socket = dgram.createSocket(type)
+      await new Promise<void>(resolve => socket.bind(0, host, resolve))
+      const rtcpSocket = dgram.createSocket(type)
+      const port = socket.address().port
+      const bound = port < 65535 && await new Promise<boolean>(resolve => {
+        rtcpSocket.once('error', () => resolve(false))
+        rtcpSocket.bind(port + 1, host, () => resolve(true))
+      })
+      if (bound) {
+        const receiver = new Receiver(socket, rtcpSocket)
+        t.teardown(() => receiver.close())
+        return receiver
+      }
+      socket.close()
+      try { rtcpSocket.close() } catch {}
+      if (attempt > 50) throw new Error('no free pair of UDP ports for a receiver')
+    }
   }
 
   get port (): number { return this.socket.address().port }
@@ -129,8 +165,14 @@ export class Receiver {
     await new Promise<void>((resolve, reject) => this.socket.send(packet, port, host, err => err ? reject(err) : resolve()))
   }
 
+  /** Sends a datagram from this receiver's RTCP port, as a far end sends its reports. */
+  async sendRtcp (packet: Buffer, port: number, host = '127.0.0.1'): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.rtcpSocket.send(packet, port, host, err => err ? reject(err) : resolve()))
+  }
+
   close (): void {
     try { this.socket.close() } catch {}
+    try { this.rtcpSocket.close() } catch {}
   }
 
   /** Resolves when `count` packets have arrived, rejects after `timeoutMs`. */

@@ -18,7 +18,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { PromptPlayerClient, PromptPlayerError, type PlayControl } from '../client/index.js'
-import { CODECS, Ffmpeg, SAMPLE_RATE, keyPress, wavFile, type Codec } from '../src/index.js'
+import { CODECS, Ffmpeg, SAMPLE_RATE, isRtcp, keyPress, wavFile, type Codec } from '../src/index.js'
 import { RtpMonitor, type StreamReport } from './rtp-monitor.js'
 
 const USAGE = `usage: prompt-player <command> [options]
@@ -123,7 +123,9 @@ async function play (argv: string[], io: Io): Promise<number> {
   if (!values.wait) return 0
   for await (const event of api.events({ play: started.id })) {
     if (event.type === 'play.started') continue
+    const remote = event.play.remote
     io.out(`${started.id}: ${event.play.state} after ${event.play.packetsSent} packets${event.play.error ? `: ${event.play.error}` : ''}`)
+    if (remote !== null) io.out(`${started.id}: the far end reported ${remote.packetsLost} lost (${(remote.fractionLost * 100).toFixed(1)} % lately), jitter ${remote.jitterMs.toFixed(2)} ms${remote.rttMs === null ? '' : `, round trip ${remote.rttMs.toFixed(2)} ms`}`)
     return event.type === 'play.failed' ? 1 : 0
   }
   return 1
@@ -182,16 +184,33 @@ async function listen (argv: string[], io: Io): Promise<number> {
   if (values.port === undefined) throw new UsageError('listen needs --port P (the RTP port you gave the play as its target)')
   const host = values.host ?? '127.0.0.1'
   const monitor = new RtpMonitor({ keepAudio: values.wav !== undefined })
-  const socket = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4')
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject)
-    socket.bind(Number(values.port), host, () => { socket.off('error', reject); resolve() })
-  })
+  const { socket, rtcpSocket } = await bindPair(host, Number(values.port))
   const port = socket.address().port
-  io.err(`listening for RTP on ${host}:${port}${values.seconds ? ` for ${values.seconds} s` : ''}; Ctrl-C to stop`)
+  io.err(`listening for RTP on ${host}:${port}${rtcpSocket === null ? ` (port ${port + 1} is taken: RTCP only if the sender muxes it)` : ` and RTCP on ${port + 1}`}${values.seconds ? ` for ${values.seconds} s` : ''}; Ctrl-C to stop`)
   const started = performance.now()
   let last = 0
+  const ourSsrc = randomInt(2 ** 32)
+  const replies = new Set<NodeJS.Timeout>()
+  // The sender's RTCP, shown as it comes; each SR answered with a receiver report about what
+  // arrived, as a phone would, so that the play's `remote` shows loss, jitter and round trip.
+  const onRtcp = (msg: Buffer, rinfo: dgram.RemoteInfo, via: dgram.Socket): void => {
+    const sr = monitor.addRtcp(msg, performance.now())
+    if (sr === null) return
+    io.err(`RTCP ${sr.bye ? 'BYE' : 'SR'} from ${rinfo.address}:${rinfo.port}: SSRC ${hex(sr.ssrc)} sent ${sr.packets} packets, ${sr.octets} octets${sr.bye ? '; the stream has ended' : ''}`)
+    if (sr.bye) return
+    const reply = setTimeout(() => {
+      replies.delete(reply)
+      const rr = monitor.receiverReport(sr.ssrc, ourSsrc, performance.now())
+      if (rr !== null) via.send(rr, rinfo.port, rinfo.address, () => {})
+    }, 100 + randomInt(200))
+    replies.add(reply)
+  }
+  rtcpSocket?.on('message', (msg, rinfo) => onRtcp(msg, rinfo, rtcpSocket))
   socket.on('message', (msg, rinfo) => {
+    if (isRtcp(msg)) {
+      onRtcp(msg, rinfo, socket)
+      return
+    }
     last = performance.now()
     monitor.add(msg, last, `${rinfo.address}:${rinfo.port}`)
     if (press !== null) {
@@ -223,7 +242,9 @@ async function listen (argv: string[], io: Io): Promise<number> {
     const done = (): void => { clearInterval(timer); process.off('SIGINT', done); resolve() }
     process.once('SIGINT', done)
   })
+  for (const reply of replies) clearTimeout(reply)
   socket.close()
+  rtcpSocket?.close()
   const reports = monitor.reports()
   if (values.json) io.out(JSON.stringify({ port, malformed: monitor.malformed, streams: reports }, null, 2))
   else io.out(reports.length === 0 ? `nothing arrived on ${host}:${port}: check the play's target and that no firewall drops UDP` : reports.map((r, i) => describe(r, i + 1)).join('\n'))
@@ -235,6 +256,33 @@ async function listen (argv: string[], io: Io): Promise<number> {
     io.err(`wrote ${values.wav}: ${(pcm.length / 2 / SAMPLE_RATE).toFixed(2)} s of 8 kHz mono 16-bit audio (${codec}, SSRC ${hex(main.ssrc)})`)
   }
   return reports.length === 0 ? 1 : 0
+}
+
+/**
+ * The RTP socket on `port` and, when it is free, an RTCP socket on the port above (RFC 3550
+ * §11). Port 0: a free pair.
+ */
+async function bindPair (host: string, port: number): Promise<{ socket: dgram.Socket, rtcpSocket: dgram.Socket | null }> {
+  const type = isIP(host) === 6 ? 'udp6' : 'udp4'
+  const bind = async (socket: dgram.Socket, p: number): Promise<void> => await new Promise((resolve, reject) => {
+    socket.once('error', reject)
+    socket.bind(p, host, () => { socket.off('error', reject); resolve() })
+  })
+  for (let attempt = 0; ; attempt++) {
+    const socket = dgram.createSocket(type)
+    await bind(socket, port)
+    const rtp = socket.address().port
+    const rtcpSocket = dgram.createSocket(type)
+    try {
+      if (rtp === 65535) throw new Error('no port above')
+      await bind(rtcpSocket, rtp + 1)
+      return { socket, rtcpSocket }
+    } catch {
+      try { rtcpSocket.close() } catch {}
+      if (port !== 0 || attempt >= 20) return { socket, rtcpSocket: null }
+      socket.close()
+    }
+  }
 }
 
 function progress (elapsedMs: number, monitor: RtpMonitor): string {
@@ -265,6 +313,7 @@ function describe (r: StreamReport, n: number): string {
     `  jitter          ${r.jitterMs.toFixed(2)} ms (RFC 3550 interarrival jitter)`,
     `  drift           ${r.driftMs.toFixed(1)} ms of arrival time against media time over ${(r.durationMs / 1000).toFixed(2)} s`
   ]
+  if (r.rtcp !== null) lines.push(`  rtcp            ${r.rtcp.senderReports} sender report(s), the last counting ${r.rtcp.packets} packets sent${r.rtcp.bye ? ', then BYE' : ''}`)
   if (Object.keys(r.payloadBytes).length > 1) lines.push('  note            payload sizes vary: the sender does not packetize by ptime (robotic audio at the far end)')
   if (r.lost > 0) lines.push(`  note            ${(100 * r.lost / r.expected).toFixed(1)} % lost`)
   if (r.markers > 1) lines.push('  note            more than one marker: the stream restarted talkspurts')

@@ -3,9 +3,12 @@
  * sizes, timestamp steps, inter-arrival gaps, RFC 3550 interarrival jitter, and drift of the
  * media clock against the arrival clock. It answers "the caller hears nothing" (nothing
  * arrived, or from whom) and "the audio sounds robotic" (gaps, loss, jitter, wrong sizes).
- * Packets are parsed with rtp-parser; nothing here sends anything.
+ * Packets are parsed with rtp-parser. The sender's RTCP is read too (its reports' counts, its
+ * BYE), and a receiver report about a stream can be written from what arrived, as a phone would
+ * send it back; nothing here sends anything.
  */
 import { parseRtpPacket } from 'rtp-parser'
+import { ntpMiddle, readSenderReport, receiverReport, type SenderPacket } from '../src/index.js'
 
 export interface StreamReport {
   ssrc: number
@@ -32,6 +35,8 @@ export interface StreamReport {
    */
   driftMs: number
   durationMs: number
+  /** The sender's RTCP about this stream: its reports, what the last one counted, and its BYE. */
+  rtcp: { senderReports: number, packets: number, octets: number, bye: boolean } | null
 }
 
 interface Stream {
@@ -62,6 +67,17 @@ interface Stream {
   /** Arrival minus media time (ms) of the first packets, and of the latest ones (a ring). */
   headOffsets: number[]
   tailOffsets: number[]
+  /** What the last receiver report covered (RFC 3550 A.3): for the fraction lost since then. */
+  reportedExpected: number
+  reportedPackets: number
+}
+
+interface SenderSide {
+  senderReports: number
+  last: SenderPacket
+  /** When the last SR arrived (ms, monotonic): for DLSR. */
+  lastAt: number
+  bye: boolean
 }
 
 /** Packets whose offsets are medianed at each end of a stream for drift. */
@@ -78,7 +94,8 @@ export class RtpMonitor {
   readonly clockRate: number
   private readonly keepAudio: boolean
   private readonly streams = new Map<number, Stream>()
-  /** Datagrams that were not RTP. */
+  private readonly senders = new Map<number, SenderSide>()
+  /** Datagrams that were not RTP, and RTCP that was not a sender report. */
   malformed = 0
 
   constructor (options: RtpMonitorOptions = {}) {
@@ -112,7 +129,7 @@ export class RtpMonitor {
         seen: new Set(), duplicates: 0, reordered: 0, markers: 0, sizes: new Map(), steps: new Map(), gaps: [],
         lastArrival: arrivalMs, firstArrival: arrivalMs, firstTs: rtp.timestamp, lastTs: rtp.timestamp, maxTs: rtp.timestamp,
         jitter: 0, lastTransit: null, payloads: this.keepAudio ? new Map() : null, tsWraps: 0, prevTs: rtp.timestamp,
-        headOffsets: [], tailOffsets: []
+        headOffsets: [], tailOffsets: [], reportedExpected: 0, reportedPackets: 0
       }
       this.streams.set(rtp.ssrc, s)
     } else {
@@ -156,6 +173,46 @@ export class RtpMonitor {
     s.payloads?.set(ext, Buffer.from(rtp.payload))
   }
 
+  /** Takes one RTCP datagram; answers the sender report it starts with, or null when it is none (counted as malformed). */
+  addRtcp (datagram: Buffer, arrivalMs: number): SenderPacket | null {
+    const sr = readSenderReport(datagram)
+    if (sr === null) {
+      this.malformed++
+      return null
+    }
+    const side = this.senders.get(sr.ssrc)
+    if (side === undefined) this.senders.set(sr.ssrc, { senderReports: 1, last: sr, lastAt: arrivalMs, bye: sr.bye })
+    else Object.assign(side, { senderReports: side.senderReports + 1, last: sr, lastAt: arrivalMs, bye: side.bye || sr.bye })
+    return sr
+  }
+
+  /**
+   * A receiver report (RFC 3550 §6.4.2) about stream `ssrc` from what arrived, sent as `from`:
+   * the fraction lost since the previous one, cumulative loss, the highest sequence number,
+   * the jitter, and LSR/DLSR from the sender's last SR, so the sender can compute the round trip.
+   */
+  receiverReport (ssrc: number, from: number, nowMs: number): Buffer | null {
+    const s = this.streams.get(ssrc)
+    if (s === undefined) return null
+    const expected = s.maxExtSeq - s.firstSeq + 1
+    const expectedInterval = expected - s.reportedExpected
+    const lostInterval = expectedInterval - (s.packets - s.reportedPackets)
+    s.reportedExpected = expected
+    s.reportedPackets = s.packets
+    const side = this.senders.get(ssrc)
+    return receiverReport({
+      ssrc: from,
+      about: ssrc,
+      fractionLost: expectedInterval <= 0 || lostInterval <= 0 ? 0 : Math.min(255, Math.floor(lostInterval * 256 / expectedInterval)) / 256,
+      packetsLost: Math.max(-0x800000, Math.min(0x7fffff, expected - s.packets)),
+      highestSequence: s.maxExtSeq,
+      jitter: Math.round(s.jitter),
+      lsr: side === undefined ? 0 : ntpMiddle(side.last.wallMs),
+      dlsr: side === undefined ? 0 : Math.round((nowMs - side.lastAt) * 65.536),
+      cname: 'prompt-player-listen'
+    })
+  }
+
   reports (): StreamReport[] {
     return [...this.streams.values()].map(s => {
       const gaps = Float64Array.from(s.gaps).sort()
@@ -181,9 +238,15 @@ export class RtpMonitor {
         },
         jitterMs: s.jitter * 1000 / this.clockRate,
         driftMs: median(s.tailOffsets) - median(s.headOffsets),
-        durationMs: arrivalMs
+        durationMs: arrivalMs,
+        rtcp: this.rtcpOf(s.ssrc)
       }
     })
+  }
+
+  private rtcpOf (ssrc: number): StreamReport['rtcp'] {
+    const side = this.senders.get(ssrc)
+    return side === undefined ? null : { senderReports: side.senderReports, packets: side.last.packets, octets: side.last.octets, bye: side.bye }
   }
 
   /**

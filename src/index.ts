@@ -162,6 +162,7 @@ export type { LibraryStorage, Staged, StoredPrompt, StoreWarning } from './libra
 export { wavFile } from './library/wav.js'
 export { LatenessStats } from './packet/lateness.js'
 export { keyPress } from './packet/dtmf.js'
+export { isRtcp, ntpMiddle, readSenderReport, receiverReport, wallClockMs, type SenderPacket } from './packet/rtcp.js'
 export type { Clock } from './packet/clock.js'
 export type { PlayHandle } from './plays/play-handle.js'
 export type { PlayManager } from './plays/play-manager.js'

@@ -97,6 +97,35 @@ t.test('listen --dtmf presses a key as the caller would: a play with stopOn stop
   t.match(bad.err.join('\n'), /--dtmf: "X" is not a DTMF digit/)
 })
 
+t.test('listen shows the RTCP it receives and answers it: the play reports what the far end got', async t => {
+  const app = await buildApp(t, { rtcpIntervalMs: 500 })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  const listener = io()
+  const listening = run(['listen', '--port', '0', '--idle', '0.6', '--json'], listener.io)
+  for (let i = 0; i < 50 && listener.err.length === 0; i++) await sleep(20)
+  const [, port, rtcpPort] = /127\.0\.0\.1:(\d+) and RTCP on (\d+)/.exec(listener.err[0]!)!.map(Number)
+  t.equal(rtcpPort, port! + 1, 'the RTCP port is the one above')
+  const player = io()
+  t.equal(await run(['play', 'welcome', 'goodbye', '--to', `127.0.0.1:${port!}`, '--wait', '--url', url], player.io), 0)
+  t.equal(await listening, 0)
+  const lines = listener.err.filter(l => l.startsWith('RTCP'))
+  t.ok(lines.length >= 2, `a line for each RTCP packet (${lines.length})`)
+  t.match(lines.at(-1), /^RTCP BYE from 127\.0\.0\.1:\d+: SSRC 0x[0-9a-f]{8} sent \d+ packets, \d+ octets; the stream has ended$/)
+  const stream = JSON.parse(listener.out[0]!).streams[0]
+  t.match(stream.rtcp, { senderReports: lines.length, packets: stream.packets, octets: stream.packets * 160, bye: true }, 'the BYE counted every packet that arrived')
+  t.match(player.out[2], /^p_\w+: the far end reported 0 lost \(0\.0 % lately\), jitter [\d.]+ ms, round trip [\d.]+ ms$/, 'the receiver reports reached the play')
+  const id = player.out[0]!.split(':')[0]!
+  const play = (await app.inject({ url: `/v1/plays/${id}` })).json()
+  t.ok(play.received.reports >= 1 && play.remote.rttMs >= 0 && play.remote.rttMs < 50, `remote: ${JSON.stringify(play.remote)}`)
+
+  const human = io()
+  const again = run(['listen', '--port', String(port), '--idle', '0.5'], human.io)
+  await sleep(100)
+  t.equal(await run(['play', 'goodbye', '--to', `127.0.0.1:${port!}`, '--url', url], io().io), 0)
+  t.equal(await again, 0)
+  t.match(human.out[0], /\n {2}rtcp {12}\d+ sender report\(s\), the last counting \d+ packets sent, then BYE/)
+})
+
 t.test('listen with nothing arriving says what to check', async t => {
   const c = io()
   t.equal(await run(['listen', '--port', '0', '--seconds', '0.3'], c.io), 1)

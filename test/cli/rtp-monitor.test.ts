@@ -1,6 +1,7 @@
 import t from 'tap'
 import { RtpMonitor } from '../../cli/rtp-monitor.js'
 import { RtpStream } from '../../src/packet/rtp-packetizer.js'
+import { RtcpWriter, readRtcp } from '../../src/packet/rtcp.js'
 
 /** n packets of a 20 ms PCMU stream, sequence and timestamp close to their wrap. */
 function stream (n: number): Buffer[] {
@@ -65,4 +66,26 @@ t.test('several streams are told apart by SSRC', async t => {
   t.same(monitor.reports().map(r => [r.ssrc, Object.keys(r.payloadTypes)[0], Object.keys(r.timestampSteps)[0]]), [[1, '0', '160'], [2, '8', '240']])
   t.equal(monitor.packetCount, 20)
   t.same(monitor.audio(1, 0xff), Buffer.alloc(0), 'no audio kept unless asked')
+})
+
+t.test('RTCP: the sender\'s reports are read, and receiver reports written from what arrived', async t => {
+  const monitor = new RtpMonitor()
+  const packets = stream(100)
+  // 10 of the first 50 lost, none of the rest.
+  packets.forEach((p, k) => { if (k >= 50 || k % 5 !== 1) monitor.add(p, k * 20) })
+  const writer = new RtcpWriter('p_1@prompt-player')
+  const wallMs = Date.now()
+  const sr = monitor.addRtcp(Buffer.from(writer.write({ ssrc: 7, wallMs, rtpTimestamp: 1, packets: 100, octets: 16000 })), 2000)
+  t.match(sr, { ssrc: 7, packets: 100, bye: false })
+  const first = monitor.receiverReport(7, 99, 2250)!
+  const read = readRtcp(first, 7, wallMs + 300)
+  t.match(read, { kind: 'report', report: { fractionLost: Math.floor(10 * 256 / 100) / 256, packetsLost: 10 } }, 'the loss since the start')
+  t.ok(read.kind === 'report' && Math.abs(read.report.rttMs! - 50) < 0.1, 'DLSR is the time since the SR arrived: 300 - 250 ms')
+  const second = readRtcp(monitor.receiverReport(7, 99, 2300)!, 7, wallMs)
+  t.match(second, { kind: 'report', report: { fractionLost: 0, packetsLost: 10 } }, 'nothing lost since the last report')
+  t.equal(monitor.receiverReport(8, 99, 0), null, 'no report about a stream that never came')
+  monitor.addRtcp(Buffer.from(writer.write({ ssrc: 7, wallMs, rtpTimestamp: 1, packets: 100, octets: 16000 }, true)), 2400)
+  t.same(monitor.reports()[0]!.rtcp, { senderReports: 2, packets: 100, octets: 16000, bye: true })
+  t.equal(monitor.addRtcp(Buffer.from('not rtcp at all'), 0), null)
+  t.equal(monitor.malformed, 1, 'anything else is counted')
 })

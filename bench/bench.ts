@@ -112,6 +112,8 @@ export class Receiver {
   }
 
   async open (count: number): Promise<number[]> { return (await this.call('open', { count })).ports }
+  /** Presses a key towards each stream's source (RFC 4733), `afterMs` from now. */
+  async press (presses: Array<{ port: number, digit: string, afterMs: number }>): Promise<void> { await this.call('press', { presses }) }
   async report (): Promise<ReceiverReport> { return (await this.call('report')).report }
   async close (): Promise<void> { await this.call('close') }
 }
@@ -143,7 +145,16 @@ function summarize (sender: string, n: number, report: ReceiverReport, starts: M
  * prompt-player: N plays over HTTP, 100 new ones a second, to `url` (one instance, or a load
  * balancer in front of several: `pids` and `instances` then name them all).
  */
-export async function runPromptPlayer (url: string, pids: number[], receiver: Receiver, n: number, uploads: Buffer[] = [], instances: string[] = [url], label = 'prompt-player'): Promise<Row> {
+export interface RunOptions {
+  /** Fields added to play i's request. */
+  request?: (i: number) => object
+  /** Runs during the measured window, beside the GETs. */
+  during?: (ports: number[], windowMs: number) => Promise<void>
+  /** Sees the receiver's report of the window. */
+  onReport?: (report: ReceiverReport) => void
+}
+
+export async function runPromptPlayer (url: string, pids: number[], receiver: Receiver, n: number, uploads: Buffer[] = [], instances: string[] = [url], label = 'prompt-player', options: RunOptions = {}): Promise<Row> {
   const ports = await receiver.open(n)
   const idle = usageOf(pids)
   const starts = new Map<number, number>()
@@ -162,7 +173,7 @@ export async function runPromptPlayer (url: string, pids: number[], receiver: Re
     posts.push(fetch(`${url}/v1/plays`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ target: { host: '127.0.0.1', port }, prompts: Array(repeats).fill('bench') })
+      body: JSON.stringify({ target: { host: '127.0.0.1', port }, prompts: Array(repeats).fill('bench'), ...options.request?.(i) })
     }).then(async res => {
       postLatency.push(wallMs() - sent)
       const body = await res.json() as { id?: string, message?: string }
@@ -188,6 +199,7 @@ export async function runPromptPlayer (url: string, pids: number[], receiver: Re
       if (res.ok) uploaded++
     }
   })
+  const during = options.during?.(ports, WINDOW_S * 1000)
   while (performance.now() < windowEnd) {
     const t0 = performance.now()
     await (await fetch(`${url}/v1/plays/${ids[Math.floor(Math.random() * ids.length)]}`)).arrayBuffer()
@@ -195,10 +207,12 @@ export async function runPromptPlayer (url: string, pids: number[], receiver: Re
     await sleep(100)
   }
   await Promise.all(uploaders)
+  await during
   capture?.kill('SIGINT')
   const b = usageOf(pids)
   const late = latenessSummary(lateBefore, await lateness(instances))
   const report = await receiver.report()
+  options.onReport?.(report)
   await Promise.all(ids.map(async id => { await (await fetch(`${url}/v1/plays/${id}`, { method: 'DELETE' })).arrayBuffer() }))
   const row = summarize(uploads.length === 0 ? label : `${label} + ${uploaded} uploads`, n, report, starts, b.cpu - a.cpu, (b.cpu === a.cpu ? WINDOW_S : WINDOW_S), (b.rss - idle.rss) / n)
   row.getP99 = quantile(getLatency, 0.99)
@@ -215,13 +229,15 @@ export async function runPromptPlayer (url: string, pids: number[], receiver: Re
  * the first audio packet after a resume.
  */
 async function controlToEffect (url: string, work: string, cycles: number): Promise<{ pause: number[], resume: number[] }> {
-  const noise = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'anoisesrc=d=60:c=white:a=0.5', '-ar', '8000', '-ac', '1', '-f', 'wav', '-'], { maxBuffer: 1 << 26 })
-  await (await fetch(`${url}/v1/prompts/noise`, { method: 'PUT', body: new Uint8Array(noise) })).arrayBuffer()
+  if ((await fetch(`${url}/v1/prompts/noise`)).status === 404) {
+    const noise = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'anoisesrc=d=60:c=white:a=0.5', '-ar', '8000', '-ac', '1', '-f', 'wav', '-'], { maxBuffer: 1 << 26 })
+    await (await fetch(`${url}/v1/prompts/noise`, { method: 'PUT', body: new Uint8Array(noise) })).arrayBuffer()
+  }
   const socket = dgram.createSocket('udp4')
   const arrivals: Array<{ at: number, silent: boolean }> = []
   socket.on('message', (packet: Buffer) => { arrivals.push({ at: performance.now(), silent: packet.subarray(12).every(b => b === 0xff) }) })
   await new Promise<void>(resolve => socket.bind(0, '127.0.0.1', resolve))
-  const res = await fetch(`${url}/v1/plays`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: { host: '127.0.0.1', port: socket.address().port }, prompts: ['noise'] }) })
+  const res = await fetch(`${url}/v1/plays`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: { host: '127.0.0.1', port: socket.address().port }, prompts: ['noise'], rtcp: 'off' }) })
   const play = await res.json() as { id: string }
   const result = { pause: [] as number[], resume: [] as number[] }
   const control = async (operation: string): Promise<number> => {
@@ -245,6 +261,57 @@ async function controlToEffect (url: string, work: string, cycles: number): Prom
   await fetch(`${url}/v1/plays/${play.id}`, { method: 'DELETE' })
   socket.close()
   return result
+}
+
+/**
+ * In-call features under load, side by side in one run: N plays with RTCP off and no DTMF,
+ * then N plays with RTCP on (each SR answered by an RR) and DTMF on every play: a key that does
+ * not stop (5) pressed on 90 % of them, one that does (#) on 10 %, at random times in the
+ * window, with pause/resume cycles on another play all the while. Reports both rows' pacing,
+ * the time from the first packet of # to the last packet of its play at the receiver, and
+ * control to effect under that load.
+ */
+async function inCallUnderLoad (url: string, pid: number, receiver: Receiver, work: string, n: number): Promise<{ rows: Row[], dtmfToLast: number[], stopped: number, pressed: number, senderReports: number, byes: number, effect: { pause: number[], resume: number[] } }> {
+  const plain = await runPromptPlayer(url, [pid], receiver, n, [], [url], 'prompt-player, RTCP off, no DTMF', { request: () => ({ rtcp: 'off' }) })
+  console.error(`in-call baseline N=${n} done: gap p99 ${plain.gapP99.toFixed(2)} ms`)
+  await sleep(1000)
+  const stopping = new Set<number>()
+  let effect = { pause: [] as number[], resume: [] as number[] }
+  let report: ReceiverReport | null = null
+  const full = await runPromptPlayer(url, [pid], receiver, n, [], [url], 'prompt-player + RTCP + DTMF', {
+    request: () => ({ rtcp: 'on', dtmf: { payloadType: 101, stopOn: '#' } }),
+    during: async (ports, windowMs) => {
+      const presses = ports.map((port, i) => {
+        if (i % 10 === 0) stopping.add(port)
+        return { port, digit: i % 10 === 0 ? '#' : '5', afterMs: 1000 + Math.random() * (windowMs - 3000) }
+      })
+      await receiver.press(presses)
+      effect = await controlToEffect(url, work, Math.max(10, Math.floor(windowMs / 400)))
+    },
+    onReport: r => { report = r }
+  })
+  const streams = (report as ReceiverReport | null)?.streams ?? []
+  const pressed = streams.filter(s => stopping.has(s.port) && s.pressAt > 0)
+  // From the digit's first packet leaving the far end to the play's last packet arriving there
+  // (negative when that packet was already on its way).
+  const dtmfToLast = pressed.map(s => s.lastArrival - s.pressAt)
+  return {
+    rows: [plain, full],
+    dtmfToLast,
+    stopped: pressed.filter(s => s.lastArrival - s.pressAt < 1000).length,
+    pressed: pressed.length,
+    senderReports: streams.reduce((a, s) => a + s.senderReports, 0),
+    byes: streams.filter(s => s.bye).length,
+    effect
+  }
+}
+
+function reportInCall (inCall: Awaited<ReturnType<typeof inCallUnderLoad>>): void {
+  const [plain, full] = inCall.rows as [Row, Row]
+  const q = (v: number[], p: number): string => quantile(v, p).toFixed(1)
+  console.log(`In-call features under load, N=${full.n} side by side: gap p99 ${full.gapP99.toFixed(2)} ms with RTCP and DTMF against ${plain.gapP99.toFixed(2)} ms without (ratio ${(full.gapP99 / plain.gapP99).toFixed(4)}), max ${full.gapMax.toFixed(1)} against ${plain.gapMax.toFixed(1)} ms, loss ${full.lossPct.toFixed(3)} % against ${plain.lossPct.toFixed(3)} %, sender lateness p99 ${full.lateP99 ?? '-'} against ${plain.lateP99 ?? '-'}; ${inCall.senderReports} RTCP sender reports arrived and were answered, ${inCall.byes} BYEs.`)
+  console.log(`DTMF to stop: # pressed on ${inCall.pressed} plays, ${inCall.stopped} stopped; from the digit's first packet to the play's last packet at the receiver p50 ${q(inCall.dtmfToLast, 0.5)} / p99 ${q(inCall.dtmfToLast, 0.99)} / max ${Math.max(...inCall.dtmfToLast).toFixed(1)} ms (target p99 <= ptime + 5 = 25 ms).`)
+  console.log(`Control to effect under that load (${inCall.effect.pause.length} pauses): to the first silent packet p50 ${q(inCall.effect.pause, 0.5)} / p99 ${q(inCall.effect.pause, 0.99)} ms; to the first audio packet p50 ${q(inCall.effect.resume, 0.5)} / p99 ${q(inCall.effect.resume, 0.99)} ms.`)
 }
 
 interface Peer { name: string, command: (file: string, port: number) => [string, string[]] }
@@ -356,6 +423,15 @@ async function main (): Promise<void> {
   const wav = path.join(work, 'big.wav')
   execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ar', '44100', '-ac', '2', '-c:a', 'pcm_s16le', wav])
   const big = [fs.readFileSync(wav), fs.readFileSync(file), fs.readFileSync(wav), fs.readFileSync(file)]
+  if (args.includes('--in-call')) {
+    // Only the in-call section (N from --only, default 1000; 100 with --quick).
+    const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, ONLY ?? (QUICK ? 100 : 1000))
+    await receiver.close()
+    server.kill('SIGTERM')
+    console.log(table(inCall.rows))
+    reportInCall(inCall)
+    return
+  }
   if (ONLY !== null) {
     rows.push(await runPromptPlayer(url, [server.pid!], receiver, ONLY, args.includes('--uploads') ? big : []))
     await receiver.close()
@@ -397,6 +473,9 @@ async function main (): Promise<void> {
   }
   const effect = await controlToEffect(url, work, QUICK ? 20 : 100)
   console.error('control to effect done')
+  const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, QUICK ? 100 : 1000)
+  rows.push(...inCall.rows)
+  console.error('in-call features under load done')
   for (const peer of PEERS) {
     const bin = peer.command(file, 0)[0]
     if (!has(bin)) { console.error(`${peer.name}: ${bin} not installed, skipped`); continue }
@@ -420,6 +499,7 @@ async function main (): Promise<void> {
     }
   }
   console.log(`Control to effect at a receiver (${effect.pause.length} pauses, ${effect.resume.length} resumes of a play of noise): answer to the first silent packet p50 ${quantile(effect.pause, 0.5).toFixed(1)} / p99 ${quantile(effect.pause, 0.99).toFixed(1)} ms; answer to the first audio packet p50 ${quantile(effect.resume, 0.5).toFixed(1)} / p99 ${quantile(effect.resume, 0.99).toFixed(1)} ms (one ptime: 20 ms).`)
+  reportInCall(inCall)
   console.log('Receiver: one Node process (bench/receiver.ts), one UDP socket per stream on 127.0.0.1; its own timing error is in every gap figure.')
   fs.rmSync(work, { recursive: true, force: true })
 }

@@ -1,9 +1,14 @@
 /**
  * The benchmark's receiver, a process of its own so that its work does not share a core's
- * event loop with the sender under test. Each stream under test gets its own UDP port; per
- * packet this keeps only counters and a gap histogram, so that it can follow thousands of
- * streams. The parent drives it over IPC:
- *   {cmd: 'open', count}   -> {ports}         bind `count` sockets on 127.0.0.1
+ * event loop with the sender under test. Each stream under test gets its own pair of UDP
+ * ports, RTP and RTCP above it (so that a sender's RTCP never lands on another stream's port);
+ * per packet this keeps only counters and a gap histogram, so that it can follow thousands of
+ * streams. Each RTCP sender report is answered with a receiver report, as a phone does. The
+ * parent drives it over IPC:
+ *   {cmd: 'open', count}   -> {ports}         bind `count` pairs on 127.0.0.1
+ *   {cmd: 'press', presses: [{port, digit, afterMs}]} -> {}   press a key back towards each
+ *                             stream's source (RFC 4733), `afterMs` from now; the time the
+ *                             first packet left is kept
  *   {cmd: 'report'}        -> {streams, gaps} what arrived since open
  *   {cmd: 'close'}
  * Arrival times are performance.timeOrigin + performance.now(): milliseconds comparable
@@ -11,6 +16,7 @@
  */
 import dgram from 'node:dgram'
 import { performance } from 'node:perf_hooks'
+import { keyPress, ntpMiddle, readSenderReport, receiverReport } from '../src/index.js'
 
 export interface StreamStats {
   port: number
@@ -21,6 +27,12 @@ export interface StreamStats {
   markers: number
   /** Median offset (arrival - media time) of the last 25 packets minus that of the first 25, ms. */
   driftMs: number
+  lastArrival: number
+  /** RTCP sender reports that arrived, and whether one carried a BYE. */
+  senderReports: number
+  bye: boolean
+  /** When the first packet of a key press left towards the stream's source, or 0. */
+  pressAt: number
 }
 
 export interface ReceiverReport {
@@ -47,6 +59,12 @@ interface State {
   markers: number
   head: number[]
   tail: number[]
+  ssrc: number
+  source: { address: string, port: number } | null
+  socket: dgram.Socket
+  senderReports: number
+  bye: boolean
+  pressAt: number
 }
 
 let sockets: dgram.Socket[] = []
@@ -61,7 +79,8 @@ function now (): number {
 
 function onPacket (state: State, msg: Buffer): void {
   const at = now()
-  if (msg.length < 12) return
+  // RTCP on the RTP port (RFC 5761) is not a packet of the stream.
+  if (msg.length < 12 || (msg[1]! >= 192 && msg[1]! <= 223)) return
   const seq = msg.readUInt16BE(2)
   const ts = msg.readUInt32BE(4)
   if (state.packets === 0) {
@@ -71,6 +90,7 @@ function onPacket (state: State, msg: Buffer): void {
     state.tsBase = 0
     state.lastTs = ts
     state.firstArrival = at
+    state.ssrc = msg.readUInt32BE(8)
   } else {
     const gap = at - state.lastArrival
     histogram[Math.min(BINS - 1, Math.floor(gap / BIN_MS))]!++
@@ -117,20 +137,64 @@ function quantile (q: number): number {
   return maxGap
 }
 
+/** A sender report answered at once with a receiver report about the stream (LSR from it, DLSR 0). */
+function onRtcp (state: State, msg: Buffer, rtcp: dgram.Socket, from: dgram.RemoteInfo): void {
+  const sr = readSenderReport(msg)
+  if (sr === null) return
+  state.senderReports++
+  if (sr.bye) {
+    state.bye = true
+    return
+  }
+  const expected = state.packets === 0 ? 0 : state.maxSeq - state.firstSeq + 1
+  rtcp.send(receiverReport({ ssrc: 0xbe7c, about: sr.ssrc, packetsLost: expected - state.packets, highestSequence: state.maxSeq, lsr: ntpMiddle(sr.wallMs), dlsr: 0 }), from.port, from.address)
+}
+
+async function bind (port: number): Promise<dgram.Socket | null> {
+  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20 })
+  return await new Promise(resolve => {
+    socket.once('error', () => { try { socket.close() } catch {} resolve(null) })
+    socket.bind(port, '127.0.0.1', () => resolve(socket))
+  })
+}
+
 async function open (count: number): Promise<number[]> {
   close()
   histogram = new Float64Array(BINS)
   maxGap = 0
   gapCount = 0
-  for (let i = 0; i < count; i++) {
-    const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20 })
-    await new Promise<void>(resolve => socket.bind(0, '127.0.0.1', resolve))
-    const state: State = { port: socket.address().port, packets: 0, firstSeq: 0, maxSeq: 0, firstTs: 0, tsBase: 0, lastTs: 0, firstArrival: 0, lastArrival: 0, badSize: 0, markers: 0, head: [], tail: [] }
-    socket.on('message', msg => onPacket(state, msg))
-    sockets.push(socket)
+  while (states.length < count) {
+    const socket = (await bind(0))!
+    const port = socket.address().port
+    const rtcp = port < 65535 ? await bind(port + 1) : null
+    if (rtcp === null) {
+      socket.close()
+      continue
+    }
+    const state: State = { port, packets: 0, firstSeq: 0, maxSeq: 0, firstTs: 0, tsBase: 0, lastTs: 0, firstArrival: 0, lastArrival: 0, badSize: 0, markers: 0, head: [], tail: [], ssrc: 0, source: null, socket, senderReports: 0, bye: false, pressAt: 0 }
+    socket.on('message', (msg, from) => {
+      if (state.source === null) state.source = { address: from.address, port: from.port }
+      onPacket(state, msg)
+    })
+    rtcp.on('message', (msg, from) => onRtcp(state, msg, rtcp, from))
+    sockets.push(socket, rtcp)
     states.push(state)
   }
   return states.map(s => s.port)
+}
+
+/** Presses `digit` towards the stream's source as a phone does: updates every 20 ms, then three end packets. */
+function press (port: number, digit: string, afterMs: number): void {
+  const state = states.find(s => s.port === port)
+  if (state === undefined) return
+  setTimeout(() => {
+    if (state.source === null) return
+    const packets = keyPress(digit, { ssrc: 0xd7f, sequence: 1, timestamp: Math.floor(Math.random() * 2 ** 32), durationMs: 100 })
+    const { address, port: to } = state.source
+    state.pressAt = now()
+    state.socket.send(packets[0]!, to, address)
+    packets.slice(1).forEach((packet, i) => setTimeout(() => { try { state.socket.send(packet, to, address) } catch {} }, (i + 1) * 20))
+  }, afterMs)
 }
 
 function close (): void {
@@ -148,16 +212,23 @@ function report (): ReceiverReport {
       firstArrival: s.firstArrival,
       badSize: s.badSize,
       markers: s.markers,
-      driftMs: s.packets < 50 ? 0 : median(s.tail) - median(s.head)
+      driftMs: s.packets < 50 ? 0 : median(s.tail) - median(s.head),
+      lastArrival: s.lastArrival,
+      senderReports: s.senderReports,
+      bye: s.bye,
+      pressAt: s.pressAt
     })),
     gaps: { count: gapCount, p50: quantile(0.5), p99: quantile(0.99), max: maxGap }
   }
 }
 
-process.on('message', (message: { cmd: string, count?: number, id: number }) => {
+process.on('message', (message: { cmd: string, count?: number, id: number, presses?: Array<{ port: number, digit: string, afterMs: number }> }) => {
   void (async () => {
     if (message.cmd === 'open') process.send!({ id: message.id, ports: await open(message.count!) })
-    else if (message.cmd === 'report') process.send!({ id: message.id, report: report() })
+    else if (message.cmd === 'press') {
+      for (const p of message.presses!) press(p.port, p.digit, p.afterMs)
+      process.send!({ id: message.id })
+    } else if (message.cmd === 'report') process.send!({ id: message.id, report: report() })
     else if (message.cmd === 'close') { close(); process.send!({ id: message.id }); process.disconnect() }
   })()
 })

@@ -104,7 +104,7 @@ t.test('an open-file limit too low for the configured plays is said at startup, 
   child.stdout.on('data', (chunk: Buffer) => { run.lines.push(...chunk.toString().split('\n').filter(Boolean)) })
   t.teardown(() => { child.kill('SIGKILL') })
   const warning = JSON.parse(await waitForLine(run, /open-file limit/))
-  t.match(warning, { level: 40, openFileLimit: 600, maxPlays: 2000, msg: /the open-file limit is 600, below the 2256 that 2000 plays need.*ulimit -n 65536.*LimitNOFILE.*PROMPT_PLAYER_MAX_PLAYS/ })
+  t.match(warning, { level: 40, openFileLimit: 600, maxPlays: 2000, msg: /the open-file limit is 600, below the 4256 that 2000 plays need \(two UDP sockets each.*ulimit -n 65536.*LimitNOFILE.*PROMPT_PLAYER_MAX_PLAYS/ })
   const listening = JSON.parse(await waitForLine(run, /prompt-player listening/))
   t.equal(listening.openFileLimit, 600)
   child.kill('SIGTERM')

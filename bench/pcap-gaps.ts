@@ -3,10 +3,11 @@
  *
  * Inter-arrival gaps and drift of the RTP streams in a capture, from the kernel's timestamps
  * (tcpdump -i lo -w capture.pcap 'udp and src portrange 20000-39999'), to check the figures of
- * the benchmark's Node receiver, whose own timing error is in every gap it reports. Reads
- * classic pcap (microsecond timestamps) of Ethernet or Linux-cooked frames with IPv4.
+ * the benchmark's Node receiver, whose own timing error is in every gap it reports (the
+ * capture is read by cli/pcap.ts, as `prompt-player listen --pcap` reads it).
  */
 import fs from 'node:fs'
+import { readPcap } from '../cli/pcap.js'
 
 interface Stream { last: number, firstAt: number, firstTs: number, head: number[], tail: number[], packets: number, tsBase: number, lastTs: number }
 
@@ -15,29 +16,12 @@ if (file === undefined) {
   console.error('usage: node dist/bench/pcap-gaps.js capture.pcap')
   process.exit(2)
 }
-const pcap = fs.readFileSync(file)
-const magic = pcap.readUInt32LE(0)
-const le = magic === 0xa1b2c3d4
-if (!le && pcap.readUInt32BE(0) !== 0xa1b2c3d4) throw new Error('not a classic microsecond pcap file')
-const u32 = (at: number): number => le ? pcap.readUInt32LE(at) : pcap.readUInt32BE(at)
-const linkType = u32(20)
-const linkBytes = linkType === 1 ? 14 : linkType === 113 ? 16 : NaN
-if (Number.isNaN(linkBytes)) throw new Error(`link type ${linkType} is not Ethernet (1) or Linux cooked (113)`)
 
 const streams = new Map<string, Stream>()
 const gaps: number[] = []
-let offset = 24
-while (offset + 16 <= pcap.length) {
-  const at = u32(offset) * 1000 + u32(offset + 4) / 1000
-  const length = u32(offset + 8)
-  const frame = pcap.subarray(offset + 16, offset + 16 + length)
-  offset += 16 + length
-  const ip = frame.subarray(linkBytes)
-  if (ip.length < 20 || ip[0]! >> 4 !== 4 || ip[9] !== 17) continue
-  const udp = ip.subarray((ip[0]! & 0x0f) * 4)
-  const rtp = udp.subarray(8)
-  if (rtp.length < 12 || rtp[0]! >> 6 !== 2) continue
-  const key = `${udp.readUInt16BE(0)}>${udp.readUInt16BE(2)}/${rtp.readUInt32BE(8)}`
+for (const { at, from, to, payload: rtp } of readPcap(fs.readFileSync(file))) {
+  if (rtp.length < 12 || rtp[0]! >> 6 !== 2 || (rtp[1]! >= 192 && rtp[1]! <= 223)) continue
+  const key = `${from.port}>${to.port}/${rtp.readUInt32BE(8)}`
   const ts = rtp.readUInt32BE(4)
   let s = streams.get(key)
   if (s === undefined) {

@@ -6,6 +6,7 @@
  *   prompt-player play NAME... --to HOST:PORT [--codec PCMU|PCMA] [--ptime MS] [--wait]
  *   prompt-player stop ID
  *   prompt-player listen --port P [--host ADDR] [--wav FILE] [--seconds S] [--idle S] [--json]
+ *   prompt-player listen --pcap FILE [--port P] [--json] [--wav FILE]
  *
  * Commands that call the service take --url (PROMPT_PLAYER_URL, default http://127.0.0.1:8080)
  * and --token (PROMPT_PLAYER_TOKEN).
@@ -19,6 +20,7 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { PromptPlayerClient, PromptPlayerError, type PlayControl } from '../client/index.js'
 import { CODECS, Ffmpeg, SAMPLE_RATE, isRtcp, keyPress, wavFile, type Codec } from '../src/index.js'
+import { readPcap } from './pcap.js'
 import { RtpMonitor, type StreamReport } from './rtp-monitor.js'
 
 const USAGE = `usage: prompt-player <command> [options]
@@ -30,6 +32,7 @@ const USAGE = `usage: prompt-player <command> [options]
   control  control a running play  ID pause|resume|restart | ID forward|reverse MS | ID seek MS
   listen   receive RTP, report it  --port P [--host 127.0.0.1] [--wav out.wav] [--seconds S] [--idle 3] [--json]
                                    [--dtmf DIGIT --after S [--dtmf-pt 101]]: press a key, as the caller would
+                                   --pcap FILE [--port P]: report the RTP (and RTCP) of a capture instead
 
   upload, play, stop and control call the service at --url (or PROMPT_PLAYER_URL, default
   http://127.0.0.1:8080) with --token (or PROMPT_PLAYER_TOKEN) when it needs one.`
@@ -167,7 +170,7 @@ function parseTarget (text: string): { host: string, port: number } {
 async function listen (argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: 'string' }, host: { type: 'string' }, wav: { type: 'string' }, seconds: { type: 'string' }, idle: { type: 'string' }, json: { type: 'boolean' }, progress: { type: 'string' }, dtmf: { type: 'string' }, after: { type: 'string' }, 'dtmf-pt': { type: 'string' } }
+    options: { port: { type: 'string' }, host: { type: 'string' }, wav: { type: 'string' }, seconds: { type: 'string' }, idle: { type: 'string' }, json: { type: 'boolean' }, progress: { type: 'string' }, dtmf: { type: 'string' }, after: { type: 'string' }, 'dtmf-pt': { type: 'string' }, pcap: { type: 'string' } }
   })
   // A key press sent back to where the stream comes from, as the caller's phone would.
   let press: Buffer[] | null = null
@@ -181,9 +184,20 @@ async function listen (argv: string[], io: Io): Promise<number> {
     }
   }
   const pressAfterMs = Number(values.after ?? 1) * 1000
-  if (values.port === undefined) throw new UsageError('listen needs --port P (the RTP port you gave the play as its target)')
-  const host = values.host ?? '127.0.0.1'
   const monitor = new RtpMonitor({ keepAudio: values.wav !== undefined })
+  if (values.pcap !== undefined) {
+    // A capture instead of a socket: the datagrams to --port (RTP) and the port above (RTCP),
+    // or every UDP datagram without --port, at the kernel's timestamps.
+    const rtpPort = values.port === undefined ? null : Number(values.port)
+    for (const d of readPcap(await fs.readFile(values.pcap))) {
+      if (rtpPort !== null && d.to.port !== rtpPort && d.to.port !== rtpPort + 1) continue
+      if (isRtcp(d.payload) || (rtpPort !== null && d.to.port === rtpPort + 1)) monitor.addRtcp(d.payload, d.at)
+      else monitor.add(d.payload, d.at, `${d.from.address}:${d.from.port}`)
+    }
+    return await finish(monitor, values, io, `${values.pcap}${rtpPort === null ? '' : ` to port ${rtpPort}`}`, rtpPort ?? 0)
+  }
+  if (values.port === undefined) throw new UsageError('listen needs --port P (the RTP port you gave the play as its target), or --pcap FILE')
+  const host = values.host ?? '127.0.0.1'
   const { socket, rtcpSocket } = await bindPair(host, Number(values.port))
   const port = socket.address().port
   io.err(`listening for RTP on ${host}:${port}${rtcpSocket === null ? ` (port ${port + 1} is taken: RTCP only if the sender muxes it)` : ` and RTCP on ${port + 1}`}${values.seconds ? ` for ${values.seconds} s` : ''}; Ctrl-C to stop`)
@@ -245,9 +259,14 @@ async function listen (argv: string[], io: Io): Promise<number> {
   for (const reply of replies) clearTimeout(reply)
   socket.close()
   rtcpSocket?.close()
+  return await finish(monitor, values, io, `${host}:${port}`, port)
+}
+
+/** What `listen` heard, for a person or as JSON, and the audio as a WAV file when asked. */
+async function finish (monitor: RtpMonitor, values: { json?: boolean | undefined, wav?: string | undefined }, io: Io, where: string, port: number): Promise<number> {
   const reports = monitor.reports()
   if (values.json) io.out(JSON.stringify({ port, malformed: monitor.malformed, streams: reports }, null, 2))
-  else io.out(reports.length === 0 ? `nothing arrived on ${host}:${port}: check the play's target and that no firewall drops UDP` : reports.map((r, i) => describe(r, i + 1)).join('\n'))
+  else io.out(reports.length === 0 ? `nothing arrived on ${where}: check the play's target and that no firewall drops UDP` : reports.map((r, i) => describe(r, i + 1)).join('\n'))
   if (values.wav !== undefined && reports.length > 0) {
     const main = reports.reduce((a, b) => (b.packets > a.packets ? b : a))
     const codec: Codec = main.payloadTypes['8'] !== undefined ? 'PCMA' : 'PCMU'

@@ -170,5 +170,8 @@ function parseFrame (frame: string): StreamedEvent | null {
     else if (line.startsWith('id:')) id = line.slice(3).trim()
   }
   if (type === null || data.length === 0) return null
-  return { id, type: type as PlayEventType, play: JSON.parse(data.join('\n')) as PlayInfo }
+  const body = JSON.parse(data.join('\n'))
+  // play.dtmf carries {play, digit, durationMs}; every other event is the Play itself.
+  if (type === 'play.dtmf') return { id, type, play: body.play as PlayInfo, digit: body.digit as string, durationMs: body.durationMs as number }
+  return { id, type: type as PlayEventType, play: body as PlayInfo }
 }

@@ -5,6 +5,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import { PromptPlayerClient, type PlayEvent } from '../../client/index.js'
+import { keyPress } from '../../src/index.js'
 import { Receiver, buildApp, sample, sleep } from '../helpers/index.js'
 
 async function server (t: Parameters<typeof buildApp>[0], options: Parameters<typeof buildApp>[1] = {}): Promise<{ url: string, client: PromptPlayerClient, app: Awaited<ReturnType<typeof buildApp>> }> {
@@ -35,6 +36,28 @@ t.test('SSE: started then finished for a play, with the Play as data; ?play= nar
   await following
   t.same(all.map(e => `${e.type} ${e.play.id === play.id ? 'play' : 'other'}`), [
     'play.started other', 'play.started play', 'play.finished play', 'play.stopped other'
+  ])
+})
+
+t.test('SSE: a key press reaches the client as play.dtmf with its digit, its duration and the Play', async t => {
+  const { client } = await server(t)
+  const receiver = await Receiver.open(t)
+  const play = await client.play({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['menu'], dtmf: { stopOn: '#' } })
+  const seen: PlayEvent[] = []
+  const following = (async () => {
+    for await (const event of client.events({ play: play.id })) {
+      seen.push(event)
+      if (event.type === 'play.stopped') break
+    }
+  })()
+  await sleep(100)
+  for (const packet of keyPress('4', { ssrc: 1, sequence: 1, timestamp: 1000, durationMs: 60 })) await receiver.send(packet, play.source.port)
+  for (const packet of keyPress('#', { ssrc: 1, sequence: 10, timestamp: 2000 })) await receiver.send(packet, play.source.port)
+  await following
+  t.match(seen, [
+    { type: 'play.dtmf', digit: '4', durationMs: 60, play: { id: play.id, state: 'playing' } },
+    { type: 'play.dtmf', digit: '#', play: { id: play.id } },
+    { type: 'play.stopped', play: { id: play.id, stoppedBy: 'dtmf', received: { digits: '4#' } } }
   ])
 })
 

@@ -1,0 +1,226 @@
+/**
+ * A small IVR application on prompt-player: it answers SIP calls, plays "welcome" then "menu"
+ * to each caller, and lets the caller's "#" cut the prompts short (barge-in, done by the
+ * player on the media path, within one packet).
+ *
+ * For each INVITE it reads the caller's SDP (where the caller wants our audio, which G.711 law,
+ * the telephone-event payload type, rtcp-mux), starts a play there with the typed client, and
+ * answers 200 OK with an SDP that names the play's own source port as our media address:
+ * the caller's RTP, key presses and RTCP then go straight to the player (symmetric RTP). It
+ * follows the player's events on one Server-Sent Events stream and hears each key press as
+ * `play.dtmf`. A BYE stops the play if it still runs.
+ *
+ * The SIP stack is `sip` (kirm/sip.js), plain JavaScript: RFC 3261 transactions and
+ * retransmissions over UDP, with no server process beside it (drachtio-srf needs its C++
+ * drachtio server; SIP.js and JsSIP are WebRTC stacks for browsers).
+ */
+import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import sip, { type Message, type Stack } from 'sip'
+import sdp from 'sip/sdp.js'
+// Outside this repository: import { PromptPlayerClient } from 'prompt-player/client'
+import { PromptPlayerClient, type PlayInfo, type PlayRequest, type StreamedEvent } from '../../client/index.js'
+
+export interface IvrOptions {
+  /** Where the IVR takes SIP (UDP). */
+  sip: { address: string, port: number }
+  /** The prompt-player service. */
+  player: { url: string, token?: string }
+  /** The address callers reach the player's media ports on, put in our SDP (`c=`). */
+  mediaAddress: string
+  /** Played back to back to each caller (default welcome, menu). */
+  prompts?: string[]
+  /** Digits that cut the prompts short (default #). */
+  stopOn?: string
+}
+
+export interface Call {
+  callId: string
+  /** Where the caller wants our audio, from its SDP. */
+  target: { host: string, port: number }
+  play: PlayInfo
+  digits: string
+  /** How the prompts ended: finished, stopped (by the caller's digit, or the hang-up), failed. */
+  ended: PlayInfo | null
+  hungUp: boolean
+}
+
+export interface IvrEvents {
+  answered: [Call]
+  dtmf: [Call, string]
+  promptsEnded: [Call, PlayInfo]
+  hangup: [Call]
+  error: [Error]
+}
+
+/** What the caller's SDP offers, as far as a G.711 player cares. */
+export interface Offer {
+  host: string
+  port: number
+  codec: 'PCMU' | 'PCMA'
+  payloadType: number
+  ptimeMs: 10 | 20 | 30 | 40
+  /** The telephone-event payload type, when offered. */
+  dtmf: number | null
+  mux: boolean
+}
+
+/** Reads an SDP offer; null when it has no audio stream in G.711 we can send to. */
+export function readOffer (text: string): Offer | null {
+  const session = sdp.parse(text.replace(/\r?\n/g, '\r\n'))
+  const audio = session.m.find(m => m.media === 'audio' && m.port > 0)
+  const host = audio?.c?.address ?? session.c?.address
+  if (audio === undefined || host === undefined) return null
+  const attributes = audio.a ?? []
+  const pt = audio.fmt.find(f => f === 0 || f === 8)
+  if (pt === undefined) return null
+  const dtmf = attributes.map(a => /^rtpmap:(\d+) telephone-event\/8000/i.exec(a)).find(m => m !== null)
+  const ptime = Number(attributes.map(a => /^ptime:(\d+)/.exec(a)?.[1]).find(p => p !== undefined) ?? 20)
+  return {
+    host,
+    port: audio.port,
+    codec: pt === 0 ? 'PCMU' : 'PCMA',
+    payloadType: pt,
+    ptimeMs: ([10, 20, 30, 40] as const).find(p => p === ptime) ?? 20,
+    dtmf: dtmf == null ? null : Number(dtmf[1]),
+    mux: attributes.includes('rtcp-mux')
+  }
+}
+
+/** Our SDP answer: the player's source port as our media port, the same law, telephone-event when offered. */
+export function answerFor (offer: Offer, mediaAddress: string, mediaPort: number): string {
+  const family = mediaAddress.includes(':') ? 'IP6' : 'IP4'
+  const formats = offer.dtmf === null ? [offer.payloadType] : [offer.payloadType, offer.dtmf]
+  const lines = [
+    'v=0',
+    `o=prompt-player-ivr ${Date.now()} 1 IN ${family} ${mediaAddress}`,
+    's=prompt-player IVR',
+    `c=IN ${family} ${mediaAddress}`,
+    't=0 0',
+    `m=audio ${mediaPort} RTP/AVP ${formats.join(' ')}`,
+    `a=rtpmap:${offer.payloadType} ${offer.codec}/8000`,
+    ...(offer.dtmf === null ? [] : [`a=rtpmap:${offer.dtmf} telephone-event/8000`, `a=fmtp:${offer.dtmf} 0-16`]),
+    `a=ptime:${offer.ptimeMs}`,
+    ...(offer.mux ? ['a=rtcp-mux'] : []),
+    'a=sendrecv'
+  ]
+  return lines.join('\r\n') + '\r\n'
+}
+
+export class Ivr extends EventEmitter<IvrEvents> {
+  readonly calls = new Map<string, Call>()
+  private readonly options: IvrOptions
+  private readonly client: PromptPlayerClient
+  private readonly byPlay = new Map<string, Call>()
+  private readonly stopEvents = new AbortController()
+  private stack: Stack | null = null
+
+  constructor (options: IvrOptions) {
+    super()
+    this.options = options
+    this.client = new PromptPlayerClient({ url: options.player.url, ...(options.player.token === undefined ? {} : { token: options.player.token }) })
+  }
+
+  /** Starts following the player's events, then takes calls. */
+  start (): void {
+    void this.follow()
+    this.stack = sip.create({ port: this.options.sip.port, address: this.options.sip.address, udp: true, tcp: false, logger: { error: err => this.emit('error', err as Error) } }, (request, remote) => {
+      this.onRequest(request).catch((err: Error) => this.emit('error', err))
+      void remote
+    })
+  }
+
+  close (): void {
+    this.stopEvents.abort()
+    this.stack?.destroy()
+    this.stack = null
+  }
+
+  private async onRequest (request: Message): Promise<void> {
+    const stack = this.stack!
+    switch (request.method) {
+      case 'INVITE': {
+        stack.send(sip.makeResponse(request, 100, 'Trying'))
+        const offer = readOffer(request.content ?? '')
+        if (offer === null) {
+          stack.send(sip.makeResponse(request, 488, 'Not Acceptable Here'))
+          return
+        }
+        let play: PlayInfo
+        try {
+          play = await this.client.play(this.requestFor(offer))
+        } catch (err) {
+          this.emit('error', err as Error)
+          stack.send(sip.makeResponse(request, 503, 'Service Unavailable'))
+          return
+        }
+        const call: Call = { callId: request.headers['call-id'], target: { host: offer.host, port: offer.port }, play, digits: '', ended: null, hungUp: false }
+        this.calls.set(call.callId, call)
+        this.byPlay.set(play.id, call)
+        const response = sip.makeResponse(request, 200, 'OK', {
+          headers: {
+            contact: [{ uri: `sip:ivr@${this.options.sip.address}:${this.options.sip.port}` }],
+            'content-type': 'application/sdp'
+          },
+          content: answerFor(offer, this.options.mediaAddress, play.source.port)
+        })
+        response.headers.to.params.tag = randomBytes(6).toString('hex')
+        stack.send(response)
+        this.emit('answered', call)
+        return
+      }
+      case 'BYE': {
+        stack.send(sip.makeResponse(request, 200, 'OK'))
+        const call = this.calls.get(request.headers['call-id'])
+        if (call === undefined) return
+        call.hungUp = true
+        this.emit('hangup', call)
+        if (call.ended === null) {
+          // The caller hung up during the prompts: stop them (the play may just have ended: 409).
+          await this.client.stop(call.play.id).catch(() => {})
+        }
+        return
+      }
+      case 'ACK':
+        return
+      case 'CANCEL':
+        stack.send(sip.makeResponse(request, 200, 'OK'))
+        return
+      default:
+        stack.send(sip.makeResponse(request, 405, 'Method Not Allowed'))
+    }
+  }
+
+  private requestFor (offer: Offer): PlayRequest {
+    return {
+      target: { host: offer.host, port: offer.port },
+      prompts: this.options.prompts ?? ['welcome', 'menu'],
+      codec: offer.codec,
+      payloadType: offer.payloadType,
+      ptimeMs: offer.ptimeMs,
+      rtcp: offer.mux ? 'mux' : 'on',
+      ...(offer.dtmf === null ? {} : { dtmf: { payloadType: offer.dtmf, stopOn: this.options.stopOn ?? '#' } })
+    }
+  }
+
+  /** One event stream for every call: key presses, and how the prompts ended. */
+  private async follow (): Promise<void> {
+    try {
+      for await (const event of this.client.events({ signal: this.stopEvents.signal })) this.onEvent(event)
+    } catch (err) {
+      this.emit('error', err as Error)
+    }
+  }
+
+  private onEvent (event: StreamedEvent): void {
+    const call = this.byPlay.get(event.play.id)
+    if (call === undefined) return
+    if (event.type === 'play.dtmf') {
+      call.digits += event.digit
+      this.emit('dtmf', call, event.digit!)
+    } else if (event.type === 'play.finished' || event.type === 'play.stopped' || event.type === 'play.failed') {
+      call.ended = event.play
+      this.emit('promptsEnded', call, event.play)
+    }
+  }
+}

@@ -60,6 +60,12 @@ t.test('the service, the command line, the client and the benchmark use the engi
   for (const i of outside) t.equal(i.to, 'src/index.ts', `${i.from} imports ${i.to}`)
 })
 
+t.test('the example IVR uses the service as any application would: through the client and HTTP only', async t => {
+  const example = sources('examples').flatMap(importsOf)
+  t.ok(example.length > 3, 'its imports were found')
+  for (const i of example) t.ok(i.to.startsWith('client/') || i.to.startsWith('examples/') || isBuiltin(i.to) || i.to === 'sip' || i.to === 'sip/sdp.js', `${i.from} imports ${i.to}`)
+})
+
 t.test('the configuration does not import the app', async t => {
   t.same(all.filter(i => i.from === 'service/config.ts' && i.to.startsWith('service/')), [])
 })

@@ -1,0 +1,125 @@
+/**
+ * A real SIP call into the example IVR (examples/ivr): sipp, Debian's sip-tester, is the caller.
+ * It sends INVITE with its SDP, receives the prompts, presses # with its own RFC 4733 pcap, and
+ * hangs up. tcpdump captures the call's media port, and `prompt-player listen --pcap` reads what
+ * the caller received, at the kernel's timestamps.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import dgram from 'node:dgram'
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { run } from '../../cli/index.js'
+import { readPcap } from '../../cli/pcap.js'
+import { Ivr, answerFor, readOffer, type Call } from '../../examples/ivr/ivr.js'
+import { LIBRARY, ROOT, buildApp, sleep, tempDir } from '../helpers/index.js'
+
+const SCENARIO = path.join(ROOT, 'examples', 'ivr', 'caller.xml')
+const POUND = '/usr/share/sip-tester/dtmf_2833_pound.pcap'
+
+/** A free UDP port on loopback whose neighbour above is free too (sipp's media port and its RTCP). */
+async function freePort (): Promise<number> {
+  for (;;) {
+    const a = dgram.createSocket('udp4')
+    await new Promise<void>(resolve => a.bind(0, '127.0.0.1', resolve))
+    const port = a.address().port
+    const b = dgram.createSocket('udp4')
+    const ok = await new Promise<boolean>(resolve => { b.once('error', () => resolve(false)); b.bind(port + 1, '127.0.0.1', () => resolve(true)) })
+    a.close()
+    try { b.close() } catch {}
+    if (ok && port % 2 === 0) return port
+  }
+}
+
+async function exited (child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode
+  return await new Promise(resolve => child.once('exit', code => resolve(code)))
+}
+
+t.test('the IVR reads an SDP offer and answers with the play\'s port', async t => {
+  const offer = readOffer('v=0\no=- 1 1 IN IP4 10.0.0.9\ns=-\nc=IN IP4 10.0.0.9\nt=0 0\nm=audio 7078 RTP/AVP 8 0 96\na=rtpmap:96 telephone-event/8000\na=ptime:30\na=rtcp-mux\n')
+  t.same(offer, { host: '10.0.0.9', port: 7078, codec: 'PCMA', payloadType: 8, ptimeMs: 30, dtmf: 96, mux: true }, 'the first G.711 law offered, telephone-event, ptime, rtcp-mux')
+  t.equal(readOffer('v=0\r\nc=IN IP4 10.0.0.9\r\nm=audio 7078 RTP/AVP 18\r\n'), null, 'no G.711: nothing to play (488)')
+  t.equal(readOffer('v=0\r\nm=audio 7078 RTP/AVP 0\r\n'), null, 'no address')
+  t.match(readOffer('v=0\r\nc=IN IP4 10.0.0.9\r\nm=audio 7078 RTP/AVP 0\r\na=ptime:25\r\n'), { codec: 'PCMU', dtmf: null, ptimeMs: 20, mux: false }, 'a ptime the player does not send: 20')
+  const answer = answerFor(offer!, '10.0.0.5', 20000)
+  t.match(answer, /\r\nc=IN IP4 10\.0\.0\.5\r\n/)
+  t.match(answer, /\r\nm=audio 20000 RTP\/AVP 8 96\r\na=rtpmap:8 PCMA\/8000\r\na=rtpmap:96 telephone-event\/8000\r\na=fmtp:96 0-16\r\na=ptime:30\r\na=rtcp-mux\r\n/)
+})
+
+t.test('sipp calls the IVR: it hears welcome, presses #, the play stops within a ptime, and the IVR hears the digit', async t => {
+  for (const [what, file] of [['sipp', '/usr/bin/sipp'], ['its DTMF pcap', POUND], ['tcpdump', '/usr/bin/tcpdump']]) {
+    if (!fs.existsSync(file!)) throw new Error(`${what} (${file}) is missing: run scripts/setup, which installs sip-tester and tcpdump`)
+  }
+  const app = await buildApp(t)
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  const [ivrPort, callerPort, mediaPort] = [await freePort(), await freePort(), await freePort()]
+  const ivr = new Ivr({ sip: { address: '127.0.0.1', port: ivrPort! }, player: { url }, mediaAddress: '127.0.0.1' })
+  const answered: Call[] = []
+  const digits: string[] = []
+  const ended: string[] = []
+  const errors: Error[] = []
+  ivr.on('answered', call => answered.push(call))
+  ivr.on('dtmf', (_call, digit) => digits.push(digit))
+  ivr.on('promptsEnded', (_call, play) => ended.push(`${play.state} by ${play.stoppedBy}`))
+  ivr.on('error', err => errors.push(err))
+  ivr.start()
+  t.teardown(() => ivr.close())
+
+  const dir = tempDir(t)
+  const capture = path.join(dir, 'call.pcap')
+  const tcpdump = spawn('tcpdump', ['-i', 'lo', '-n', '-U', '-w', capture, `udp and portrange ${mediaPort!}-${mediaPort! + 1}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  t.teardown(() => { tcpdump.kill('SIGKILL') })
+  let tcpdumpSaid = ''
+  tcpdump.stderr!.on('data', (chunk: Buffer) => { tcpdumpSaid += chunk.toString() })
+  for (let i = 0; i < 100 && !tcpdumpSaid.includes('listening on'); i++) await sleep(50)
+  t.match(tcpdumpSaid, /listening on lo/, 'tcpdump captures the caller\'s media port')
+
+  const sipp = spawn('sipp', ['-sf', SCENARIO, '-m', '1', '-i', '127.0.0.1', '-p', String(callerPort), '-mi', '127.0.0.1', '-mp', String(mediaPort), '-nostdin', '-timeout', '30s', '-timeout_error', `127.0.0.1:${ivrPort!}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { sipp.kill('SIGKILL') })
+  let sippSaid = ''
+  sipp.stdout!.on('data', (chunk: Buffer) => { sippSaid += chunk.toString() })
+  sipp.stderr!.on('data', (chunk: Buffer) => { sippSaid += chunk.toString() })
+  t.equal(await exited(sipp), 0, 'sipp: the call succeeded (INVITE answered 200 with SDP, BYE answered 200)')
+  await sleep(300)
+  tcpdump.kill('SIGINT')
+  await exited(tcpdump)
+  if (t.passing() === false) t.comment(sippSaid.slice(-2000))
+
+  t.equal(errors.length, 0, `the IVR had no error${errors.length > 0 ? `: ${errors[0]!.message}` : ''}`)
+  t.equal(answered.length, 1, 'the IVR answered one call')
+  const call = answered[0]!
+  t.same(call.target, { host: '127.0.0.1', port: mediaPort }, 'and played to the media address of the caller\'s SDP')
+  t.same(call.play.prompts, ['welcome', 'menu'])
+  t.same(digits, ['#'], 'the IVR heard the caller\'s # once (play.dtmf)')
+  t.same(ended, ['stopped by dtmf'], 'the prompts stopped on it')
+  t.ok(call.hungUp, 'and the BYE reached the IVR')
+
+  // What the caller received, as listen reads the capture.
+  const listener = { out: [] as string[], err: [] as string[] }
+  t.equal(await run(['listen', '--pcap', capture, '--port', String(mediaPort), '--json', '--wav', path.join(dir, 'heard.wav')], { out: s => listener.out.push(s), err: s => listener.err.push(s), env: {} }), 0)
+  const { streams } = JSON.parse(listener.out[0]!)
+  t.equal(streams.length, 1, 'one RTP stream reached the caller')
+  const s = streams[0]
+  t.equal(s.from, `127.0.0.1:${call.play.source.port as number}`, 'from the port the IVR\'s answer named')
+  t.match(s, { lost: 0, reordered: 0, duplicates: 0, markers: 1, payloadTypes: { 0: s.packets }, payloadBytes: { 160: s.packets } }, 'no loss, no wrong sequence number, one talkspurt of PCMU')
+  t.same(Object.keys(s.timestampSteps), ['160'], 'timestamps step by 160')
+  t.ok(s.packets >= 100 && s.packets < 150, `welcome whole (100 packets) and the start of menu: ${s.packets as number} packets in the 2 s before #`)
+  t.ok(s.gapMs.max <= 25, `max delta ${(s.gapMs.max as number).toFixed(2)} ms (at most 25)`)
+
+  // The audio is welcome, byte for byte (its PCMU rendition in the library).
+  const welcome = JSON.parse(fs.readFileSync(path.join(LIBRARY, 'welcome.json'), 'utf8'))
+  const pcmu = fs.readFileSync(path.join(LIBRARY, 'media', welcome.source.sha256, 'pcmu'))
+  const datagrams = readPcap(fs.readFileSync(capture))
+  const media = datagrams.filter(d => d.to.port === mediaPort && d.payload[1] !== undefined && (d.payload[1] & 0x7f) === 0)
+  const heard = Buffer.concat(media.map(d => d.payload.subarray(12)))
+  t.ok(heard.subarray(0, pcmu.length).equals(pcmu), 'the caller heard welcome exactly as transcoded')
+
+  // Barge-in on the wire: from sipp's first # packet to the play's last packet.
+  const press = datagrams.find(d => d.from.port === mediaPort && d.to.port === call.play.source.port && d.payload.length >= 16 && (d.payload[1]! & 0x7f) === 101)
+  t.ok(press !== undefined, 'sipp\'s # went to the play\'s own port (symmetric RTP)')
+  t.equal(press!.payload[12], 11, 'event 11: #')
+  const afterPress = (media.at(-1)!.at - press!.at)
+  t.ok(afterPress <= 20, `the last packet left ${afterPress.toFixed(2)} ms after the digit's first packet (at most one ptime)`)
+  t.match(s.rtcp, { bye: true, packets: s.packets }, 'the play\'s RTCP reached the caller\'s RTCP port: its BYE counts every packet')
+})

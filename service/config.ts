@@ -55,6 +55,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_ALLOWED_TARGETS: Type.String({ default: ENGINE_DEFAULTS.allowedTargets.join(',') }),
   PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: ENGINE_DEFAULTS.minTargetPort, minimum: 1, maximum: 65535 }),
   PROMPT_PLAYER_RTCP_INTERVAL_MS: Type.Integer({ default: ENGINE_DEFAULTS.rtcpIntervalMs, minimum: 500, maximum: 60000 }),
+  PROMPT_PLAYER_REALTIME_PRIORITY: Type.Integer({ default: ENGINE_DEFAULTS.realtimePriority, minimum: 0, maximum: 99 }),
   PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: SERVICE_DEFAULTS.allowedCallbacks.join(',') }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
@@ -79,6 +80,7 @@ export const OPTION_VARIABLES: Readonly<Record<string, keyof typeof ConfigSchema
   'targets.allow': 'PROMPT_PLAYER_ALLOWED_TARGETS',
   'targets.minPort': 'PROMPT_PLAYER_MIN_TARGET_PORT',
   rtcpIntervalMs: 'PROMPT_PLAYER_RTCP_INTERVAL_MS',
+  realtimePriority: 'PROMPT_PLAYER_REALTIME_PRIORITY',
   redisUrl: 'PROMPT_PLAYER_REDIS_URL'
 }
 
@@ -114,6 +116,8 @@ export interface Config {
   targets: { allow: string[], minPort: number }
   /** RTCP's sender report interval, before randomisation. */
   rtcpIntervalMs: number
+  /** SCHED_FIFO priority of the packet thread where allowed; 0: niceness only. */
+  realtimePriority: number
   /** Networks webhooks (callbackUrl) may go to. */
   callbacks: string[]
   rateLimit: number
@@ -171,6 +175,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     tokens,
     targets: { allow, minPort: parsed.PROMPT_PLAYER_MIN_TARGET_PORT },
     rtcpIntervalMs: parsed.PROMPT_PLAYER_RTCP_INTERVAL_MS,
+    realtimePriority: parsed.PROMPT_PLAYER_REALTIME_PRIORITY,
     callbacks,
     rateLimit: parsed.PROMPT_PLAYER_RATE_LIMIT,
     requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS,

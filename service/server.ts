@@ -33,6 +33,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     transcodeQueue: config.transcodeQueue,
     targets: config.targets,
     rtcpIntervalMs: config.rtcpIntervalMs,
+    realtimePriority: config.realtimePriority,
     // In a pool every instance needs its own id: the host name and the port tell instances on
     // one machine apart (the process id where the port is picked at start).
     instanceId: config.instanceId !== '' ? config.instanceId : `${os.hostname()}:${config.port === 0 ? `pid${process.pid}` : config.port}`,
@@ -110,6 +111,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     openFileLimit: files,
     maxConnections: fastify.server.maxConnections,
     packetThreadNiceness: packetNice ?? os.getPriority(),
+    packetThreadRealtime: engine.packetThreadRealtime,
     httpThreadNiceness: httpNice,
     instance: engine.instance,
     pool: engine.pool === null ? null : { redis: engine.pool.location, advertise }

@@ -50,6 +50,8 @@ export interface EngineOptions {
   targets?: { allow?: readonly string[], minPort?: number }
   /** RTCP's sender report interval, randomised 0.5-1.5 times (default 5000 ms, RFC 3550 §6.2). */
   rtcpIntervalMs?: number
+  /** SCHED_FIFO priority (1-99) of the packet thread where the process may set it (default 10); 0: niceness only. */
+  realtimePriority?: number
   /** Where an event listener's error goes (default: a process warning on stderr). */
   onListenerError?: (err: unknown) => void
   /** This instance's id, in every Play it reports (default: the host name). */
@@ -77,6 +79,8 @@ export interface Engine {
   readonly ffmpegInfo: FfmpegInfo | FfmpegUnusable
   /** The packet thread's niceness: -10 when it could raise its priority, else null. */
   readonly packetThreadNiceness: number | null
+  /** The packet thread's SCHED_FIFO priority when it could take one, else null. */
+  readonly packetThreadRealtime: number | null
   /** Library entries that could not be loaded (they are left untouched). */
   readonly warnings: StoreWarning[]
   /** This instance's id. */
@@ -116,12 +120,13 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
   const plays = new PlayManager({
     rtpPorts: options.rtpPorts ?? ENGINE_DEFAULTS.rtpPorts,
     rtcpIntervalMs: options.rtcpIntervalMs ?? ENGINE_DEFAULTS.rtcpIntervalMs,
+    realtimePriority: options.realtimePriority ?? ENGINE_DEFAULTS.realtimePriority,
     maxPlays: options.maxPlays ?? ENGINE_DEFAULTS.maxPlays,
     keepEndedMs,
     targets: { allow: options.targets?.allow ?? ENGINE_DEFAULTS.allowedTargets, minPort: options.targets?.minPort ?? ENGINE_DEFAULTS.minTargetPort },
     instance
   }, store, events, record)
-  const packetThreadNiceness = await plays.packetThreadReady
+  const { niceness: packetThreadNiceness, realtime: packetThreadRealtime } = await plays.packetThreadReady
   let closed = false
   return {
     prompts: store,
@@ -132,6 +137,7 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     ffmpeg,
     ffmpegInfo,
     packetThreadNiceness,
+    packetThreadRealtime,
     warnings,
     instance,
     pool,

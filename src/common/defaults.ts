@@ -29,5 +29,7 @@ export const ENGINE_DEFAULTS = {
   ] as readonly string[],
   minTargetPort: 1024,
   /** RTCP's report interval before randomisation to 0.5-1.5 times (RFC 3550 §6.2). */
-  rtcpIntervalMs: 5000
+  rtcpIntervalMs: 5000,
+  /** SCHED_FIFO priority of the packet thread where allowed (root, CAP_SYS_NICE); 0: niceness only. */
+  realtimePriority: 10
 } as const

@@ -57,6 +57,8 @@ export interface WorkerSetup {
   lateness: SharedArrayBuffer
   /** RTCP's report interval before randomisation (RFC 3550 §6.2: 5 s). */
   rtcpIntervalMs: number
+  /** SCHED_FIFO priority asked for the packet thread, 1-99; 0: none. */
+  realtimePriority: number
 }
 
 export interface StartPlay {
@@ -94,7 +96,7 @@ export type ToWorker =
   | { type: 'control', call: number, id: string, control: Control }
 
 export type FromWorker =
-  | { type: 'ready', niceness: number | null }
+  | { type: 'ready', niceness: number | null, realtime: number | null }
   | { type: 'reply', call: number, result?: Started, changed?: boolean }
   | { type: 'reply', call: number, error: { code: EngineErrorCode, message: string, options: readonly string[] } }
   | { type: 'dtmf', id: string, digit: string, durationMs: number }

@@ -3,6 +3,7 @@
  * request handling, JSON, multipart parsing, hashing, metadata scans and ffmpeg's output on the
  * HTTP thread cannot delay a packet.
  */
+import { spawnSync } from 'node:child_process'
 import dgram from 'node:dgram'
 import { readlinkSync } from 'node:fs'
 import os from 'node:os'
@@ -20,22 +21,36 @@ import { systemClock } from './clock.js'
 const setup = workerData as WorkerSetup
 
 /**
- * Asks for a higher priority for this thread than the rest of the process (niceness -10), so
- * that the packets win the cores under contention. Allowed to root and to a process with
- * CAP_SYS_NICE (the systemd unit grants it); refused quietly otherwise, when the HTTP thread's
- * lower priority (set by the service) and ffmpeg's (option ffmpegNiceness) still apply.
+ * Asks for a higher priority for this thread than the rest of the process, so that the packets
+ * win the cores under contention: niceness -10, and then the real-time policy SCHED_FIFO at
+ * `realtimePriority` (as Asterisk's -p and FreeSWITCH's -rp do), set by util-linux's chrt on
+ * this thread alone: a thread woken by its timer then runs at once instead of waiting for its
+ * share of a busy core. Both are allowed to root and to a process with CAP_SYS_NICE (the systemd
+ * unit grants it); refused quietly otherwise, when the HTTP thread's lower priority (set by the
+ * service) and ffmpeg's (option ffmpegNiceness) still apply. The thread sleeps between packets,
+ * and Linux keeps 5 % of each second for other threads whatever a real-time one does.
  */
-function raisePriority (): number | null {
+function raisePriority (realtimePriority: number): { niceness: number | null, realtime: number | null } {
+  let tid: number
   try {
-    // On Linux, niceness is per thread; /proc/thread-self names this thread's id.
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
-    os.setPriority(tid, -10)
-    return os.getPriority(tid)
+    // On Linux, priorities are per thread; /proc/thread-self names this thread's id.
+    tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
   } catch {
-    return null
+    return { niceness: null, realtime: null }
   }
+  let niceness: number | null = null
+  try {
+    os.setPriority(tid, -10)
+    niceness = os.getPriority(tid)
+  } catch {}
+  let realtime: number | null = null
+  if (realtimePriority > 0) {
+    const chrt = spawnSync('chrt', ['--fifo', '--pid', String(realtimePriority), String(tid)], { stdio: 'ignore', timeout: 5000 })
+    if (chrt.status === 0) realtime = realtimePriority
+  }
+  return { niceness, realtime }
 }
-const niceness = raisePriority()
+const { niceness, realtime } = raisePriority(setup.realtimePriority)
 const port = parentPort!
 const counters = new Float64Array(setup.counters)
 const scheduler = new Scheduler(systemClock, new LatenessStats(setup.lateness))
@@ -49,7 +64,7 @@ function post (message: FromWorker): void {
   port.postMessage(message)
 }
 
-post({ type: 'ready', niceness })
+post({ type: 'ready', niceness, realtime })
 
 port.on('message', (message: ToWorker) => {
   switch (message.type) {

@@ -10,6 +10,8 @@ import type { PlayState } from '../common/schemas.js'
 import type { Prompt } from '../library/prompt.js'
 import { LatenessStats } from '../packet/lateness.js'
 
+export interface ThreadPriority { niceness: number | null, realtime: number | null }
+
 export interface Ended { id: string, state: Exclude<PlayState, 'playing'>, error: string | null, stoppedBy: StoppedBy | null }
 
 type Reply = { result?: Started, changed?: boolean }
@@ -17,6 +19,7 @@ type Reply = { result?: Started, changed?: boolean }
 export interface PacketEngineOptions {
   rtpPorts: { min: number, max: number }
   rtcpIntervalMs: number
+  realtimePriority: number
   /** Counter slots: one per play that can run at once. */
   slots: number
   onEnded: (ended: Ended) => void
@@ -38,9 +41,9 @@ export class PacketEngine {
   private readonly registered = new Map<number, Prompt>()
   private nextPromptId = 1
   private closing = false
-  /** The packet thread's niceness once it has started: -10 when it could raise it, else null. */
-  readonly ready: Promise<number | null>
-  private onReady: (niceness: number | null) => void = () => {}
+  /** The packet thread's priority once it has started: niceness -10 and the SCHED_FIFO priority where it could raise them, else null. */
+  readonly ready: Promise<ThreadPriority>
+  private onReady: (priority: ThreadPriority) => void = () => {}
 
   constructor (options: PacketEngineOptions) {
     this.options = options
@@ -48,7 +51,7 @@ export class PacketEngine {
     this.lateness = new LatenessStats(lateness)
     const counters = new SharedArrayBuffer(options.slots * COUNTERS.size * Float64Array.BYTES_PER_ELEMENT)
     this.counters = new Float64Array(counters)
-    this.setup = { rtpPorts: options.rtpPorts, rtcpIntervalMs: options.rtcpIntervalMs, counters, lateness }
+    this.setup = { rtpPorts: options.rtpPorts, rtcpIntervalMs: options.rtcpIntervalMs, realtimePriority: options.realtimePriority, counters, lateness }
     this.ready = new Promise(resolve => { this.onReady = resolve })
     this.worker = this.spawn()
   }
@@ -118,7 +121,7 @@ export class PacketEngine {
     const worker = new Worker(new URL('../packet/worker.js', import.meta.url), { workerData: this.setup, name: 'prompt-player packets' })
     worker.on('message', (message: FromWorker) => {
       if (message.type === 'ready') {
-        this.onReady(message.niceness)
+        this.onReady({ niceness: message.niceness, realtime: message.realtime })
         return
       }
       if (message.type === 'ended') {

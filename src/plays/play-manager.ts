@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { EngineError } from '../common/errors.js'
 import type { SafeEmitter, EngineEvents, PlayEventType } from '../events/events.js'
 import { CODECS } from '../common/g711.js'
-import { PacketEngine, type Ended } from './packet-engine.js'
+import { PacketEngine, type Ended, type ThreadPriority } from './packet-engine.js'
 import { PlayHandle } from './play-handle.js'
 import type { PlayControl, PlayInfo, PlayRequest } from '../common/schemas.js'
 import { packetCount } from '../library/prompt.js'
@@ -21,6 +21,8 @@ export interface PlayManagerOptions {
   rtpPorts: { min: number, max: number }
   /** RTCP's sender report interval before randomisation. */
   rtcpIntervalMs: number
+  /** SCHED_FIFO priority asked for the packet thread; 0: none. */
+  realtimePriority: number
   /** Plays running at once before AT_CAPACITY. */
   maxPlays: number
   /** How long an ended play stays visible to GET (for the error message; the record keeps them). */
@@ -33,8 +35,8 @@ export interface PlayManagerOptions {
 
 export class PlayManager {
   readonly targets: TargetPolicy
-  /** The packet thread's niceness once it runs: -10 where it could raise it, else null. */
-  readonly packetThreadReady: Promise<number | null>
+  /** The packet thread's priority once it runs: niceness -10 and SCHED_FIFO where it could raise them, else null. */
+  readonly packetThreadReady: Promise<ThreadPriority>
   private readonly packets: PacketEngine
   private readonly options: PlayManagerOptions
   private readonly store: PromptStore
@@ -56,7 +58,7 @@ export class PlayManager {
     this.events = events
     this.record = record
     this.freeSlots = Array.from({ length: options.maxPlays }, (_, i) => options.maxPlays - 1 - i)
-    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, rtcpIntervalMs: options.rtcpIntervalMs, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onDtmf: press => this.onDtmf(press), onCrashed: reason => this.onCrashed(reason) })
+    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, rtcpIntervalMs: options.rtcpIntervalMs, realtimePriority: options.realtimePriority, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onDtmf: press => this.onDtmf(press), onCrashed: reason => this.onCrashed(reason) })
     this.packetThreadReady = this.packets.ready
     store.onRemove(prompt => this.packets.release(prompt))
     // Plays of an instance found lost (a shared record): reported here, once in the pool.

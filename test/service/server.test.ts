@@ -114,17 +114,38 @@ t.test('an open-file limit too low for the configured plays is said at startup, 
 t.test('the packet thread runs ahead of the HTTP thread and of ffmpeg', async t => {
   const run = start(t, { PROMPT_PLAYER_LIBRARY: sampleLibrary(t) })
   const line = JSON.parse(await waitForLine(run, /prompt-player listening/))
-  const threads = fs.readdirSync(`/proc/${run.child.pid}/task`).map(tid => {
-    const stat = fs.readFileSync(`/proc/${run.child.pid}/task/${tid}/stat`, 'utf8')
-    return { tid: Number(tid), nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) }
-  })
+  const threads = threadsOf(run.child.pid!)
   const main = threads.find(th => th.tid === run.child.pid)!
   t.equal(main.nice, line.httpThreadNiceness, 'the log says the HTTP thread\'s niceness')
   t.ok(line.packetThreadNiceness < line.httpThreadNiceness, `packets (${line.packetThreadNiceness}) ahead of HTTP (${line.httpThreadNiceness})`)
   t.ok(threads.some(th => th.nice === line.packetThreadNiceness && th.tid !== run.child.pid), 'a thread of the process runs at the packet niceness')
+  // The real-time policy where the process may take it (root here, or CAP_SYS_NICE): on the
+  // packet thread alone, as the startup line says.
+  const fifo = threads.filter(th => th.policy === SCHED_FIFO)
+  if (process.getuid?.() === 0) t.equal(line.packetThreadRealtime, 10, 'as root, the packet thread takes SCHED_FIFO 10')
+  t.same(fifo.map(th => th.rtPriority), line.packetThreadRealtime === null ? [] : [line.packetThreadRealtime], `one thread runs SCHED_FIFO at the priority the log says (${line.packetThreadRealtime})`)
+  t.ok(fifo.every(th => th.nice === line.packetThreadNiceness), 'and it is the packet thread')
   run.child.kill('SIGTERM')
   await run.exit
+
+  const plain = start(t, { PROMPT_PLAYER_LIBRARY: sampleLibrary(t), PROMPT_PLAYER_REALTIME_PRIORITY: '0' })
+  const plainLine = JSON.parse(await waitForLine(plain, /prompt-player listening/))
+  t.equal(plainLine.packetThreadRealtime, null, 'PROMPT_PLAYER_REALTIME_PRIORITY=0: niceness only')
+  t.same(threadsOf(plain.child.pid!).filter(th => th.policy === SCHED_FIFO), [], 'no real-time thread')
+  plain.child.kill('SIGTERM')
+  await plain.exit
 })
+
+const SCHED_FIFO = 1
+
+/** Each thread of a process: niceness, scheduling policy and real-time priority (proc(5), stat fields 19, 41, 40). */
+function threadsOf (pid: number): Array<{ tid: number, nice: number, policy: number, rtPriority: number }> {
+  return fs.readdirSync(`/proc/${pid}/task`).map(tid => {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return { tid: Number(tid), nice: Number(fields[16]), rtPriority: Number(fields[37]), policy: Number(fields[38]) }
+  })
+}
 
 t.test('kill -9 in the middle of an upload, then a restart: no half prompt listed or left on disk', async t => {
   const library = sampleLibrary(t)

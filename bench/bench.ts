@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { quantile, sleep } from './stats.js'
 import type { ReceiverReport } from './receiver.js'
+import { kernelGaps, type KernelGaps } from './pcap-gaps.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, '..', '..')
@@ -29,6 +30,8 @@ const WINDOW_S = Number(option('--window') ?? (QUICK ? 8 : 60))
 /** --only N: prompt-player at N plays only. --capture FILE: tcpdump the window (kernel timestamps). */
 const ONLY = option('--only') === undefined ? null : Number(option('--only'))
 const CAPTURE = option('--capture')
+/** Alternating rounds of the in-call section. */
+const ROUNDS = Number(option('--rounds') ?? (QUICK ? 1 : 3))
 const RATE = 100 // plays started per second, as an IVR platform taking 100 new calls a second
 const PROMPT_S = 75
 const CLK_TCK = 100
@@ -152,6 +155,8 @@ export interface RunOptions {
   during?: (ports: number[], windowMs: number) => Promise<void>
   /** Sees the receiver's report of the window. */
   onReport?: (report: ReceiverReport) => void
+  /** A tcpdump capture of the window's RTP, to this file. */
+  capture?: string
 }
 
 export async function runPromptPlayer (url: string, pids: number[], receiver: Receiver, n: number, uploads: Buffer[] = [], instances: string[] = [url], label = 'prompt-player', options: RunOptions = {}): Promise<Row> {
@@ -183,7 +188,8 @@ export async function runPromptPlayer (url: string, pids: number[], receiver: Re
   }
   await Promise.all(posts)
   await sleep(500)
-  const capture = CAPTURE === undefined ? null : spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', '65536', '-w', CAPTURE, 'udp and src portrange 20000-39999'], { stdio: 'ignore' })
+  const captureTo = options.capture ?? CAPTURE
+  const capture = captureTo === undefined ? null : spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', '65536', '-w', captureTo, 'udp and src portrange 20000-39999'], { stdio: 'ignore' })
   if (capture !== null) await sleep(1000)
   const a = usageOf(pids)
   const lateBefore = await lateness(instances)
@@ -209,6 +215,7 @@ export async function runPromptPlayer (url: string, pids: number[], receiver: Re
   await Promise.all(uploaders)
   await during
   capture?.kill('SIGINT')
+  if (capture !== null && capture.exitCode === null) await new Promise(resolve => capture.once('exit', resolve))
   const b = usageOf(pids)
   const late = latenessSummary(lateBefore, await lateness(instances))
   const report = await receiver.report()
@@ -229,10 +236,7 @@ export async function runPromptPlayer (url: string, pids: number[], receiver: Re
  * the first audio packet after a resume.
  */
 async function controlToEffect (url: string, work: string, cycles: number): Promise<{ pause: number[], resume: number[] }> {
-  if ((await fetch(`${url}/v1/prompts/noise`)).status === 404) {
-    const noise = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'anoisesrc=d=60:c=white:a=0.5', '-ar', '8000', '-ac', '1', '-f', 'wav', '-'], { maxBuffer: 1 << 26 })
-    await (await fetch(`${url}/v1/prompts/noise`, { method: 'PUT', body: new Uint8Array(noise) })).arrayBuffer()
-  }
+  await uploadNoise(url)
   const socket = dgram.createSocket('udp4')
   const arrivals: Array<{ at: number, silent: boolean }> = []
   socket.on('message', (packet: Buffer) => { arrivals.push({ at: performance.now(), silent: packet.subarray(12).every(b => b === 0xff) }) })
@@ -267,51 +271,75 @@ async function controlToEffect (url: string, work: string, cycles: number): Prom
  * In-call features under load, side by side in one run: N plays with RTCP off and no DTMF,
  * then N plays with RTCP on (each SR answered by an RR) and DTMF on every play: a key that does
  * not stop (5) pressed on 90 % of them, one that does (#) on 10 %, at random times in the
- * window, with pause/resume cycles on another play all the while. Reports both rows' pacing,
- * the time from the first packet of # to the last packet of its play at the receiver, and
- * control to effect under that load.
+ * window, with pause/resume cycles on another play all the while. The two alternate for
+ * `rounds` rounds; each window is also captured with tcpdump, so that pacing is read at the
+ * kernel's timestamps as well as at the Node receiver (which does more work in the second:
+ * answering reports, pressing keys). Reports medians over the rounds.
  */
-async function inCallUnderLoad (url: string, pid: number, receiver: Receiver, work: string, n: number): Promise<{ rows: Row[], dtmfToLast: number[], stopped: number, pressed: number, senderReports: number, byes: number, effect: { pause: number[], resume: number[] } }> {
-  const plain = await runPromptPlayer(url, [pid], receiver, n, [], [url], 'prompt-player, RTCP off, no DTMF', { request: () => ({ rtcp: 'off' }) })
-  console.error(`in-call baseline N=${n} done: gap p99 ${plain.gapP99.toFixed(2)} ms`)
-  await sleep(1000)
-  const stopping = new Set<number>()
-  let effect = { pause: [] as number[], resume: [] as number[] }
-  let report: ReceiverReport | null = null
-  const full = await runPromptPlayer(url, [pid], receiver, n, [], [url], 'prompt-player + RTCP + DTMF', {
-    request: () => ({ rtcp: 'on', dtmf: { payloadType: 101, stopOn: '#' } }),
-    during: async (ports, windowMs) => {
-      const presses = ports.map((port, i) => {
-        if (i % 10 === 0) stopping.add(port)
-        return { port, digit: i % 10 === 0 ? '#' : '5', afterMs: 1000 + Math.random() * (windowMs - 3000) }
-      })
-      await receiver.press(presses)
-      effect = await controlToEffect(url, work, Math.max(10, Math.floor(windowMs / 400)))
-    },
-    onReport: r => { report = r }
-  })
-  const streams = (report as ReceiverReport | null)?.streams ?? []
-  const pressed = streams.filter(s => stopping.has(s.port) && s.pressAt > 0)
-  // From the digit's first packet leaving the far end to the play's last packet arriving there
-  // (negative when that packet was already on its way).
-  const dtmfToLast = pressed.map(s => s.lastArrival - s.pressAt)
-  return {
-    rows: [plain, full],
-    dtmfToLast,
-    stopped: pressed.filter(s => s.lastArrival - s.pressAt < 1000).length,
-    pressed: pressed.length,
-    senderReports: streams.reduce((a, s) => a + s.senderReports, 0),
-    byes: streams.filter(s => s.bye).length,
-    effect
+interface InCall { plain: Row[], full: Row[], kernel: { plain: KernelGaps[], full: KernelGaps[] }, dtmfToLast: number[], stopped: number, pressed: number, senderReports: number, byes: number, effect: { pause: number[], resume: number[] } }
+
+async function inCallUnderLoad (url: string, pid: number, receiver: Receiver, work: string, n: number, rounds: number): Promise<InCall> {
+  const result: InCall = { plain: [], full: [], kernel: { plain: [], full: [] }, dtmfToLast: [], stopped: 0, pressed: 0, senderReports: 0, byes: 0, effect: { pause: [], resume: [] } }
+  const capture = path.join(work, 'in-call.pcap')
+  await uploadNoise(url)
+  for (let round = 1; round <= rounds; round++) {
+    result.plain.push(await runPromptPlayer(url, [pid], receiver, n, [], [url], 'prompt-player, RTCP off, no DTMF', { request: () => ({ rtcp: 'off' }), capture }))
+    result.kernel.plain.push(kernelGaps(capture))
+    await sleep(1000)
+    const stopping = new Set<number>()
+    let report: ReceiverReport | null = null
+    result.full.push(await runPromptPlayer(url, [pid], receiver, n, [], [url], 'prompt-player + RTCP + DTMF', {
+      request: () => ({ rtcp: 'on', dtmf: { payloadType: 101, stopOn: '#' } }),
+      during: async (ports, windowMs) => {
+        const presses = ports.map((port, i) => {
+          if (i % 10 === 0) stopping.add(port)
+          return { port, digit: i % 10 === 0 ? '#' : '5', afterMs: 1000 + Math.random() * (windowMs - 3000) }
+        })
+        await receiver.press(presses)
+        const effect = await controlToEffect(url, work, Math.max(10, Math.floor(windowMs / 400)))
+        result.effect.pause.push(...effect.pause)
+        result.effect.resume.push(...effect.resume)
+      },
+      onReport: r => { report = r },
+      capture
+    }))
+    result.kernel.full.push(kernelGaps(capture))
+    const streams = (report as ReceiverReport | null)?.streams ?? []
+    const pressed = streams.filter(s => stopping.has(s.port) && s.pressAt > 0)
+    // From the digit's first packet leaving the far end to the play's last packet arriving there
+    // (negative when that packet was already on its way).
+    result.dtmfToLast.push(...pressed.map(s => s.lastArrival - s.pressAt))
+    result.pressed += pressed.length
+    result.stopped += pressed.filter(s => s.lastArrival - s.pressAt < 1000).length
+    result.senderReports += streams.reduce((a, s) => a + s.senderReports, 0)
+    result.byes += streams.filter(s => s.bye).length
+    console.error(`in-call round ${round} of ${rounds}, N=${n}: gap p99 ${result.plain.at(-1)!.gapP99.toFixed(2)} / ${result.full.at(-1)!.gapP99.toFixed(2)} ms at the receiver, ${result.kernel.plain.at(-1)!.p99.toFixed(2)} / ${result.kernel.full.at(-1)!.p99.toFixed(2)} ms at the kernel (without / with)`)
+    await sleep(1000)
   }
+  fs.rmSync(capture, { force: true })
+  return result
 }
 
-function reportInCall (inCall: Awaited<ReturnType<typeof inCallUnderLoad>>): void {
-  const [plain, full] = inCall.rows as [Row, Row]
+function reportInCall (inCall: InCall): void {
+  const med = (values: number[]): number => quantile(values, 0.5)
   const q = (v: number[], p: number): string => quantile(v, p).toFixed(1)
-  console.log(`In-call features under load, N=${full.n} side by side: gap p99 ${full.gapP99.toFixed(2)} ms with RTCP and DTMF against ${plain.gapP99.toFixed(2)} ms without (ratio ${(full.gapP99 / plain.gapP99).toFixed(4)}), max ${full.gapMax.toFixed(1)} against ${plain.gapMax.toFixed(1)} ms, loss ${full.lossPct.toFixed(3)} % against ${plain.lossPct.toFixed(3)} %, sender lateness p99 ${full.lateP99 ?? '-'} against ${plain.lateP99 ?? '-'}; ${inCall.senderReports} RTCP sender reports arrived and were answered, ${inCall.byes} BYEs.`)
-  console.log(`DTMF to stop: # pressed on ${inCall.pressed} plays, ${inCall.stopped} stopped; from the digit's first packet to the play's last packet at the receiver p50 ${q(inCall.dtmfToLast, 0.5)} / p99 ${q(inCall.dtmfToLast, 0.99)} / max ${Math.max(...inCall.dtmfToLast).toFixed(1)} ms (target p99 <= ptime + 5 = 25 ms; negative: the last packet had left before the digit did); ${inCall.dtmfToLast.filter(d => d > 0).length} plays had a packet arrive after the digit left.`)
-  console.log(`Control to effect under that load (${inCall.effect.pause.length} pauses): to the first silent packet p50 ${q(inCall.effect.pause, 0.5)} / p99 ${q(inCall.effect.pause, 0.99)} ms; to the first audio packet p50 ${q(inCall.effect.resume, 0.5)} / p99 ${q(inCall.effect.resume, 0.99)} ms.`)
+  const rows = inCall.plain.length
+  const side = (label: string, receiverRows: Row[], kernel: KernelGaps[]): string =>
+    `${label}: at the receiver gap p99 ${med(receiverRows.map(r => r.gapP99)).toFixed(2)}, max ${med(receiverRows.map(r => r.gapMax)).toFixed(1)} ms, loss ${med(receiverRows.map(r => r.lossPct)).toFixed(3)} %; at the kernel gap p99 ${med(kernel.map(k => k.p99)).toFixed(2)}, p99.9 ${med(kernel.map(k => k.p999)).toFixed(2)}, max ${med(kernel.map(k => k.max)).toFixed(2)} ms, drift max ${med(kernel.map(k => k.driftMax)).toFixed(2)} ms; sender lateness p99 by round ${receiverRows.map(r => r.lateP99).join(', ')}`
+  console.log(`In-call features under load, N=${inCall.plain[0]!.n}, medians of ${rows} alternating rounds:`)
+  console.log(`- ${side('RTCP off, no DTMF', inCall.plain, inCall.kernel.plain)}`)
+  console.log(`- ${side('RTCP on and DTMF', inCall.full, inCall.kernel.full)}`)
+  console.log(`- ratio with / without, gap p99: receiver ${(med(inCall.full.map(r => r.gapP99)) / med(inCall.plain.map(r => r.gapP99))).toFixed(4)}, kernel ${(med(inCall.kernel.full.map(k => k.p99)) / med(inCall.kernel.plain.map(k => k.p99))).toFixed(4)}; CPU per stream-minute ${(med(inCall.full.map(r => r.cpuPerStreamMinute)) / med(inCall.plain.map(r => r.cpuPerStreamMinute))).toFixed(4)}`)
+  console.log(`- RTCP: ${inCall.senderReports} sender reports arrived and were answered with receiver reports, ${inCall.byes} BYEs (from the plays # stopped)`)
+  console.log(`- DTMF to stop: # pressed on ${inCall.pressed} plays, ${inCall.stopped} stopped; from the digit's first packet to the play's last packet at the receiver p50 ${q(inCall.dtmfToLast, 0.5)} / p99 ${q(inCall.dtmfToLast, 0.99)} / max ${Math.max(...inCall.dtmfToLast).toFixed(1)} ms (target p99 <= ptime + 5 = 25 ms; negative: the last packet had left before the digit did); ${inCall.dtmfToLast.filter(d => d > 0).length} plays had a packet arrive after the digit left`)
+  console.log(`- Control to effect under that load (${inCall.effect.pause.length} pauses): to the first silent packet p50 ${q(inCall.effect.pause, 0.5)} / p99 ${q(inCall.effect.pause, 0.99)} ms; to the first audio packet p50 ${q(inCall.effect.resume, 0.5)} / p99 ${q(inCall.effect.resume, 0.99)} ms`)
+}
+
+/** A prompt of white noise (no frame of it is silence), uploaded once. */
+async function uploadNoise (url: string): Promise<void> {
+  if ((await fetch(`${url}/v1/prompts/noise`)).status !== 404) return
+  const noise = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'anoisesrc=d=60:c=white:a=0.5', '-ar', '8000', '-ac', '1', '-f', 'wav', '-'], { maxBuffer: 1 << 26 })
+  await (await fetch(`${url}/v1/prompts/noise`, { method: 'PUT', body: new Uint8Array(noise) })).arrayBuffer()
 }
 
 interface Peer { name: string, command: (file: string, port: number) => [string, string[]] }
@@ -425,10 +453,10 @@ async function main (): Promise<void> {
   const big = [fs.readFileSync(wav), fs.readFileSync(file), fs.readFileSync(wav), fs.readFileSync(file)]
   if (args.includes('--in-call')) {
     // Only the in-call section (N from --only, default 1000; 100 with --quick).
-    const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, ONLY ?? (QUICK ? 100 : 1000))
+    const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, ONLY ?? (QUICK ? 100 : 1000), ROUNDS)
     await receiver.close()
     server.kill('SIGTERM')
-    console.log(table(inCall.rows))
+    console.log(table([...inCall.plain, ...inCall.full]))
     reportInCall(inCall)
     return
   }
@@ -473,8 +501,8 @@ async function main (): Promise<void> {
   }
   const effect = await controlToEffect(url, work, QUICK ? 20 : 100)
   console.error('control to effect done')
-  const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, QUICK ? 100 : 1000)
-  rows.push(...inCall.rows)
+  const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, QUICK ? 100 : 1000, ROUNDS)
+  rows.push(...inCall.plain, ...inCall.full)
   console.error('in-call features under load done')
   for (const peer of PEERS) {
     const bin = peer.command(file, 0)[0]

@@ -4,46 +4,56 @@
  * Inter-arrival gaps and drift of the RTP streams in a capture, from the kernel's timestamps
  * (tcpdump -i lo -w capture.pcap 'udp and src portrange 20000-39999'), to check the figures of
  * the benchmark's Node receiver, whose own timing error is in every gap it reports (the
- * capture is read by cli/pcap.ts, as `prompt-player listen --pcap` reads it).
+ * capture is read by cli/pcap.ts, as `prompt-player listen --pcap` reads it). The benchmark's
+ * in-call section calls `kernelGaps` on its own captures.
  */
 import fs from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { readPcap } from '../cli/pcap.js'
 
 interface Stream { last: number, firstAt: number, firstTs: number, head: number[], tail: number[], packets: number, tsBase: number, lastTs: number }
 
-const file = process.argv[2]
-if (file === undefined) {
-  console.error('usage: node dist/bench/pcap-gaps.js capture.pcap')
-  process.exit(2)
-}
+export interface KernelGaps { streams: number, packets: number, p50: number, p99: number, p999: number, max: number, driftP50: number, driftMax: number }
 
-const streams = new Map<string, Stream>()
-const gaps: number[] = []
-for (const { at, from, to, payload: rtp } of readPcap(fs.readFileSync(file))) {
-  if (rtp.length < 12 || rtp[0]! >> 6 !== 2 || (rtp[1]! >= 192 && rtp[1]! <= 223)) continue
-  const key = `${from.port}>${to.port}/${rtp.readUInt32BE(8)}`
-  const ts = rtp.readUInt32BE(4)
-  let s = streams.get(key)
-  if (s === undefined) {
-    s = { last: at, firstAt: at, firstTs: ts, head: [], tail: [], packets: 0, tsBase: 0, lastTs: ts }
-    streams.set(key, s)
-  } else {
-    gaps.push(at - s.last)
-    s.last = at
-    if (ts < s.lastTs && s.lastTs - ts > 2 ** 31) s.tsBase += 2 ** 32
-    s.lastTs = ts
+/** Gaps between consecutive G.711 RTP packets (payload type 0 or 8) of each stream, at the kernel's timestamps. */
+export function kernelGaps (file: string): KernelGaps {
+  const streams = new Map<string, Stream>()
+  const gaps: number[] = []
+  for (const { at, from, to, payload: rtp } of readPcap(fs.readFileSync(file))) {
+    if (rtp.length < 12 || rtp[0]! >> 6 !== 2 || ((rtp[1]! & 0x7f) !== 0 && (rtp[1]! & 0x7f) !== 8)) continue
+    const key = `${from.port}>${to.port}/${rtp.readUInt32BE(8)}`
+    const ts = rtp.readUInt32BE(4)
+    let s = streams.get(key)
+    if (s === undefined) {
+      s = { last: at, firstAt: at, firstTs: ts, head: [], tail: [], packets: 0, tsBase: 0, lastTs: ts }
+      streams.set(key, s)
+    } else {
+      gaps.push(at - s.last)
+      s.last = at
+      if (ts < s.lastTs && s.lastTs - ts > 2 ** 31) s.tsBase += 2 ** 32
+      s.lastTs = ts
+    }
+    s.packets++
+    const offsetMs = at - s.firstAt - (s.tsBase + ts - s.firstTs) / 8
+    if (s.head.length < 25) s.head.push(offsetMs)
+    s.tail.push(offsetMs)
+    if (s.tail.length > 25) s.tail.shift()
   }
-  s.packets++
-  const offsetMs = at - s.firstAt - (s.tsBase + ts - s.firstTs) / 8
-  if (s.head.length < 25) s.head.push(offsetMs)
-  s.tail.push(offsetMs)
-  if (s.tail.length > 25) s.tail.shift()
+  const sorted = Float64Array.from(gaps).sort()
+  const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
+  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? 0
+  const drifts = [...streams.values()].filter(s => s.packets > 50).map(s => Math.abs(median(s.tail) - median(s.head))).sort((a, b) => a - b)
+  return { streams: streams.size, packets: gaps.length + streams.size, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: q(1), driftP50: drifts[drifts.length >> 1] ?? 0, driftMax: drifts.at(-1) ?? 0 }
 }
 
-const sorted = Float64Array.from(gaps).sort()
-const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? 0
-const drifts = [...streams.values()].filter(s => s.packets > 50).map(s => Math.abs(median(s.tail) - median(s.head))).sort((a, b) => a - b)
-console.log(`${streams.size} streams, ${gaps.length + streams.size} packets (kernel timestamps)`)
-console.log(`gap ms: p50 ${q(0.5).toFixed(3)}  p99 ${q(0.99).toFixed(3)}  p99.9 ${q(0.999).toFixed(3)}  max ${q(1).toFixed(3)}`)
-console.log(`drift ms (|last 25 - first 25| medians): p50 ${(drifts[drifts.length >> 1] ?? 0).toFixed(3)}  max ${(drifts.at(-1) ?? 0).toFixed(3)}`)
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const file = process.argv[2]
+  if (file === undefined) {
+    console.error('usage: node dist/bench/pcap-gaps.js capture.pcap')
+    process.exit(2)
+  }
+  const g = kernelGaps(file)
+  console.log(`${g.streams} streams, ${g.packets} packets (kernel timestamps)`)
+  console.log(`gap ms: p50 ${g.p50.toFixed(3)}  p99 ${g.p99.toFixed(3)}  p99.9 ${g.p999.toFixed(3)}  max ${g.max.toFixed(3)}`)
+  console.log(`drift ms (|last 25 - first 25| medians): p50 ${g.driftP50.toFixed(3)}  max ${g.driftMax.toFixed(3)}`)
+}

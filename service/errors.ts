@@ -18,7 +18,7 @@ interface ErrorRow {
 }
 
 export const ERRORS = {
-  UNSUPPORTED_MEDIA: { status: 415, when: 'the bytes are not WAV, MP3 or WMA (the message says what they look like: text, PNG, HTML, Ogg...)' },
+  UNSUPPORTED_MEDIA: { status: 415, when: 'the bytes are not WAV, MP3, WMA, FLAC, Ogg (Vorbis, Opus) or M4A (AAC) audio (the message says what they look like: text, PNG, HTML, a video MP4...)' },
   UNDECODABLE_AUDIO: { status: 422, when: 'the container is recognised but ffmpeg cannot decode it, finds no audio in it, or runs past its time limit (ffmpeg\'s own words in the message)' },
   TRUNCATED_AUDIO: { status: 422, when: 'the file holds less audio than its container declares: it was cut short; the message says how much is there' },
   PROMPT_TOO_LONG: { status: 422, when: 'the decoded audio lasts longer than `PROMPT_PLAYER_MAX_PROMPT_SECONDS`' },

@@ -10,7 +10,7 @@ import { CODEC_NAMES, PTIMES } from './g711.js'
 export const PROMPT_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$'
 
 /** Containers detected from the bytes. */
-export const CONTAINERS = ['wav', 'mp3', 'wma'] as const
+export const CONTAINERS = ['wav', 'mp3', 'wma', 'flac', 'ogg', 'm4a'] as const
 
 /** A prompt name, as every `:name` route and every play request takes it. */
 export const PromptName = Type.String({

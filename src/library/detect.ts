@@ -22,10 +22,13 @@ export interface Detection {
 export const CONTAINER_EXTENSIONS: Readonly<Record<Container, readonly string[]>> = {
   wav: ['wav', 'wave'],
   mp3: ['mp3', 'mpga', 'mpeg', 'mp2', 'mpa'],
-  wma: ['wma', 'asf', 'wmv']
+  wma: ['wma', 'asf', 'wmv'],
+  flac: ['flac'],
+  ogg: ['ogg', 'oga', 'opus'],
+  m4a: ['m4a', 'm4b', 'mp4', 'aac']
 }
 
-const SUPPORTED = 'expected WAV, MP3 or WMA audio'
+const SUPPORTED = 'expected WAV, MP3, WMA, FLAC, Ogg (Vorbis or Opus) or M4A (AAC) audio'
 
 // ASF Header Object GUID 75B22630-668E-11CF-A6D9-00AA0062CE6C, as stored (little-endian fields).
 const ASF_HEADER_GUID = Buffer.from('3026b2758e66cf11a6d900aa0062ce6c', 'hex')
@@ -40,6 +43,21 @@ export function detectContainer (bytes: Uint8Array): Detection {
   }
   if (buf.length >= 16 && buf.subarray(0, 16).equals(ASF_HEADER_GUID)) {
     return { container: 'wma', mimeType: 'audio/ms-wma', ffmpegFormat: 'asf', audioOffset: 0 }
+  }
+  if (buf.length >= 4 && buf.toString('latin1', 0, 4) === 'fLaC') {
+    return { container: 'flac', mimeType: 'audio/flac', ffmpegFormat: 'flac', audioOffset: 0 }
+  }
+  if (buf.length >= 4 && buf.toString('latin1', 0, 4) === 'OggS') {
+    const codec = oggCodec(buf)
+    // Too short to tell the codec: an Ogg file cut inside its first page, which the integrity
+    // check refuses as such.
+    if (codec === null || codec === 'vorbis' || codec === 'opus') return { container: 'ogg', mimeType: 'audio/ogg', ffmpegFormat: 'ogg', audioOffset: 0 }
+    throw new EngineError('UNSUPPORTED_MEDIA', `the bytes are an Ogg stream whose first stream is ${codec}, not Vorbis or Opus audio; ${SUPPORTED}`)
+  }
+  if (buf.length >= 12 && buf.toString('latin1', 4, 8) === 'ftyp') {
+    const brands = mp4Brands(buf)
+    if (brands.some(b => AUDIO_BRANDS.has(b))) return { container: 'm4a', mimeType: 'audio/mp4', ffmpegFormat: 'mov', audioOffset: 0 }
+    throw new EngineError('UNSUPPORTED_MEDIA', `the bytes are an MP4 file with the brands ${brands.map(b => `"${b.trim()}"`).join(', ')}, none of them an audio brand (M4A, M4B): a video, or another kind of MP4; ${SUPPORTED}`)
   }
   let offset = 0
   if (buf.length >= 10 && buf.toString('latin1', 0, 3) === 'ID3' && buf[3]! < 0xff && buf[4]! < 0xff) {
@@ -61,6 +79,36 @@ export function detectContainer (bytes: Uint8Array): Detection {
     return { container: 'mp3', mimeType: 'audio/mpeg', ffmpegFormat: 'mp3', audioOffset: 0 }
   }
   throw new EngineError('UNSUPPORTED_MEDIA', `${describe(buf)}; ${SUPPORTED}`)
+}
+
+/**
+ * The codec of an Ogg stream's first logical stream, from the first packet of its first page
+ * (RFC 3533: a 27-byte page header, a segment table, then the packet; Vorbis I §4.2.1 and RFC
+ * 7845 §5.1 for the identification headers).
+ */
+function oggCodec (buf: Buffer): string | null {
+  if (buf.length < 28) return null
+  const segments = buf[26]!
+  const start = 27 + segments
+  if (buf.length < start + 8) return null
+  const packet = buf.subarray(start, start + 64)
+  if (packet.toString('latin1', 0, 7) === '\x01vorbis') return 'vorbis'
+  if (packet.toString('latin1', 0, 8) === 'OpusHead') return 'opus'
+  if (packet.toString('latin1', 0, 5) === '\x7fFLAC') return 'FLAC'
+  if (packet.toString('latin1', 0, 8) === 'Speex   ') return 'Speex'
+  if (packet.toString('latin1', 0, 7) === '\x80theora') return 'Theora video'
+  return 'of an unknown codec'
+}
+
+/** MP4 brands that say audio only (ISO/IEC 14496-12 §4.3 `ftyp`; Apple's M4A and M4B, Adobe's F4A). */
+const AUDIO_BRANDS = new Set(['M4A ', 'M4B ', 'F4A '])
+
+/** The major and compatible brands of an MP4 file's `ftyp` box. */
+function mp4Brands (buf: Buffer): string[] {
+  const size = Math.min(buf.readUInt32BE(0), buf.length, 256)
+  const brands = [buf.toString('latin1', 8, 12)]
+  for (let at = 16; at + 4 <= size; at += 4) brands.push(buf.toString('latin1', at, at + 4))
+  return brands
 }
 
 /** The container an extension names, if any: only to say whether a file name lied. */
@@ -154,9 +202,6 @@ const SIGNATURES: ReadonlyArray<[string, (b: Buffer) => boolean]> = [
   ['a PDF document', b => b.toString('latin1', 0, 5) === '%PDF-'],
   ['a ZIP archive (or an Office document)', b => b.toString('latin1', 0, 4) === 'PK\x03\x04'],
   ['a gzip archive', b => b[0] === 0x1f && b[1] === 0x8b],
-  ['an Ogg stream (Ogg Vorbis/Opus is not supported yet)', b => b.toString('latin1', 0, 4) === 'OggS'],
-  ['a FLAC file (FLAC is not supported yet)', b => b.toString('latin1', 0, 4) === 'fLaC'],
-  ['an MP4/M4A file (MP4 audio is not supported yet)', b => b.toString('latin1', 4, 8) === 'ftyp'],
   ['an AIFF file (AIFF is not supported yet)', b => b.toString('latin1', 0, 4) === 'FORM' && b.toString('latin1', 8, 11) === 'AIF'],
   ['a RIFF file that is not WAVE (an AVI or WebP?)', b => b.toString('latin1', 0, 4) === 'RIFF'],
   ['AAC in ADTS frames (AAC is not supported yet)', b => b[0] === 0xff && (b[1]! & 0xf6) === 0xf0],

@@ -14,6 +14,13 @@
  * - An MP3 without such a header declares nothing, but its frames say how long each is: when
  *   they chain to the end of the file and the last one is cut, the file was cut (unless the cut
  *   fell exactly between two frames, which cannot be told from a whole file).
+ * - FLAC declares its metadata blocks' lengths (checked on the bytes) and its total samples in
+ *   STREAMINFO (music-metadata's duration, compared with what ffmpeg decoded).
+ * - Ogg is a chain of pages, each saying its length, the last marked end-of-stream (RFC 3533):
+ *   a file that ends inside a page, or after a page that is not the last, was cut.
+ * - M4A is a chain of boxes, each saying its size (ISO/IEC 14496-12 §4.2): a file that ends
+ *   inside one (the audio in `mdat`, or the index in `moov`) was cut; its declared duration
+ *   (from `moov`) is compared with what ffmpeg decoded too.
  */
 import { EngineError } from '../common/errors.js'
 import { mpegHeaderAt, type Container, type Detection } from './detect.js'
@@ -21,9 +28,81 @@ import { mpegHeaderAt, type Container, type Detection } from './detect.js'
 /** Throws TRUNCATED_AUDIO when the bytes hold less than their container declares. */
 export function checkComplete (bytes: Uint8Array, detection: Detection): void {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  if (detection.container === 'wav') checkWavComplete(buf)
-  else if (detection.container === 'wma') checkAsfComplete(buf)
-  else checkMpegComplete(buf, detection.audioOffset)
+  switch (detection.container) {
+    case 'wav': checkWavComplete(buf); break
+    case 'wma': checkAsfComplete(buf); break
+    case 'mp3': checkMpegComplete(buf, detection.audioOffset); break
+    case 'flac': checkFlacComplete(buf); break
+    case 'ogg': checkOggComplete(buf); break
+    case 'm4a': checkMp4Complete(buf); break
+  }
+}
+
+/** Throws TRUNCATED_AUDIO when a FLAC file ends inside its metadata blocks, before any audio frame. */
+export function checkFlacComplete (buf: Buffer): void {
+  let at = 4
+  for (;;) {
+    if (at + 4 > buf.length) throw cut(`the FLAC file ends inside the header of a metadata block, at byte ${buf.length}, before any audio`)
+    const last = (buf[at]! & 0x80) !== 0
+    const length = buf.readUIntBE(at + 1, 3)
+    if (at + 4 + length > buf.length) throw cut(`the FLAC file ends inside a metadata block (${buf.length - at - 4} of ${length} bytes), before any audio`)
+    at += 4 + length
+    if (last) break
+  }
+  if (at === buf.length) throw cut('the FLAC file ends after its metadata, before any audio frame')
+}
+
+/**
+ * Throws TRUNCATED_AUDIO when an Ogg file ends inside a page, or its last page is not marked
+ * end-of-stream (the cut fell between two pages).
+ */
+export function checkOggComplete (buf: Buffer): void {
+  let at = 0
+  let pages = 0
+  let ended = false
+  while (at < buf.length) {
+    if (at + 27 > buf.length || buf.toString('latin1', at, at + 4) !== 'OggS') {
+      if (at + 27 > buf.length && 'OggS'.startsWith(buf.toString('latin1', at, Math.min(at + 4, buf.length)))) throw cut(`the Ogg file ends inside the header of page ${pages + 1}`, { pages })
+      // Not a page where one should start: not a cut; ffmpeg decides what it holds.
+      return
+    }
+    const segments = buf[at + 26]!
+    if (at + 27 + segments > buf.length) throw cut(`the Ogg file ends inside the header of page ${pages + 1}`, { pages })
+    let body = 0
+    for (let i = 0; i < segments; i++) body += buf[at + 27 + i]!
+    const end = at + 27 + segments + body
+    if (end > buf.length) throw cut(`the Ogg file ends inside page ${pages + 1} (${buf.length - at} of its ${end - at} bytes)`, { pages })
+    ended = (buf[at + 5]! & 0x04) !== 0
+    pages++
+    at = end
+  }
+  if (!ended) throw cut(`the Ogg file ends after page ${pages}, which is not its last (no end-of-stream page)`, { pages })
+}
+
+/** Throws TRUNCATED_AUDIO when an MP4 (M4A) file ends inside one of its top-level boxes. */
+export function checkMp4Complete (buf: Buffer): void {
+  let at = 0
+  let moov = false
+  while (at + 8 <= buf.length) {
+    let size = buf.readUInt32BE(at)
+    const type = buf.toString('latin1', at + 4, at + 8)
+    if (size === 1) {
+      if (at + 16 > buf.length) throw cut(`the M4A file ends inside the header of its "${printable(type)}" box`)
+      size = Number(buf.readBigUInt64BE(at + 8))
+    } else if (size === 0) {
+      size = buf.length - at // to the end of the file, by definition
+    }
+    if (size < 8) return // not a box chain this reader understands: ffmpeg decides
+    if (at + size > buf.length) throw cut(`the M4A file ends inside its "${printable(type)}" box (${buf.length - at} of ${size} bytes)${type === 'mdat' ? ', in the middle of the audio' : ''}`, { box: type, declaredBytes: size, presentBytes: buf.length - at })
+    if (type === 'moov') moov = true
+    at += size
+  }
+  if (at < buf.length) throw cut('the M4A file ends inside the header of a box')
+  if (!moov) throw cut('the M4A file has no "moov" box, the index of its audio (it is written last, so the end of the file is missing)')
+}
+
+function printable (text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?')
 }
 
 /** Unknown length, as streaming WAV writers put it. */

@@ -52,6 +52,27 @@ export function hostileCorpus (): HostileUpload[] {
       add(`${label} cut in the middle of its audio`, filename, bytes.subarray(0, Math.floor(bytes.length * fraction)), 422, 'TRUNCATED_AUDIO')
     }
   }
+  // FLAC, Ogg (Vorbis, Opus) and M4A: cut inside their headers, and in the middle of the audio.
+  const flac = sample('hold').bytes
+  const vorbis = sample('transfer').bytes
+  const opus = sample('voicemail').bytes
+  const m4a = sample('hours').bytes
+  for (const at of [6, 30]) add('FLAC cut inside its metadata', 'cut.flac', flac.subarray(0, at), 422, 'TRUNCATED_AUDIO')
+  for (const at of [10, 40]) add('Ogg cut inside its first page', 'cut.ogg', vorbis.subarray(0, at), 422, 'TRUNCATED_AUDIO')
+  for (const at of [12, 40]) add('M4A cut inside its first boxes', 'cut.m4a', m4a.subarray(0, at), 422, 'TRUNCATED_AUDIO')
+  for (const [label, bytes, filename] of [['FLAC', flac, 'cut.flac'], ['Ogg Vorbis', vorbis, 'cut.ogg'], ['Ogg Opus', opus, 'cut.opus'], ['M4A', m4a, 'cut.m4a']] as const) {
+    for (const fraction of [0.1, 0.5, 0.9]) {
+      add(`${label} cut in the middle of its audio`, filename, bytes.subarray(0, Math.floor(bytes.length * fraction) + 37), 422, 'TRUNCATED_AUDIO')
+    }
+  }
+  // Right magic, wrong content: an MP4 video's brands, an Ogg stream of video.
+  const video = Buffer.from(m4a)
+  video.write('isom', 8, 'latin1')
+  for (let at = 16; at + 4 <= video.readUInt32BE(0); at += 4) video.write('avc1', at, 'latin1')
+  add('MP4 with video brands under an audio name', 'video.m4a', video, 415, 'UNSUPPORTED_MEDIA')
+  const theora = Buffer.from(vorbis)
+  theora.write('\x80theora', 27 + theora[26]!, 'latin1')
+  add('Ogg Theora under an audio name', 'video.ogg', theora, 415, 'UNSUPPORTED_MEDIA')
   // Headers that claim gigabytes, with a few bytes behind them.
   const huge = Buffer.from(wav.subarray(0, 44))
   huge.writeUInt32LE(0xfffffff0, 4)

@@ -14,7 +14,7 @@ import { parseRtpPacket, type RtpPacket } from 'rtp-parser'
 import type { Test as TapTest } from 'tap'
 import app, { serverOptions } from '../../service/app.js'
 import { CallbackPolicy } from '../../service/callbacks.js'
-import { createEngine, type Engine, type EngineOptions } from '../../src/index.js'
+import { createEngine, type Container, type Engine, type EngineOptions } from '../../src/index.js'
 
 type Test = Pick<TapTest, 'teardown'>
 
@@ -26,7 +26,7 @@ export interface Sample {
   name: string
   /** The file name it was made under (two of them lie about their container). */
   filename: string
-  container: 'wav' | 'mp3' | 'wma'
+  container: Container
   path: string
   bytes: Buffer
 }

@@ -21,6 +21,37 @@ t.test('an MP3 with an ID3v2 tag: the audio offset skips the tag', async t => {
   t.equal(menu.bytes[d.audioOffset], 0xff, 'a frame sync at the audio offset')
 })
 
+/** An Ogg page whose first packet starts with `packet` (RFC 3533 §6). */
+function oggPage (packet: string): Buffer {
+  const body = Buffer.from(packet.padEnd(30, '\0'), 'latin1')
+  const header = Buffer.alloc(28)
+  header.write('OggS', 0, 'latin1')
+  header[5] = 0x02 // beginning of stream
+  header[26] = 1
+  header[27] = body.length
+  return Buffer.concat([header, body])
+}
+
+/** An MP4 `ftyp` box with a major brand and compatible brands, then an empty `moov`. */
+function ftyp (major: string, compatible: string[]): Buffer {
+  const box = Buffer.alloc(16 + 4 * compatible.length)
+  box.writeUInt32BE(box.length, 0)
+  box.write('ftyp', 4, 'latin1')
+  box.write(major, 8, 'latin1')
+  compatible.forEach((brand, i) => box.write(brand, 16 + 4 * i, 'latin1'))
+  return Buffer.concat([box, Buffer.from('\0\0\0\x08moov', 'latin1')])
+}
+
+t.test('FLAC, Ogg Vorbis and Opus, and M4A are told from their bytes; an M4A brand may be a compatible one', async t => {
+  t.match(detectContainer(Buffer.from('fLaC\0\0\0\x22', 'latin1')), { container: 'flac', ffmpegFormat: 'flac', mimeType: 'audio/flac' })
+  t.match(detectContainer(oggPage('\x01vorbis')), { container: 'ogg', ffmpegFormat: 'ogg' })
+  t.match(detectContainer(oggPage('OpusHead')), { container: 'ogg', ffmpegFormat: 'ogg' })
+  t.match(detectContainer(Buffer.from('OggS\0\x02', 'latin1')), { container: 'ogg' }, 'an Ogg file too short to tell its codec is Ogg, left to the integrity check (cut)')
+  t.match(detectContainer(ftyp('M4A ', ['M4A ', 'isom'])), { container: 'm4a', ffmpegFormat: 'mov', mimeType: 'audio/mp4' })
+  t.match(detectContainer(ftyp('mp42', ['isom', 'M4A '])), { container: 'm4a' }, 'M4A among the compatible brands')
+  t.match(detectContainer(ftyp('M4B ', [])), { container: 'm4a' }, 'an audiobook')
+})
+
 function refused (bytes: Uint8Array): EngineError {
   try {
     detectContainer(bytes)
@@ -39,9 +70,10 @@ t.test('non-audio is refused with UNSUPPORTED_MEDIA and says what it looks like'
     ['HTML error page', Buffer.from('<!doctype html><h1>502 Bad Gateway</h1>'), /HTML/],
     ['JSON', Buffer.from('{"error":"nope"}'), /JSON/],
     ['text', Buffer.from('hello world\n'), /plain text/],
-    ['Ogg', Buffer.from('OggS\0\x02'), /Ogg/],
-    ['FLAC', Buffer.from('fLaC\0\0\0\x22'), /FLAC/],
-    ['M4A', Buffer.from('\0\0\0\x20ftypM4A '), /MP4/],
+    ['Ogg Theora (video)', oggPage('\x80theora'), /Ogg stream whose first stream is Theora video, not Vorbis or Opus/],
+    ['Ogg Speex', oggPage('Speex   1.2'), /Speex/],
+    ['an MP4 video', ftyp('isom', ['isom', 'iso2', 'avc1', 'mp41']), /MP4 file with the brands "isom", "isom", "iso2", "avc1", "mp41", none of them an audio brand/],
+    ['a QuickTime movie', ftyp('qt  ', ['qt  ']), /"qt"/],
     ['AVI', Buffer.from('RIFF\0\0\0\0AVI LIST'), /not WAVE/],
     ['ADTS AAC', Buffer.from('fff15080', 'hex'), /AAC/],
     ['random bytes', Buffer.from('00112233445566778899aabbccddeeff', 'hex'), /not a known audio container/]
@@ -50,7 +82,7 @@ t.test('non-audio is refused with UNSUPPORTED_MEDIA and says what it looks like'
     const err = refused(bytes)
     t.equal(err.code, 'UNSUPPORTED_MEDIA', `${what} is refused`)
     t.match(err.message, message, `${what}: message says what it is`)
-    t.match(err.message, /expected WAV, MP3 or WMA/, `${what}: message says what is accepted`)
+    t.match(err.message, /expected WAV, MP3, WMA, FLAC, Ogg \(Vorbis or Opus\) or M4A \(AAC\) audio/, `${what}: message says what is accepted`)
   }
 })
 

@@ -85,7 +85,7 @@ t.test('MP3 and WMA decoding clearly short of their declared duration are refuse
 t.test('every sample cut at a quarter, a half and three quarters: TRUNCATED_AUDIO through the store, nothing stored', async t => {
   const dir = tempDir(t)
   const { store } = await PromptStore.open(dir, new Ffmpeg())
-  for (const name of ['welcome', 'menu', 'renamed', 'goodbye', 'disguised']) {
+  for (const name of ['welcome', 'menu', 'renamed', 'goodbye', 'disguised', 'hold', 'transfer', 'voicemail', 'hours']) {
     const bytes = sample(name).bytes
     const { prompt } = await store.put(name, bytes, { replace: false })
     t.ok(prompt.info.telephony.durationMs > 1000, `${name} whole is stored (${prompt.info.source.container})`)

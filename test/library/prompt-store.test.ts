@@ -3,6 +3,7 @@ import path from 'node:path'
 import t from 'tap'
 import { Ffmpeg } from '../../src/library/ffmpeg.js'
 import { PromptStore } from '../../src/library/prompt-store.js'
+import { containerForExtension } from '../../src/library/detect.js'
 import { LocalStorage } from '../../src/library/local-storage.js'
 import { correlation, referenceDecode, sample, samples, tempDir } from '../helpers/index.js'
 
@@ -34,10 +35,22 @@ t.test('every sample, stored under a lying or missing name, is transcoded to wha
     t.ok(a > 0.95, `${s.filename}: A-law rendition correlates with the source at ${a.toFixed(4)}`)
     t.equal(prompt.info.telephony.packets, Math.ceil(prompt.audio.PCMU.length / 160))
     t.equal(prompt.info.telephony.durationMs, prompt.info.telephony.packets * 20)
-    t.equal(prompt.info.source.extensionMismatch, !s.filename.endsWith(s.container === 'wma' ? '.wma' : `.${s.container}`))
+    t.equal(prompt.info.source.extensionMismatch, containerForExtension(s.filename) !== s.container, `${s.filename}: the name ${prompt.info.source.extensionMismatch ? 'lies' : 'is true'}`)
   }
   const unrelated = correlation(await referenceDecode(sample('welcome').path), await referenceDecode(sample('goodbye').path), 40)
   t.ok(unrelated < 0.5, `two different prompts do not correlate (${unrelated.toFixed(3)}): the check can fail`)
+})
+
+t.test('FLAC, Ogg Vorbis, Ogg Opus and M4A under lying names: stored as what they are, the lie reported', async t => {
+  const { store } = await PromptStore.open(tempDir(t), ffmpeg)
+  const lies: Array<[string, string, string]> = [['hold', 'hold.mp3', 'flac'], ['transfer', 'transfer.wav', 'ogg'], ['voicemail', 'voicemail.m4a', 'ogg'], ['hours', 'hours.wma', 'm4a'], ['hours', 'hours', 'm4a']]
+  for (const [name, filename, container] of lies) {
+    const { prompt } = await store.put(`${name}-lie`, sample(name).bytes, { filename, replace: true })
+    t.equal(prompt.info.source.container, container, `${filename} is ${container}`)
+    t.equal(prompt.info.source.extensionMismatch, filename.includes('.'), `${filename}: ${filename.includes('.') ? 'the name lies' : 'no extension, no lie'}`)
+    const c = correlation(await referenceDecode(sample(name).path), await referenceDecode(prompt.audio.PCMU, 'mulaw'), 40)
+    t.ok(c > 0.95, `${filename}: transcoded to what ffmpeg hears in it (${c.toFixed(4)})`)
+  }
 })
 
 t.test('the library is read back at startup, and media is shared between names', async t => {

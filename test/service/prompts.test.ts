@@ -62,7 +62,7 @@ t.test('bad uploads: 415, 422, 413 and 400, each leaving the library exactly as 
   const audioBefore = (await app.inject({ url: '/v1/prompts/keep/audio?format=pcmu' })).rawPayload
   const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(100)])
   const cases: Array<[string, { url: string, payload?: Buffer }, number, string, RegExp]> = [
-    ['a PNG named .wav', { url: '/v1/prompts/keep', payload: png }, 415, 'UNSUPPORTED_MEDIA', /PNG image; expected WAV, MP3 or WMA/],
+    ['a PNG named .wav', { url: '/v1/prompts/keep', payload: png }, 415, 'UNSUPPORTED_MEDIA', /PNG image; expected WAV, MP3, WMA, FLAC/],
     ['an empty body', { url: '/v1/prompts/keep' }, 415, 'UNSUPPORTED_MEDIA', /empty/],
     ['random bytes', { url: '/v1/prompts/keep', payload: Buffer.from('0123456789abcdef'.repeat(64), 'hex') }, 415, 'UNSUPPORTED_MEDIA', /not a known audio container/],
     ['a WAV cut after its header', { url: '/v1/prompts/keep', payload: sample('welcome').bytes.subarray(0, 44) }, 422, 'TRUNCATED_AUDIO', /^the WAV file ends inside its "LIST" chunk .*cut short/],

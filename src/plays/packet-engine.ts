@@ -44,6 +44,9 @@ export class PacketEngine {
   /** The packet thread's priority once it has started: niceness -10 and the SCHED_FIFO priority where it could raise them, else null. */
   readonly ready: Promise<ThreadPriority>
   private onReady: (priority: ThreadPriority) => void = () => {}
+  private onStartFailed: (err: EngineError) => void = () => {}
+  /** Set when a packet thread died before it was ready: no new one is started. */
+  private broken: EngineError | null = null
 
   constructor (options: PacketEngineOptions) {
     this.options = options
@@ -52,7 +55,7 @@ export class PacketEngine {
     const counters = new SharedArrayBuffer(options.slots * COUNTERS.size * Float64Array.BYTES_PER_ELEMENT)
     this.counters = new Float64Array(counters)
     this.setup = { rtpPorts: options.rtpPorts, rtcpIntervalMs: options.rtcpIntervalMs, realtimePriority: options.realtimePriority, counters, lateness }
-    this.ready = new Promise(resolve => { this.onReady = resolve })
+    this.ready = new Promise((resolve, reject) => { this.onReady = resolve; this.onStartFailed = reject })
     this.worker = this.spawn()
   }
 
@@ -101,11 +104,12 @@ export class PacketEngine {
   async close (): Promise<void> {
     if (this.closing) return
     this.closing = true
-    await this.call(call => ({ type: 'stopAll', call, by: 'shutdown' }))
+    if (this.broken === null) await this.call(call => ({ type: 'stopAll', call, by: 'shutdown' }))
     await this.worker.terminate()
   }
 
   private async call (make: (call: number) => ToWorker): Promise<Reply> {
+    if (this.broken !== null) throw this.broken
     const call = this.nextCall++
     return await new Promise((resolve, reject) => {
       this.calls.set(call, { resolve, reject })
@@ -117,11 +121,17 @@ export class PacketEngine {
     this.worker.postMessage(message)
   }
 
-  private spawn (): Worker {
-    const worker = new Worker(new URL('../packet/worker.js', import.meta.url), { workerData: this.setup, name: 'prompt-player packets' })
+  private spawn (first = true): Worker {
+    // The thread inherits the process's flags (loaders, source maps), but not --input-type,
+    // which Node refuses for a file: a script run by `node --input-type=module -e` would
+    // otherwise get no packet thread at all.
+    const execArgv = process.execArgv.filter(arg => !arg.startsWith('--input-type'))
+    const worker = new Worker(new URL('../packet/worker.js', import.meta.url), { workerData: this.setup, name: 'prompt-player packets', execArgv })
+    let ready = false
     worker.on('message', (message: FromWorker) => {
       if (message.type === 'ready') {
-        this.onReady({ niceness: message.niceness, realtime: message.realtime })
+        ready = true
+        if (first) this.onReady({ niceness: message.niceness, realtime: message.realtime })
         return
       }
       if (message.type === 'ended') {
@@ -137,9 +147,28 @@ export class PacketEngine {
       if ('error' in message) pending?.reject(new EngineError(message.error.code, message.error.message, { options: message.error.options }))
       else pending?.resolve(message)
     })
-    worker.on('error', err => this.crashed(err))
-    worker.on('exit', code => { if (!this.closing) this.crashed(new Error(`the packet thread exited with code ${code}`)) })
+    const died = (err: Error): void => {
+      if (ready) this.crashed(err)
+      else this.failedToStart(err, first)
+    }
+    worker.on('error', died)
+    worker.on('exit', code => { if (!this.closing) died(new Error(`the packet thread exited with code ${code}`)) })
     return worker
+  }
+
+  /**
+   * A packet thread that dies before it is ready would die again: no new one is started. The
+   * engine's start fails with the reason; after a crash, every call fails with it.
+   */
+  private failedToStart (err: Error, first: boolean): void {
+    if (this.closing || this.broken !== null) return
+    this.broken = new EngineError('PACKET_THREAD_FAILED', `the packet thread could not start: ${err.message}`)
+    this.worker.removeAllListeners()
+    void this.worker.terminate()
+    for (const { reject } of this.calls.values()) reject(this.broken)
+    this.calls.clear()
+    if (first) this.onStartFailed(this.broken)
+    else this.options.onCrashed(this.broken.message)
   }
 
   /**
@@ -153,7 +182,7 @@ export class PacketEngine {
     this.worker.removeAllListeners()
     void this.worker.terminate()
     this.options.onCrashed(`the packet thread failed: ${err.message}`)
-    this.worker = this.spawn()
+    this.worker = this.spawn(false)
     for (const [id, prompt] of this.registered) this.post({ type: 'prompt', id, PCMU: prompt.audio.PCMU, PCMA: prompt.audio.PCMA })
   }
 }

@@ -73,5 +73,5 @@ t.test('a library that cannot be written: /readyz 503 naming it, uploads 507', a
   t.match(ready.json().problems, [new RegExp(`the prompt library ${dir} is not readable and writable`)])
   const upload = await app.inject({ method: 'PUT', url: '/v1/prompts/new', payload: sample('welcome').bytes })
   t.match(upload.json(), { statusCode: 507, code: 'STORAGE_FAILED', message: /could not write the prompt library/ })
-  t.equal(engineOf(app).prompts.size, 5)
+  t.equal(engineOf(app).prompts.size, 9)
 })

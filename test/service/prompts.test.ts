@@ -86,7 +86,7 @@ t.test('bad uploads: 415, 422, 413 and 400, each leaving the library exactly as 
 t.test('GET, list and DELETE', async t => {
   const app = await buildApp(t)
   const list = (await app.inject({ url: '/v1/prompts' })).json()
-  t.same(list.prompts.map((p: { name: string }) => p.name), ['disguised', 'goodbye', 'menu', 'renamed', 'welcome'], 'the sample library, sorted')
+  t.same(list.prompts.map((p: { name: string }) => p.name), ['disguised', 'goodbye', 'hold', 'hours', 'menu', 'renamed', 'transfer', 'voicemail', 'welcome'], 'the sample library, sorted')
   const one = await app.inject({ url: '/v1/prompts/menu' })
   t.match(one.json(), { name: 'menu', source: { container: 'mp3', filename: 'menu.mp3', sampleRate: 22050, channels: 2 } })
   const missing = await app.inject({ url: '/v1/prompts/nope' })

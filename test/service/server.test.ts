@@ -18,7 +18,7 @@ t.test('starts with the sample library and says where, with what; SIGTERM stops 
   const library = sampleLibrary(t)
   const run = start(t, { PROMPT_PLAYER_LIBRARY: library })
   const line = JSON.parse(await waitForLine(run, /prompt-player listening/))
-  t.match(line, { library, prompts: 5, ffmpeg: /^ffmpeg \(\d/, url: /^http:\/\/127\.0\.0\.1:\d+$/, msg: /listening on http:\/\/127\.0\.0\.1:\d+ with 5 prompts from/ })
+  t.match(line, { library, prompts: 9, ffmpeg: /^ffmpeg \(\d/, url: /^http:\/\/127\.0\.0\.1:\d+$/, msg: /listening on http:\/\/127\.0\.0\.1:\d+ with 9 prompts from/ })
   const receiver = await Receiver.open(t)
   const res = await fetch(`${line.url}/v1/plays`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['menu'] }) })
   t.equal(res.status, 201)
@@ -89,7 +89,7 @@ t.test('a library entry that cannot be read is skipped with a warning', async t 
   const warning = JSON.parse(await waitForLine(run, /library entry skipped/))
   t.match(warning, { level: 40, file: path.join(library, 'broken.json') })
   const listening = JSON.parse(await waitForLine(run, /prompt-player listening/))
-  t.equal(listening.prompts, 5)
+  t.equal(listening.prompts, 9)
   run.child.kill('SIGTERM')
   await run.exit
 })

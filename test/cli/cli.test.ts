@@ -166,7 +166,7 @@ t.test('serve runs the service with flags for its settings', async t => {
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   for (let i = 0; i < 200 && !/listening on/.test(output); i++) await sleep(50)
   const line = JSON.parse(output.split('\n').find(l => /listening on/.test(l))!)
-  t.match(line, { prompts: 5, rtpPorts: `${range.min}-${range.max}` })
+  t.match(line, { prompts: 9, rtpPorts: `${range.min}-${range.max}` })
   t.equal((await fetch(`${line.url}/readyz`)).status, 200)
   child.kill('SIGTERM')
   t.equal(await new Promise(resolve => child.on('exit', resolve)), 0)

@@ -8,7 +8,7 @@ t.test('/healthz answers while the process lives; /readyz says ready with the fi
   t.same((await app.inject({ url: '/healthz' })).json(), { status: 'ok' })
   const ready = await app.inject({ url: '/readyz' })
   t.equal(ready.statusCode, 200)
-  t.match(ready.json(), { status: 'ready', problems: [], prompts: 5, playsRunning: 0, capacityLeft: 2000 })
+  t.match(ready.json(), { status: 'ready', problems: [], prompts: 9, playsRunning: 0, capacityLeft: 2000 })
 })
 
 t.test('/readyz is 503 at capacity, and ready again when a play ends', async t => {

@@ -171,7 +171,9 @@ export class PromptStore {
         // rate or channels), ffmpeg's description of the stream it decoded fills the gap.
         codec: facts.codec ?? decoded.codec,
         sampleRate: facts.sampleRate ?? decoded.sampleRate,
-        channels: facts.channels ?? decoded.channels,
+        // For MP4, music-metadata reads the sample entry's channel count, which muxers often
+        // leave at 2 for mono AAC; ffmpeg reads the codec's own configuration.
+        channels: detection.container === 'm4a' ? decoded.channels ?? facts.channels : facts.channels ?? decoded.channels,
         durationMs: facts.durationMs ?? Math.round(audio.PCMU.length / SAMPLES_PER_MS),
         bytes: bytes.byteLength,
         sha256,

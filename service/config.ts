@@ -57,6 +57,9 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_RTCP_INTERVAL_MS: Type.Integer({ default: ENGINE_DEFAULTS.rtcpIntervalMs, minimum: 500, maximum: 60000 }),
   PROMPT_PLAYER_REALTIME_PRIORITY: Type.Integer({ default: ENGINE_DEFAULTS.realtimePriority, minimum: 0, maximum: 99 }),
   PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: SERVICE_DEFAULTS.allowedCallbacks.join(',') }),
+  PROMPT_PLAYER_ALLOWED_FETCH: Type.String({ default: ENGINE_DEFAULTS.allowedTargets.join(',') }),
+  PROMPT_PLAYER_FETCH_TIMEOUT_MS: Type.Integer({ default: ENGINE_DEFAULTS.fetch.timeoutMs, minimum: 100, maximum: 600000 }),
+  PROMPT_PLAYER_URL_CACHE_BYTES: Type.Integer({ default: ENGINE_DEFAULTS.fetch.cacheBytes, minimum: 0 }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
     Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
@@ -80,6 +83,9 @@ export const OPTION_VARIABLES: Readonly<Record<string, keyof typeof ConfigSchema
   'targets.allow': 'PROMPT_PLAYER_ALLOWED_TARGETS',
   'targets.minPort': 'PROMPT_PLAYER_MIN_TARGET_PORT',
   rtcpIntervalMs: 'PROMPT_PLAYER_RTCP_INTERVAL_MS',
+  'fetch.allow': 'PROMPT_PLAYER_ALLOWED_FETCH',
+  'fetch.timeoutMs': 'PROMPT_PLAYER_FETCH_TIMEOUT_MS',
+  'fetch.maxBytes': 'PROMPT_PLAYER_MAX_UPLOAD_BYTES',
   realtimePriority: 'PROMPT_PLAYER_REALTIME_PRIORITY',
   redisUrl: 'PROMPT_PLAYER_REDIS_URL'
 }
@@ -120,6 +126,8 @@ export interface Config {
   realtimePriority: number
   /** Networks webhooks (callbackUrl) may go to. */
   callbacks: string[]
+  /** Prompts from URLs: where they may be fetched from, one fetch's time limit, the cache's bound. */
+  fetch: { allow: string[], timeoutMs: number, cacheBytes: number }
   rateLimit: number
   requestTimeoutMs: number
   /** HTTP connections at once; 0: from the open-file limit, keeping descriptors for the plays. */
@@ -157,6 +165,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
   const allow = networks(parsed, 'PROMPT_PLAYER_ALLOWED_TARGETS')
   const callbacks = networks(parsed, 'PROMPT_PLAYER_ALLOWED_CALLBACKS')
+  const fetch = { allow: networks(parsed, 'PROMPT_PLAYER_ALLOWED_FETCH'), timeoutMs: parsed.PROMPT_PLAYER_FETCH_TIMEOUT_MS, cacheBytes: parsed.PROMPT_PLAYER_URL_CACHE_BYTES }
   return {
     host: parsed.PROMPT_PLAYER_HOST,
     port: parsed.PROMPT_PLAYER_PORT,
@@ -177,6 +186,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     rtcpIntervalMs: parsed.PROMPT_PLAYER_RTCP_INTERVAL_MS,
     realtimePriority: parsed.PROMPT_PLAYER_REALTIME_PRIORITY,
     callbacks,
+    fetch,
     rateLimit: parsed.PROMPT_PLAYER_RATE_LIMIT,
     requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS,
     maxConnections: parsed.PROMPT_PLAYER_MAX_CONNECTIONS,
@@ -210,7 +220,7 @@ function httpUrl (text: string, variable: string): string {
 }
 
 /** A comma-separated list of CIDRs, each checked. */
-function networks (parsed: Env, variable: 'PROMPT_PLAYER_ALLOWED_TARGETS' | 'PROMPT_PLAYER_ALLOWED_CALLBACKS'): string[] {
+function networks (parsed: Env, variable: 'PROMPT_PLAYER_ALLOWED_TARGETS' | 'PROMPT_PLAYER_ALLOWED_CALLBACKS' | 'PROMPT_PLAYER_ALLOWED_FETCH'): string[] {
   const list = parsed[variable].split(',').map(cidr => cidr.trim()).filter(Boolean)
   for (const cidr of list) {
     try {

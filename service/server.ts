@@ -33,6 +33,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     transcodeQueue: config.transcodeQueue,
     targets: config.targets,
     rtcpIntervalMs: config.rtcpIntervalMs,
+    fetch: { ...config.fetch, maxBytes: config.maxUploadBytes },
     realtimePriority: config.realtimePriority,
     // In a pool every instance needs its own id: the host name and the port tell instances on
     // one machine apart (the process id where the port is picked at start).

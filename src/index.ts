@@ -11,11 +11,13 @@
  *   src/pool/      a pool of instances on Redis: the seams' shared implementations
  */
 import os from 'node:os'
+import path from 'node:path'
 import { ENGINE_DEFAULTS } from './common/defaults.js'
 import { SafeEmitter, type EngineEvents } from './events/events.js'
 import { LocalEventLog, type EventLog } from './events/event-log.js'
 import { Ffmpeg, type FfmpegInfo, type FfmpegUnusable } from './library/ffmpeg.js'
 import { PromptStore } from './library/prompt-store.js'
+import { UrlCache } from './library/url-cache.js'
 import type { LibraryStorage, StoreWarning } from './library/storage.js'
 import type { LatenessStats } from './packet/lateness.js'
 import { PlayManager } from './plays/play-manager.js'
@@ -48,6 +50,12 @@ export interface EngineOptions {
   keepEndedMax?: number
   /** Where plays may send: allowed networks (default loopback and private ranges) and the lowest port (default 1024). */
   targets?: { allow?: readonly string[], minPort?: number }
+  /**
+   * Prompts from URLs: where they may be fetched from (default loopback and the private
+   * ranges), the time limit of one fetch (default 10 s), the largest body (default 50 MiB),
+   * redirects followed (default 5), and the audio the cache keeps (default 256 MiB).
+   */
+  fetch?: { allow?: readonly string[], timeoutMs?: number, maxBytes?: number, maxRedirects?: number, cacheBytes?: number }
   /** RTCP's sender report interval, randomised 0.5-1.5 times (default 5000 ms, RFC 3550 §6.2). */
   rtcpIntervalMs?: number
   /** SCHED_FIFO priority (1-99) of the packet thread where the process may set it (default 10); 0: niceness only. */
@@ -69,6 +77,8 @@ export interface EngineOptions {
 export interface Engine {
   readonly prompts: PromptStore
   readonly plays: PlayManager
+  /** Prompts fetched from URLs, kept by this instance. */
+  readonly urls: UrlCache
   /** How late packets left against their due times, recorded by the packet thread. */
   readonly lateness: LatenessStats
   readonly events: SafeEmitter<EngineEvents>
@@ -117,6 +127,18 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
   const ffmpegInfo = await ffmpeg.check(0)
   const { store, warnings } = await PromptStore.open(pool?.storage ?? options.storage ?? options.libraryDir, ffmpeg)
   const record = pool?.plays ?? options.playRecord ?? new LocalPlayRecord({ keepEndedMs, keepEndedMax })
+  // Each instance keeps its own URL cache, in its library directory.
+  const urls = await UrlCache.open({
+    dir: path.join(options.libraryDir, '.url-cache'),
+    maxBytes: options.fetch?.cacheBytes ?? ENGINE_DEFAULTS.fetch.cacheBytes,
+    fetch: {
+      allow: options.fetch?.allow ?? ENGINE_DEFAULTS.allowedTargets,
+      timeoutMs: options.fetch?.timeoutMs ?? ENGINE_DEFAULTS.fetch.timeoutMs,
+      maxBytes: options.fetch?.maxBytes ?? ENGINE_DEFAULTS.fetch.maxBytes,
+      maxRedirects: options.fetch?.maxRedirects ?? ENGINE_DEFAULTS.fetch.maxRedirects
+    },
+    ffmpeg
+  })
   const plays = new PlayManager({
     rtpPorts: options.rtpPorts ?? ENGINE_DEFAULTS.rtpPorts,
     rtcpIntervalMs: options.rtcpIntervalMs ?? ENGINE_DEFAULTS.rtcpIntervalMs,
@@ -125,12 +147,13 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     keepEndedMs,
     targets: { allow: options.targets?.allow ?? ENGINE_DEFAULTS.allowedTargets, minPort: options.targets?.minPort ?? ENGINE_DEFAULTS.minTargetPort },
     instance
-  }, store, events, record)
+  }, store, events, record, urls)
   const { niceness: packetThreadNiceness, realtime: packetThreadRealtime } = await plays.packetThreadReady
   let closed = false
   return {
     prompts: store,
     plays,
+    urls,
     lateness: plays.lateness,
     events,
     eventLog,
@@ -166,6 +189,7 @@ export { Prompt, isPromptName } from './library/prompt.js'
 export { PromptStore, type AudioFormat } from './library/prompt-store.js'
 export type { LibraryStorage, Staged, StoredPrompt, StoreWarning } from './library/storage.js'
 export { wavFile } from './library/wav.js'
+export type { UrlCache, CacheEntryInfo, CacheStats } from './library/url-cache.js'
 export { LatenessStats } from './packet/lateness.js'
 export { keyPress } from './packet/dtmf.js'
 export { isRtcp, ntpMiddle, readSenderReport, receiverReport, wallClockMs, type SenderPacket } from './packet/rtcp.js'

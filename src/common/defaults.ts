@@ -30,6 +30,8 @@ export const ENGINE_DEFAULTS = {
   minTargetPort: 1024,
   /** RTCP's report interval before randomisation to 0.5-1.5 times (RFC 3550 §6.2). */
   rtcpIntervalMs: 5000,
+  /** Prompts from URLs: one fetch's time limit, the largest body, redirects followed, the cache's bound (audio bytes). */
+  fetch: { timeoutMs: 10_000, maxBytes: 50 * 1024 * 1024, maxRedirects: 5, cacheBytes: 256 * 1024 * 1024 },
   /** SCHED_FIFO priority of the packet thread where allowed (root, CAP_SYS_NICE); 0: niceness only. */
   realtimePriority: 10
 } as const

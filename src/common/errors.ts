@@ -24,6 +24,9 @@ export const ENGINE_ERRORS = {
   FFMPEG_UNAVAILABLE: 'ffmpeg could not be started',
   STORAGE_FAILED: 'the prompt library could not be written',
   STORE_UNAVAILABLE: 'the pool\'s shared store (Redis) cannot be reached',
+  URL_NOT_ALLOWED: 'a prompt URL (or a redirect) leads outside the networks prompts may be fetched from',
+  FETCH_FAILED: 'a prompt URL could not be fetched: the origin refused, failed, redirected too often, or sent too much',
+  FETCH_TIMEOUT: 'a prompt URL did not answer in full within the time limit',
   INTERNAL_ERROR: 'a fault in the player itself; the log has the details'
 } as const
 

@@ -48,9 +48,15 @@ export const MAX_PROMPTS_PER_PLAY_LIMIT = 1000
 const Nullable = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer> | ReturnType<typeof Type.Number>>(schema: T) =>
   Type.Union([schema, Type.Null()])
 
+/** A prompt of a play: a name in the library, or a URL fetched and cached. */
+export const PromptRef = Type.Union([PromptName, Type.Object({
+  url: Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048, description: 'an http or https URL; its bytes are detected, transcoded and cached as an upload is' })
+}, { additionalProperties: false })])
+export type PromptRef = Static<typeof PromptRef>
+
 export const PlayRequest = Type.Object({
   target: Endpoint,
-  prompts: Type.Array(PromptName, { minItems: 1, maxItems: MAX_PROMPTS_PER_PLAY_LIMIT, description: 'played back to back as one stream; at most the configured prompts per play (default 100)' }),
+  prompts: Type.Array(PromptRef, { minItems: 1, maxItems: MAX_PROMPTS_PER_PLAY_LIMIT, description: 'names and {"url": ...} entries, played back to back as one stream; at most the configured prompts per play (default 100)' }),
   codec: Type.Optional(CodecName),
   payloadType: Type.Optional(Type.Integer({ minimum: 0, maximum: 127, description: 'default 0 for PCMU, 8 for PCMA' })),
   ptimeMs: Type.Optional(PtimeMs),

@@ -134,51 +134,11 @@ export class PromptStore {
   async put (name: string, bytes: Uint8Array, options: PutOptions): Promise<PutResult> {
     PromptStore.checkName(name)
     if (!options.replace && this.prompts.has(name)) throw exists(name)
-    const detection = detectContainer(bytes)
-    checkComplete(bytes, detection)
-    const facts = await probe(bytes, detection)
-    const sha256 = createHash('sha256').update(bytes).digest('hex')
-
-    let staged: Staged | null = null
-    let audio: Record<Codec, Buffer>
-    let decoded: DecodedStream
-    let step = 'saving the upload'
-    try {
-      staged = await this.storage.stage(bytes, sha256)
-      step = 'transcoding it'
-      decoded = await this.ffmpeg.transcode(staged.source, detection.ffmpegFormat, staged.outputs)
-      audio = await this.storage.readStaged(staged)
-      if (audio.PCMU.length > this.ffmpeg.maxSeconds * SAMPLE_RATE) {
-        throw new EngineError('PROMPT_TOO_LONG', `the audio lasts more than ${this.ffmpeg.maxSeconds} s, the longest prompt allowed (maxPromptSeconds); cut it, or raise the limit`, { options: ['maxPromptSeconds'] })
-      }
-      if (audio.PCMU.length === 0) {
-        throw new EngineError('UNDECODABLE_AUDIO', `the ${detection.container.toUpperCase()} container holds no audio that ffmpeg could decode (it decoded to 0 samples)`)
-      }
-      checkDecodedLength(detection.container, facts.durationMs, audio.PCMU.length / SAMPLES_PER_MS)
-    } catch (err) {
-      if (staged !== null) await this.storage.discard(staged)
-      throw wrapStorage(err, step)
-    }
-    const upload = staged
-
+    const { staged: upload, audio, source } = await transcodeUpload(bytes, this.ffmpeg, this.storage, options.filename ?? null)
     const packets = packetCount(audio.PCMU.length, 20)
     const info: PromptInfo = {
       name,
-      source: {
-        filename: options.filename ?? null,
-        container: detection.container,
-        // music-metadata reads tags and headers; where it says nothing (the ASF parser gives no
-        // rate or channels), ffmpeg's description of the stream it decoded fills the gap.
-        codec: facts.codec ?? decoded.codec,
-        sampleRate: facts.sampleRate ?? decoded.sampleRate,
-        // For MP4, music-metadata reads the sample entry's channel count, which muxers often
-        // leave at 2 for mono AAC; ffmpeg reads the codec's own configuration.
-        channels: detection.container === 'm4a' ? decoded.channels ?? facts.channels : facts.channels ?? decoded.channels,
-        durationMs: facts.durationMs ?? Math.round(audio.PCMU.length / SAMPLES_PER_MS),
-        bytes: bytes.byteLength,
-        sha256,
-        extensionMismatch: extensionMismatch(options.filename, detection.container)
-      },
+      source,
       telephony: { sampleRate: SAMPLE_RATE, durationMs: packets * 20, packets },
       createdAt: new Date().toISOString()
     }
@@ -295,4 +255,65 @@ function wrapStorage (err: unknown, step: string, outcome = 'nothing was stored'
   }
   const e = err as NodeJS.ErrnoException
   return new EngineError('STORAGE_FAILED', `could not write the prompt library while ${step} (${storageHint(e)}): ${e.message}; ${outcome}`, { cause: err })
+}
+
+/** Where an upload is staged while ffmpeg transcodes it: the library's storage, or the URL cache. */
+export type Stager = Pick<LibraryStorage, 'stage' | 'readStaged' | 'discard'>
+
+export interface Transcoded {
+  /** The staged upload: the caller commits or discards it. */
+  staged: Staged
+  audio: Record<Codec, Buffer>
+  source: PromptInfo['source']
+}
+
+/**
+ * What every upload goes through, by HTTP or from a URL: the container detected from the bytes,
+ * the file checked whole, the source probed, and ffmpeg's two laws read back. Throws the
+ * upload's error (415, 422, 503, 507) with nothing left staged.
+ */
+export async function transcodeUpload (bytes: Uint8Array, ffmpeg: Ffmpeg, stager: Stager, filename: string | null): Promise<Transcoded> {
+  const detection = detectContainer(bytes)
+  checkComplete(bytes, detection)
+  const facts = await probe(bytes, detection)
+  const sha256 = createHash('sha256').update(bytes).digest('hex')
+  let staged: Staged | null = null
+  let audio: Record<Codec, Buffer>
+  let decoded: DecodedStream
+  let step = 'saving the upload'
+  try {
+    staged = await stager.stage(bytes, sha256)
+    step = 'transcoding it'
+    decoded = await ffmpeg.transcode(staged.source, detection.ffmpegFormat, staged.outputs)
+    audio = await stager.readStaged(staged)
+    if (audio.PCMU.length > ffmpeg.maxSeconds * SAMPLE_RATE) {
+      throw new EngineError('PROMPT_TOO_LONG', `the audio lasts more than ${ffmpeg.maxSeconds} s, the longest prompt allowed (maxPromptSeconds); cut it, or raise the limit`, { options: ['maxPromptSeconds'] })
+    }
+    if (audio.PCMU.length === 0) {
+      throw new EngineError('UNDECODABLE_AUDIO', `the ${detection.container.toUpperCase()} container holds no audio that ffmpeg could decode (it decoded to 0 samples)`)
+    }
+    checkDecodedLength(detection.container, facts.durationMs, audio.PCMU.length / SAMPLES_PER_MS)
+  } catch (err) {
+    if (staged !== null) await stager.discard(staged)
+    throw wrapStorage(err, step)
+  }
+  return {
+    staged,
+    audio,
+    source: {
+      filename,
+      container: detection.container,
+      // music-metadata reads tags and headers; where it says nothing (the ASF parser gives no
+      // rate or channels), ffmpeg's description of the stream it decoded fills the gap.
+      codec: facts.codec ?? decoded.codec,
+      sampleRate: facts.sampleRate ?? decoded.sampleRate,
+      // For MP4, music-metadata reads the sample entry's channel count, which muxers often
+      // leave at 2 for mono AAC; ffmpeg reads the codec's own configuration.
+      channels: detection.container === 'm4a' ? decoded.channels ?? facts.channels : facts.channels ?? decoded.channels,
+      durationMs: facts.durationMs ?? Math.round(audio.PCMU.length / SAMPLES_PER_MS),
+      bytes: bytes.byteLength,
+      sha256,
+      extensionMismatch: extensionMismatch(filename, detection.container)
+    }
+  }
 }

@@ -11,7 +11,8 @@ import { CODECS } from '../common/g711.js'
 import { PacketEngine, type Ended, type ThreadPriority } from './packet-engine.js'
 import { PlayHandle } from './play-handle.js'
 import type { PlayControl, PlayInfo, PlayRequest } from '../common/schemas.js'
-import { packetCount } from '../library/prompt.js'
+import { packetCount, type Prompt } from '../library/prompt.js'
+import type { UrlCache } from '../library/url-cache.js'
 import type { PlayRecord } from './play-record.js'
 import type { PromptStore } from '../library/prompt-store.js'
 import { TargetPolicy, type TargetPolicyOptions } from './target-policy.js'
@@ -40,6 +41,7 @@ export class PlayManager {
   private readonly packets: PacketEngine
   private readonly options: PlayManagerOptions
   private readonly store: PromptStore
+  private readonly urls: UrlCache
   private readonly events: SafeEmitter<EngineEvents>
   private readonly record: PlayRecord
   private readonly running = new Map<string, PlayHandle>()
@@ -51,8 +53,9 @@ export class PlayManager {
   /** Plays started since the engine started. */
   startedCount = 0
 
-  constructor (options: PlayManagerOptions, store: PromptStore, events: SafeEmitter<EngineEvents>, record: PlayRecord) {
+  constructor (options: PlayManagerOptions, store: PromptStore, events: SafeEmitter<EngineEvents>, record: PlayRecord, urls: UrlCache) {
     this.options = options
+    this.urls = urls
     this.targets = new TargetPolicy(options.targets)
     this.store = store
     this.events = events
@@ -61,6 +64,7 @@ export class PlayManager {
     this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, rtcpIntervalMs: options.rtcpIntervalMs, realtimePriority: options.realtimePriority, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onDtmf: press => this.onDtmf(press), onCrashed: reason => this.onCrashed(reason) })
     this.packetThreadReady = this.packets.ready
     store.onRemove(prompt => this.packets.release(prompt))
+    urls.onRemove(prompt => this.packets.release(prompt))
     // Plays of an instance found lost (a shared record): reported here, once in the pool.
     record.onLost?.(play => { this.events.emit('play', { type: 'play.failed', play }) })
   }
@@ -75,8 +79,9 @@ export class PlayManager {
 
   async create (request: PlayRequest): Promise<PlayHandle> {
     if (this.closed) throw new EngineError('SHUTTING_DOWN', 'the player is shutting down and starts no new plays')
-    const prompts = request.prompts.map(name => this.store.get(name))
-    const missing = request.prompts.filter((_, i) => prompts[i] === undefined)
+    const names = request.prompts.map(p => typeof p === 'string' ? p : null)
+    const prompts: Array<Prompt | undefined> = names.map(name => name === null ? undefined : this.store.get(name))
+    const missing = names.filter((name, i) => name !== null && prompts[i] === undefined)
     if (missing.length > 0) {
       throw new EngineError('PROMPT_NOT_FOUND', `no prompt named ${missing.map(n => `"${n}"`).join(', ')} in the library; upload it first`, { details: { missing } })
     }
@@ -88,6 +93,11 @@ export class PlayManager {
     if (rtcp === 'on' && request.target.port === 65535) {
       throw new EngineError('INVALID_REQUEST', 'target port 65535 leaves no port above it for RTCP (target.port + 1); give an even media port, or rtcp "mux" or "off"')
     }
+    // URLs last: every cheaper check has passed before anything is fetched. The play starts
+    // once each is ready (from the cache, revalidated, or fetched and transcoded).
+    await Promise.all(request.prompts.map(async (p, i) => {
+      if (typeof p !== 'string') prompts[i] = await this.urls.get(p.url)
+    }))
     const ptimeMs = request.ptimeMs ?? 20
     // The list's length at this ptime, each prompt's last packet padded: the play's length, and
     // where offsetMs may point.
@@ -131,7 +141,7 @@ export class PlayManager {
       id,
       target,
       source: started.source,
-      prompts: [...request.prompts],
+      prompts: request.prompts.map(p => typeof p === 'string' ? p : p.url),
       codec,
       payloadType,
       ptimeMs,

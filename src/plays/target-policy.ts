@@ -4,9 +4,12 @@
  * and multicast, broadcast, the unspecified address and privileged ports are refused unless the
  * configuration names them. A refusal names the rule that refused.
  */
-import { BlockList, isIP } from 'node:net'
+import { isIP, type BlockList } from 'node:net'
 import { EngineError } from '../common/errors.js'
 import type { Endpoint } from '../common/schemas.js'
+import { blockListOf, isUnspecified, parseCidr, unmapped, type Network } from '../common/networks.js'
+
+export { blockListOf, isUnspecified, parseCidr, unmapped, type Network }
 
 export interface TargetPolicyOptions {
   /** Networks plays may send to, as CIDRs (IPv4 and IPv6). */
@@ -20,8 +23,6 @@ const SPECIAL: ReadonlyArray<{ cidr: string, what: string }> = [
   { cidr: 'ff00::/8', what: 'a multicast address' },
   { cidr: '255.255.255.255/32', what: 'the broadcast address' }
 ]
-
-export interface Network { cidr: string, address: string, prefix: number, family: 'ipv4' | 'ipv6' }
 
 export class TargetPolicy {
   readonly allow: readonly string[]
@@ -70,35 +71,4 @@ export class TargetPolicy {
       throw new EngineError('TARGET_NOT_ALLOWED', `target ${target.host} is not in targets.allow (${this.allow.join(', ')}); add its network there if the calls' media really is there`, { options: ['targets.allow'] })
     }
   }
-}
-
-/** A node:net BlockList of the networks, to ask whether an address is in one of them. */
-export function blockListOf (networks: readonly Network[]): BlockList {
-  const list = new BlockList()
-  for (const n of networks) list.addSubnet(n.address, n.prefix, n.family)
-  return list
-}
-
-/** 0.0.0.0 or ::, which no packet or connection should be aimed at. */
-export function isUnspecified (host: string): boolean {
-  return host === '0.0.0.0' || (isIP(host) === 6 && /^[0:]+$/.test(host))
-}
-
-/** `::ffff:10.1.2.3` is 10.1.2.3: the IPv4 rules apply to it. */
-export function unmapped (host: string): string {
-  const match = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host)
-  return match === null ? host : match[1]!
-}
-
-/** Parses "10.0.0.0/8" or "::1/128" (or a bare address, a network of one). */
-export function parseCidr (cidr: string): Network {
-  const [address = '', prefixText] = cidr.trim().split('/')
-  const version = isIP(address)
-  if (version === 0) throw new EngineError('TARGET_NOT_ALLOWED', `"${cidr}" is not a network: write it as a CIDR such as 10.0.0.0/8 or fd00::/8`)
-  const max = version === 4 ? 32 : 128
-  const prefix = prefixText === undefined ? max : Number(prefixText)
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || !/^\d+$/.test(prefixText ?? String(max))) {
-    throw new EngineError('TARGET_NOT_ALLOWED', `"${cidr}" has no valid prefix length (0-${max})`)
-  }
-  return { cidr, address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' }
 }

@@ -22,6 +22,7 @@ t.test('defaults are those of the API reference', async t => {
     tokens: [],
     targets: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], minPort: 1024 },
     rtcpIntervalMs: 5000,
+    fetch: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], timeoutMs: 10000, cacheBytes: 268435456 },
     realtimePriority: 10,
     callbacks: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
     maxPromptsPerPlay: 100,

@@ -1,0 +1,204 @@
+/**
+ * Prompts from URLs against a real HTTP origin on 127.0.0.1 (node:http) that counts what it is
+ * asked: bytes trusted over names and Content-Types, HTTP caching (ETag and max-age, 304,
+ * no-store), redirects, the allowed networks, time and size limits, coalesced fetches, the
+ * bound of the cache and a restart that keeps it. Every refusal leaves nothing cached.
+ */
+import fs from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import t from 'tap'
+import { LIBRARY, Receiver, buildApp, engineOf, sample, sampleLibrary, sleep } from '../helpers/index.js'
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
+
+interface Origin { url: string, gets: (p: string) => number, conditional: (p: string) => number, route: (p: string, h: Handler) => void }
+
+async function origin (t: Parameters<typeof buildApp>[0]): Promise<Origin> {
+  const routes = new Map<string, Handler>()
+  const gets = new Map<string, number>()
+  const conditional = new Map<string, number>()
+  const server = http.createServer((req, res) => {
+    const p = req.url!.split('?')[0]!
+    gets.set(p, (gets.get(p) ?? 0) + 1)
+    if (req.headers['if-none-match'] !== undefined || req.headers['if-modified-since'] !== undefined) conditional.set(p, (conditional.get(p) ?? 0) + 1)
+    if (req.method !== 'GET') { res.statusCode = 405; res.end(); return }
+    const handler = routes.get(p)
+    if (handler === undefined) { res.writeHead(404, { 'content-type': 'text/html' }); res.end('<html><body>Not Found</body></html>'); return }
+    handler(req, res)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const port = (server.address() as { port: number }).port
+  return { url: `http://127.0.0.1:${port}`, gets: p => gets.get(p) ?? 0, conditional: p => conditional.get(p) ?? 0, route: (p, h) => routes.set(p, h) }
+}
+
+const serve = (bytes: Buffer, headers: http.OutgoingHttpHeaders = {}): Handler => (_req, res) => { res.writeHead(200, { 'content-length': bytes.length, ...headers }); res.end(bytes) }
+
+const FETCH = { allow: ['127.0.0.0/8'], timeoutMs: 3000, maxBytes: 1 << 20, maxRedirects: 5 }
+
+async function play (app: Awaited<ReturnType<typeof buildApp>>, port: number, prompts: unknown[]): Promise<{ statusCode: number, json: () => any }> {
+  const res = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port }, prompts, rtcp: 'off' } })
+  if (res.statusCode === 201) await app.inject({ method: 'DELETE', url: `/v1/plays/${res.json().id as string}` })
+  return res
+}
+
+t.test('bytes, not names: an MP3 at a URL with no extension, a WAV named .mp3 served as text/plain; the caller hears exactly the upload\'s transcode', async t => {
+  const o = await origin(t)
+  o.route('/signed/abc123', serve(sample('menu').bytes, { 'content-type': 'application/octet-stream' }))
+  o.route('/welcome.mp3', serve(sample('welcome').bytes, { 'content-type': 'text/plain' }))
+  const app = await buildApp(t, { fetch: FETCH })
+  const receiver = await Receiver.open(t)
+  const res = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: [{ url: `${o.url}/signed/abc123` }, 'goodbye', { url: `${o.url}/welcome.mp3` }], rtcp: 'off' } })
+  t.equal(res.statusCode, 201, `names and URLs mixed: 201 ${res.statusCode === 201 ? '' : res.body}`)
+  const p = res.json()
+  t.same(p.prompts, [`${o.url}/signed/abc123`, 'goodbye', `${o.url}/welcome.mp3`], 'Play prompts lists the URLs')
+  await receiver.waitQuiet(400, 30_000)
+  const heard = Buffer.concat(receiver.packets.map(r => r.raw.subarray(12)))
+  const pcmu = (name: string): Buffer => fs.readFileSync(path.join(LIBRARY, 'media', JSON.parse(fs.readFileSync(path.join(LIBRARY, `${name}.json`), 'utf8')).source.sha256, 'pcmu'))
+  const menu = pcmu('menu')
+  t.ok(heard.subarray(0, menu.length).equals(menu), 'the URL\'s MP3 is heard as its upload is transcoded, byte for byte')
+  t.equal(receiver.packets.length, p.durationMs / 20, 'the whole list played')
+  t.match(engineOf(app).urls.list().map(e => [e.url, e.container]).sort(), [[`${o.url}/signed/abc123`, 'mp3'], [`${o.url}/welcome.mp3`, 'wav']])
+})
+
+t.test('not audio, or an error: refused naming the URL, and nothing cached', async t => {
+  const o = await origin(t)
+  o.route('/error-page', serve(Buffer.from('<!DOCTYPE html><html><body>Service unavailable</body></html>'), { 'content-type': 'audio/mpeg' }))
+  o.route('/json', serve(Buffer.from('{"error":"expired signature"}'), { 'content-type': 'audio/wav' }))
+  o.route('/image', serve(Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(100)])))
+  o.route('/cut', serve(sample('welcome').bytes.subarray(0, 20000)))
+  o.route('/gone', (_req, res) => { res.writeHead(410, { 'content-type': 'text/html' }); res.end('<h1>Gone</h1>') })
+  const app = await buildApp(t, { fetch: FETCH })
+  const cases: Array<[string, number, string, RegExp]> = [
+    ['/error-page', 415, 'UNSUPPORTED_MEDIA', /error-page: the bytes start like an HTML or XML document/],
+    ['/json', 415, 'UNSUPPORTED_MEDIA', /JSON/],
+    ['/image', 415, 'UNSUPPORTED_MEDIA', /PNG image/],
+    ['/cut', 422, 'TRUNCATED_AUDIO', /cut short/],
+    ['/gone', 502, 'FETCH_FAILED', /gone could not be fetched: .*answered 410 Gone/],
+    ['/missing', 502, 'FETCH_FAILED', /answered 404 Not Found/]
+  ]
+  for (const [p, status, code, message] of cases) {
+    const res = await play(app, 40000, [{ url: `${o.url}${p}` }])
+    t.equal(res.statusCode, status, `${p}: ${status}`)
+    t.match(res.json(), { code, message }, `${p}: ${code}, naming the URL`)
+  }
+  t.same(engineOf(app).urls.list(), [], 'nothing was cached')
+  t.equal((await play(app, 40000, [{ url: 'ftp://127.0.0.1/x.wav' }])).statusCode, 400, 'ftp is refused by the schema')
+})
+
+t.test('HTTP caching: fresh entries play from the cache; stale ones are revalidated, and a 304 fetches nothing; no-store keeps nothing', async t => {
+  const o = await origin(t)
+  const bytes = sample('goodbye').bytes
+  o.route('/etag', (req, res) => {
+    if (req.headers['if-none-match'] === '"v1"') { res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=1' }); res.end(); return }
+    serve(bytes, { etag: '"v1"', 'cache-control': 'max-age=1' })(req, res)
+  })
+  o.route('/no-store', serve(bytes, { 'cache-control': 'no-store' }))
+  const app = await buildApp(t, { fetch: FETCH })
+  const url = `${o.url}/etag`
+  t.equal((await play(app, 40000, [{ url }])).statusCode, 201)
+  t.equal((await play(app, 40000, [{ url }])).statusCode, 201)
+  t.equal(o.gets('/etag'), 1, 'fresh (max-age=1): the second play did not fetch')
+  await sleep(1100)
+  t.equal((await play(app, 40000, [{ url }])).statusCode, 201)
+  t.equal(o.gets('/etag'), 2, 'stale: revalidated')
+  t.equal(o.conditional('/etag'), 1, 'with If-None-Match')
+  t.match(engineOf(app).urls.stats, { hits: 1, misses: 1, revalidations: 1 })
+  const [entry] = engineOf(app).urls.list()
+  t.ok(Date.parse(entry!.validatedAt) > Date.parse(entry!.fetchedAt), 'the entry records its revalidation')
+  for (let i = 0; i < 2; i++) t.equal((await play(app, 40000, [{ url: `${o.url}/no-store` }])).statusCode, 201)
+  t.equal(o.gets('/no-store'), 2, 'no-store: fetched for each play')
+  t.notOk(engineOf(app).urls.list().some(e => e.url.endsWith('/no-store')), 'and never kept')
+})
+
+t.test('a new body on revalidation replaces the entry; a play already running keeps its audio', async t => {
+  const o = await origin(t)
+  let version = 1
+  o.route('/changing', (req, res) => serve(sample(version === 1 ? 'welcome' : 'goodbye').bytes, { etag: `"v${version}"`, 'cache-control': 'max-age=0' })(req, res))
+  const app = await buildApp(t, { fetch: FETCH })
+  const receiver = await Receiver.open(t)
+  const url = `${o.url}/changing`
+  const first = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: [{ url }], rtcp: 'off' } })
+  t.equal(first.statusCode, 201)
+  version = 2
+  t.equal((await play(app, 40000, [{ url }])).statusCode, 201)
+  t.not(engineOf(app).urls.list()[0]!.durationMs, 2000, 'the entry is now the new body (goodbye, not welcome)')
+  await receiver.waitQuiet(400, 30_000)
+  t.equal(receiver.packets.length, 100, 'the running play went on with the audio it started with: welcome, 100 packets')
+})
+
+t.test('redirects: followed up to the limit, each hop checked against the allowed networks', async t => {
+  const o = await origin(t)
+  o.route('/audio', serve(sample('welcome').bytes))
+  const redirect = (to: string): Handler => (_req, res) => { res.writeHead(302, { location: to }); res.end() }
+  o.route('/r1', redirect('/r2'))
+  o.route('/r2', redirect(`${o.url}/audio`))
+  for (let i = 0; i < 7; i++) o.route(`/loop${i}`, redirect(`/loop${i + 1}`))
+  o.route('/away', redirect('http://10.255.255.1:9/secret.wav'))
+  const app = await buildApp(t, { fetch: FETCH })
+  t.equal((await play(app, 40000, [{ url: `${o.url}/r1` }])).statusCode, 201, 'two redirects: followed')
+  const loop = await play(app, 40000, [{ url: `${o.url}/loop0` }])
+  t.match([loop.statusCode, loop.json().message], [502, /more than 5 redirects/])
+  const away = await play(app, 40000, [{ url: `${o.url}/away` }])
+  t.match([away.statusCode, away.json().code, away.json().message], [403, 'URL_NOT_ALLOWED', /redirected to http:\/\/10\.255\.255\.1:9\/secret\.wav.*not in the allowed networks.*PROMPT_PLAYER_ALLOWED_FETCH/])
+  const direct = await play(app, 40000, [{ url: 'http://192.168.255.1:9/x.wav' }])
+  t.match([direct.statusCode, direct.json().code], [403, 'URL_NOT_ALLOWED'], 'a literal host outside the list: refused before any connection')
+  t.equal(engineOf(app).urls.list().length, 1, 'only the good one is cached')
+})
+
+t.test('time and size limits: a body that trickles past the limit, one larger than the largest prompt', async t => {
+  const o = await origin(t)
+  o.route('/slow', (_req, res) => {
+    res.writeHead(200)
+    const timer = setInterval(() => res.write(Buffer.alloc(100)), 200)
+    res.on('close', () => clearInterval(timer))
+  })
+  const big = Buffer.concat([sample('welcome').bytes, Buffer.alloc(200_000)])
+  o.route('/big', serve(big))
+  o.route('/big-chunked', (_req, res) => { res.writeHead(200); res.end(big) })
+  const app = await buildApp(t, { fetch: { ...FETCH, timeoutMs: 1000, maxBytes: 150_000 } })
+  const started = Date.now()
+  const slow = await play(app, 40000, [{ url: `${o.url}/slow` }])
+  t.match([slow.statusCode, slow.json().code, slow.json().message], [504, 'FETCH_TIMEOUT', /did not answer in full within 1000 ms \(PROMPT_PLAYER_FETCH_TIMEOUT_MS\)/])
+  t.ok(Date.now() - started < 2500, 'answered at the limit')
+  for (const p of ['/big', '/big-chunked']) {
+    const res = await play(app, 40000, [{ url: `${o.url}${p}` }])
+    t.match([res.statusCode, res.json().message], [502, /larger than 150000 bytes.*PROMPT_PLAYER_MAX_UPLOAD_BYTES/], p)
+  }
+  t.same(engineOf(app).urls.list(), [])
+})
+
+t.test('20 plays of one cold URL at once: one GET', async t => {
+  const o = await origin(t)
+  o.route('/cold', (req, res) => { setTimeout(() => serve(sample('menu').bytes)(req, res), 200) })
+  const app = await buildApp(t, { fetch: FETCH })
+  const answers = await Promise.all(Array.from({ length: 20 }, async () => await play(app, 40000, [{ url: `${o.url}/cold` }])))
+  t.same(answers.map(a => a.statusCode), Array(20).fill(201))
+  t.equal(o.gets('/cold'), 1, 'the origin saw one GET')
+})
+
+t.test('the cache\'s bound: least recently used evicted, fetched again when played; a restart keeps the rest', async t => {
+  const o = await origin(t)
+  for (const name of ['welcome', 'goodbye', 'menu']) o.route(`/${name}`, serve(sample(name).bytes, { 'cache-control': 'max-age=3600' }))
+  const libraryDir = sampleLibrary(t)
+  // welcome (2.0 s) and goodbye (2.5 s) fit (about 16 KB a second, both laws), menu (4 s) after them does not.
+  const fetch = { ...FETCH, cacheBytes: 110_000 }
+  const app = await buildApp(t, { libraryDir, fetch })
+  for (const name of ['welcome', 'goodbye']) t.equal((await play(app, 40000, [{ url: `${o.url}/${name}` }])).statusCode, 201)
+  t.equal((await play(app, 40000, [{ url: `${o.url}/welcome` }])).statusCode, 201, 'welcome used again: goodbye is now the least recent')
+  t.equal((await play(app, 40000, [{ url: `${o.url}/menu` }])).statusCode, 201)
+  const kept = engineOf(app).urls.list().map(e => e.url.split('/').pop()).sort()
+  t.same(kept, ['menu', 'welcome'], 'goodbye was evicted')
+  t.ok(engineOf(app).urls.bytes <= 110_000, `the bound holds (${engineOf(app).urls.bytes} bytes)`)
+  t.equal((await play(app, 40000, [{ url: `${o.url}/goodbye` }])).statusCode, 201)
+  t.equal(o.gets('/goodbye'), 2, 'an evicted entry is fetched again')
+  await app.close()
+
+  const again = await buildApp(t, { libraryDir, fetch })
+  const before = o.gets('/menu') + o.gets('/welcome') + o.gets('/goodbye')
+  const listed = engineOf(again).urls.list().map(e => e.url.split('/').pop()).sort()
+  t.ok(listed.length >= 1, `the cache survived the restart: ${listed.join(', ')}`)
+  for (const name of listed) t.equal((await play(again, 40000, [{ url: `${o.url}/${name!}` }])).statusCode, 201)
+  t.equal(o.gets('/menu') + o.gets('/welcome') + o.gets('/goodbye'), before, 'and plays from it without a fetch')
+})

@@ -17,6 +17,7 @@ import { ERRORS, HttpError, errorBody, type ErrorCode } from './errors.js'
 import { EventHub, Webhooks, type WebhookOptions } from './events.js'
 import metricsRoutes from './metrics.js'
 import enginePlugin from './plugins/engine.js'
+import cacheRoutes from './routes/cache.js'
 import eventRoutes from './routes/events.js'
 import healthRoutes from './routes/health.js'
 import playRoutes from './routes/plays.js'
@@ -184,6 +185,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     await v1.register(promptRoutes, { maxUploadBytes: opts.maxUploadBytes ?? SERVICE_DEFAULTS.maxUploadBytes })
     await v1.register(playRoutes, { callbacks: webhooks.policy, maxPrompts: opts.maxPromptsPerPlay ?? SERVICE_DEFAULTS.maxPromptsPerPlay, ...(opts.tokens?.[0] === undefined ? {} : { forwardToken: opts.tokens[0] }) })
     await v1.register(eventRoutes, { hub })
+    await v1.register(cacheRoutes)
   })
   await fastify.register(healthRoutes)
 }

@@ -39,6 +39,7 @@ export const ERRORS = {
   URL_NOT_ALLOWED: { status: 403, when: 'a prompt URL, or a redirect it gave, whose host is outside `PROMPT_PLAYER_ALLOWED_FETCH` (a name by what it resolves to at the connection)' },
   FETCH_FAILED: { status: 502, when: 'a prompt URL answered with an error status (named in the message), no answer, too many redirects, or more than `PROMPT_PLAYER_MAX_UPLOAD_BYTES`' },
   FETCH_TIMEOUT: { status: 504, when: 'a prompt URL did not answer in full within `PROMPT_PLAYER_FETCH_TIMEOUT_MS`' },
+  NOT_CACHED: { status: 404, when: '`DELETE /v1/cache?url=` of a URL this instance does not keep' },
   PLAY_ENDED: { status: 409, when: 'a control of a play that has ended' },
   PLAY_NOT_FOUND: { status: 404, when: 'an unknown play id, or one that ended more than 5 minutes ago' },
   NOT_FOUND: { status: 404, when: 'no such route' },

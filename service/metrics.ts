@@ -35,6 +35,19 @@ async function metrics (app: FastifyInstance, opts: { engine: Engine, webhooks: 
     }
   })
 
+  new Counter({
+    name: 'prompt_player_url_cache_total',
+    help: 'Plays of prompt URLs: served from the cache (hit), fetched (miss), revalidated with the origin, refused (not audio, or the fetch failed)',
+    labelNames: ['result'],
+    registers: [register],
+    collect () {
+      this.reset()
+      const s = engine.urls.stats
+      for (const [result, count] of [['hit', s.hits], ['miss', s.misses], ['revalidation', s.revalidations], ['refusal', s.refusals]] as const) this.inc({ result }, count)
+    }
+  })
+  new Gauge({ name: 'prompt_player_url_cache_bytes', help: 'Audio kept by the URL cache (both laws)', registers: [register], collect () { this.set(engine.urls.bytes) } })
+
   if (engine.pool !== null) {
     // The pool's view, read from Redis once per scrape (both gauges share the read); nothing
     // when it cannot be reached.

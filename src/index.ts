@@ -179,7 +179,7 @@ export { ENGINE_DEFAULTS } from './common/defaults.js'
 export { EngineError, ENGINE_ERRORS, isEngineError, type EngineErrorCode } from './common/errors.js'
 export { CODECS, CODEC_NAMES, PTIMES, SAMPLE_RATE, type Codec, type Ptime } from './common/g711.js'
 export {
-  CONTAINERS, Endpoint, MAX_PROMPTS_PER_PLAY_LIMIT, Play, PlayControl, PlayRequest, Prompt as PromptSchema, PromptName,
+  CONTAINERS, ContainerName, Endpoint, MAX_PROMPTS_PER_PLAY_LIMIT, Play, PlayControl, PlayRequest, Prompt as PromptSchema, PromptName,
   PROMPT_NAME_PATTERN, type PlayInfo, type PlayState, type PromptInfo
 } from './common/schemas.js'
 export { detectContainer, type Container, type Detection } from './library/detect.js'

@@ -29,7 +29,7 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
     schema: {
       summary: 'Play prompts into a call as one RTP stream',
       body: PlayRequest,
-      response: { 201: Play, 400: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse }
+      response: { 201: Play, 400: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 415: ErrorResponse, 422: ErrorResponse, 502: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse }
     }
   }, async (request, reply) => {
     if (request.body.prompts.length > opts.maxPrompts) {

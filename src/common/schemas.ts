@@ -30,6 +30,7 @@ function oneOf<const T extends ReadonlyArray<string | number>> (values: T): TUni
 }
 
 export const CodecName = oneOf(CODEC_NAMES)
+export const ContainerName = oneOf(CONTAINERS)
 export const PtimeMs = oneOf(PTIMES)
 
 export const PAUSE_MODES = ['silence', 'hold'] as const

@@ -145,6 +145,14 @@ t.test('redirects: followed up to the limit, each hop checked against the allowe
   const direct = await play(app, 40000, [{ url: 'http://192.168.255.1:9/x.wav' }])
   t.match([direct.statusCode, direct.json().code], [403, 'URL_NOT_ALLOWED'], 'a literal host outside the list: refused before any connection')
   t.equal(engineOf(app).urls.list().length, 1, 'only the good one is cached')
+
+  // A name is judged by what it resolves to, in the connection's own lookup.
+  const strict = await buildApp(t, { fetch: { ...FETCH, allow: ['10.0.0.0/8'] } })
+  const byName = await play(strict, 40000, [{ url: `${o.url.replace('127.0.0.1', 'localhost')}/audio` }])
+  t.match([byName.statusCode, byName.json().code, byName.json().message], [403, 'URL_NOT_ALLOWED', /localhost resolves to .*127\.0\.0\.1.*none of them in the allowed networks \(10\.0\.0\.0\/8\)/])
+  t.equal(o.gets('/audio'), 1, 'no connection was made')
+  const allowed = await play(app, 40000, [{ url: `${o.url.replace('127.0.0.1', 'localhost')}/audio` }])
+  t.equal(allowed.statusCode, 201, 'the same name, allowed where it resolves to loopback')
 })
 
 t.test('time and size limits: a body that trickles past the limit, one larger than the largest prompt', async t => {
@@ -201,4 +209,27 @@ t.test('the cache\'s bound: least recently used evicted, fetched again when play
   t.ok(listed.length >= 1, `the cache survived the restart: ${listed.join(', ')}`)
   for (const name of listed) t.equal((await play(again, 40000, [{ url: `${o.url}/${name!}` }])).statusCode, 201)
   t.equal(o.gets('/menu') + o.gets('/welcome') + o.gets('/goodbye'), before, 'and plays from it without a fetch')
+})
+
+t.test('GET /v1/cache lists the entries; DELETE /v1/cache?url= evicts one, and its next play fetches it again', async t => {
+  const o = await origin(t)
+  o.route('/a', serve(sample('welcome').bytes, { 'cache-control': 'max-age=3600' }))
+  const app = await buildApp(t, { fetch: FETCH })
+  const url = `${o.url}/a`
+  t.equal((await play(app, 40000, [{ url }])).statusCode, 201)
+  const list = (await app.inject({ url: '/v1/cache' })).json()
+  t.match(list, { entries: [{ url, container: 'wav', sourceBytes: sample('welcome').bytes.length, durationMs: 2000 }], stats: { misses: 1, hits: 0 } })
+  t.equal(list.bytes, list.entries[0].bytes, 'bytes: the audio kept')
+  t.equal(list.entries[0].bytes, 2 * 15993, 'both laws of welcome\'s 15,993 samples')
+  const missing = await app.inject({ method: 'DELETE', url: `/v1/cache?url=${encodeURIComponent(`${o.url}/nope`)}` })
+  t.match([missing.statusCode, missing.json().code], [404, 'NOT_CACHED'])
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/cache?url=${encodeURIComponent(url)}` })).statusCode, 204)
+  t.same((await app.inject({ url: '/v1/cache' })).json().entries, [])
+  t.equal((await play(app, 40000, [{ url }])).statusCode, 201)
+  t.equal(o.gets('/a'), 2, 'fetched again after the eviction')
+  t.equal((await play(app, 40000, [{ url: `${o.url}/nope` }])).statusCode, 502)
+  const metrics = (await app.inject({ url: '/metrics' })).body
+  t.match(metrics, /prompt_player_url_cache_total\{result="miss"\} 3\n/, 'the metric counts the misses (the refused one too)')
+  t.match(metrics, /prompt_player_url_cache_total\{result="refusal"\} 1\n/, 'and the refusal')
+  t.match(metrics, new RegExp(`prompt_player_url_cache_bytes ${2 * 15993}\\n`), 'and the bytes kept')
 })

@@ -11,6 +11,7 @@
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
 import dgram from 'node:dgram'
+import http from 'node:http'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -320,6 +321,11 @@ async function inCallUnderLoad (url: string, pid: number, receiver: Receiver, wo
   return result
 }
 
+function reportUrls (r: Record<string, number[]>): void {
+  const q = (k: string): string => `${quantile(r[k]!, 0.5).toFixed(1)} / ${quantile(r[k]!, 0.99).toFixed(1)}`
+  console.log(`Prompts from URLs (a 10 s MP3 from an origin on 127.0.0.1, ${r.cold!.length} trials each), POST to the first packet p50 / p99 ms: named prompt ${q('named')}; URL warm (cache hit) ${q('warm')}; revalidated (304) ${q('revalidated')}; cold (fetched and transcoded) ${q('cold')}. For comparison: the transcode alone (PUT of the same MP3) ${q('transcode')}, the fetch alone ${q('fetch')}, the origin's own answer ${q('originAnswer')}.`)
+}
+
 function reportInCall (inCall: InCall): void {
   const med = (values: number[]): number => quantile(values, 0.5)
   const q = (v: number[], p: number): string => quantile(v, p).toFixed(1)
@@ -333,6 +339,64 @@ function reportInCall (inCall: InCall): void {
   console.log(`- RTCP: ${inCall.senderReports} sender reports arrived and were answered with receiver reports, ${inCall.byes} BYEs (from the plays # stopped)`)
   console.log(`- DTMF to stop: # pressed on ${inCall.pressed} plays, ${inCall.stopped} stopped; from the digit's first packet to the play's last packet at the receiver p50 ${q(inCall.dtmfToLast, 0.5)} / p99 ${q(inCall.dtmfToLast, 0.99)} / max ${Math.max(...inCall.dtmfToLast).toFixed(1)} ms (target p99 <= ptime + 5 = 25 ms; negative: the last packet had left before the digit did); ${inCall.dtmfToLast.filter(d => d > 0).length} plays had a packet arrive after the digit left`)
   console.log(`- Control to effect under that load (${inCall.effect.pause.length} pauses): to the first silent packet p50 ${q(inCall.effect.pause, 0.5)} / p99 ${q(inCall.effect.pause, 0.99)} ms; to the first audio packet p50 ${q(inCall.effect.resume, 0.5)} / p99 ${q(inCall.effect.resume, 0.99)} ms`)
+}
+
+/**
+ * Prompts from URLs: from POST to the first packet at a receiver, for a 10 s MP3 served by an
+ * origin in this process: a cold URL (fetched, detected, transcoded), a warm one (a cache hit),
+ * a revalidated one (stale: a 304 from the origin), and a named prompt of the same audio. With
+ * the transcode alone (a PUT of the same bytes) and the fetch alone, to compare the cold time with.
+ */
+async function urlPlays (url: string, work: string, source: string, trials: number): Promise<Record<string, number[]>> {
+  const mp3 = path.join(work, 'ten.mp3')
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', source, '-t', '10', '-c', 'copy', mp3])
+  const bytes = fs.readFileSync(mp3)
+  const originAnswer: number[] = []
+  const server = http.createServer((req, res) => {
+    const t0 = performance.now()
+    const headers = req.url!.startsWith('/reval') ? { etag: '"ten"', 'cache-control': 'max-age=0' } : { 'cache-control': 'max-age=3600' }
+    if (req.headers['if-none-match'] === '"ten"') res.writeHead(304, headers).end()
+    else res.writeHead(200, { ...headers, 'content-length': bytes.length }).end(bytes)
+    originAnswer.push(performance.now() - t0)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  const socket = dgram.createSocket('udp4')
+  await new Promise<void>(resolve => socket.bind(0, '127.0.0.1', resolve))
+  let arrived: (() => void) | null = null
+  socket.on('message', () => { arrived?.(); arrived = null })
+  const firstPacket = async (prompts: unknown[]): Promise<number> => {
+    const got = new Promise<number>(resolve => { arrived = () => resolve(performance.now()) })
+    const t0 = performance.now()
+    const res = await fetch(`${url}/v1/plays`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: { host: '127.0.0.1', port: socket.address().port }, prompts, rtcp: 'off' }) })
+    const body = await res.json() as { id?: string, message?: string }
+    if (body.id === undefined) throw new Error(`URL play refused: ${body.message}`)
+    const at = await got
+    await (await fetch(`${url}/v1/plays/${body.id}`, { method: 'DELETE' })).arrayBuffer()
+    await sleep(50)
+    return at - t0
+  }
+  const put = await fetch(`${url}/v1/prompts/ten`, { method: 'PUT', body: new Uint8Array(bytes) })
+  await put.arrayBuffer()
+  const result: Record<string, number[]> = { named: [], warm: [], revalidated: [], cold: [], transcode: [], fetch: [] }
+  await firstPacket([{ url: `${origin}/warm` }])
+  await firstPacket([{ url: `${origin}/reval` }])
+  for (let i = 0; i < trials; i++) {
+    result.named!.push(await firstPacket(['ten']))
+    result.warm!.push(await firstPacket([{ url: `${origin}/warm` }]))
+    result.revalidated!.push(await firstPacket([{ url: `${origin}/reval` }]))
+    result.cold!.push(await firstPacket([{ url: `${origin}/cold/${i}` }]))
+    const t0 = performance.now()
+    await (await fetch(`${url}/v1/prompts/ten`, { method: 'PUT', body: new Uint8Array(bytes) })).arrayBuffer()
+    result.transcode!.push(performance.now() - t0)
+    const t1 = performance.now()
+    await (await fetch(`${origin}/cold/x`)).arrayBuffer()
+    result.fetch!.push(performance.now() - t1)
+  }
+  result.originAnswer = originAnswer
+  socket.close()
+  server.close()
+  return result
 }
 
 /** A prompt of white noise (no frame of it is silence), uploaded once. */
@@ -451,6 +515,13 @@ async function main (): Promise<void> {
   const wav = path.join(work, 'big.wav')
   execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ar', '44100', '-ac', '2', '-c:a', 'pcm_s16le', wav])
   const big = [fs.readFileSync(wav), fs.readFileSync(file), fs.readFileSync(wav), fs.readFileSync(file)]
+  if (args.includes('--urls')) {
+    // Only the URL section.
+    reportUrls(await urlPlays(url, work, file, QUICK ? 10 : 50))
+    await receiver.close()
+    server.kill('SIGTERM')
+    return
+  }
   if (args.includes('--in-call')) {
     // Only the in-call section (N from --only, default 1000; 100 with --quick).
     const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, ONLY ?? (QUICK ? 100 : 1000), ROUNDS)
@@ -528,6 +599,7 @@ async function main (): Promise<void> {
   }
   console.log(`Control to effect at a receiver (${effect.pause.length} pauses, ${effect.resume.length} resumes of a play of noise): answer to the first silent packet p50 ${quantile(effect.pause, 0.5).toFixed(1)} / p99 ${quantile(effect.pause, 0.99).toFixed(1)} ms; answer to the first audio packet p50 ${quantile(effect.resume, 0.5).toFixed(1)} / p99 ${quantile(effect.resume, 0.99).toFixed(1)} ms (one ptime: 20 ms).`)
   reportInCall(inCall)
+  reportUrls(await urlPlays(url, work, file, QUICK ? 10 : 50))
   console.log('Receiver: one Node process (bench/receiver.ts), one UDP socket per stream on 127.0.0.1; its own timing error is in every gap figure.')
   fs.rmSync(work, { recursive: true, force: true })
 }

@@ -69,9 +69,24 @@ export class UrlCache {
     this.policy = new FetchPolicy(options.fetch.allow)
   }
 
-  /** Opens the cache folder and reads back what an earlier run kept; unreadable entries are removed. */
+  /**
+   * Opens the cache folder and reads back what an earlier run kept; unreadable entries are
+   * removed. A folder that cannot be made or read (a full or read-only disk) does not stop the
+   * engine: the cache starts empty, and a URL play says why it cannot be kept (507).
+   */
   static async open (options: UrlCacheOptions): Promise<UrlCache> {
     const cache = new UrlCache(options)
+    try {
+      await cache.load()
+    } catch {
+      cache.entries.clear()
+    }
+    return cache
+  }
+
+  private async load (): Promise<void> {
+    const options = this.options
+    const cache = this
     await fs.mkdir(path.join(options.dir, '.tmp'), { recursive: true })
     for (const leftover of await fs.readdir(path.join(options.dir, '.tmp'))) await discard(path.join(options.dir, '.tmp', leftover))
     for (const file of (await fs.readdir(options.dir)).filter(f => f.endsWith('.json'))) {
@@ -88,7 +103,6 @@ export class UrlCache {
     for (const name of await fs.readdir(options.dir)) {
       if (name.startsWith('media-') && !named.has(name)) await discard(path.join(options.dir, name))
     }
-    return cache
   }
 
   /** Tells `listener` of every prompt that leaves the cache (evicted or replaced). */

@@ -112,6 +112,26 @@ t.test('HTTP caching: fresh entries play from the cache; stale ones are revalida
   t.notOk(engineOf(app).urls.list().some(e => e.url.endsWith('/no-store')), 'and never kept')
 })
 
+t.test('stale-while-revalidate: a stale entry within its window plays at once, the revalidation runs behind it', async t => {
+  const o = await origin(t)
+  o.route('/swr', (req, res) => {
+    const headers = { etag: '"s1"', 'cache-control': 'max-age=1, stale-while-revalidate=60' }
+    if (req.headers['if-none-match'] === '"s1"') { setTimeout(() => { res.writeHead(304, headers); res.end() }, 1500); return }
+    serve(sample('welcome').bytes, headers)(req, res)
+  })
+  const app = await buildApp(t, { fetch: FETCH })
+  const url = `${o.url}/swr`
+  t.equal((await play(app, 40000, [{ url }])).statusCode, 201)
+  await sleep(1100)
+  const started = Date.now()
+  t.equal((await play(app, 40000, [{ url }])).statusCode, 201)
+  t.ok(Date.now() - started < 1000, `the play did not wait for the origin's slow 304 (${Date.now() - started} ms)`)
+  for (let i = 0; i < 40 && o.conditional('/swr') === 0; i++) await sleep(50)
+  t.equal(o.conditional('/swr'), 1, 'the revalidation went out')
+  await sleep(1600)
+  t.ok(Date.parse(engineOf(app).urls.list()[0]!.validatedAt) > started, 'and its 304 renewed the entry')
+})
+
 t.test('a new body on revalidation replaces the entry; a play already running keeps its audio', async t => {
   const o = await origin(t)
   let version = 1

@@ -98,7 +98,7 @@ t.test('a disk that fills up (tmpfs of 512 KiB): 507 at every step, nothing left
   if (!private_) t.teardown(() => { try { execFileSync('umount', [library]) } catch {} })
   const server = await start(t, library, { wrapper: private_ ? ['unshare', '--user', '--map-root-user', '--mount', ...mount] : mount })
   const dir = path.join(server.root, library)
-  t.same(fs.readdirSync(dir).sort(), ['.tmp', 'media'], 'the server sees its empty tmpfs, not the directory under it')
+  t.same(fs.readdirSync(dir).sort(), ['.tmp', '.url-cache', 'media'], 'the server sees its empty tmpfs, not the directory under it')
 
   const keep = await put(server, 'keep', tone(1, 440))
   t.equal(keep.status, 201)

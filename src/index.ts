@@ -170,6 +170,7 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
       if (closed) return
       closed = true
       await plays.close()
+      urls.close()
       await pool?.close()
     }
   }

@@ -37,6 +37,16 @@ class NotAllowed extends Error {}
 export class FetchPolicy {
   readonly allow: readonly string[]
   private readonly list: BlockList
+  /**
+   * Connections to an origin are kept open a little while, so that a revalidation costs the
+   * origin's answer and not a new handshake. The agents are this policy's own: a connection
+   * made under another policy (another engine in the process) is never reused under this one,
+   * and each new connection goes through this policy's lookup.
+   */
+  readonly agents = {
+    'http:': new http.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxSockets: 16, timeout: 30_000 }),
+    'https:': new https.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxSockets: 16, timeout: 30_000 })
+  }
 
   constructor (allow: readonly string[]) {
     this.allow = allow
@@ -111,7 +121,7 @@ async function get (url: URL, policy: FetchPolicy, options: FetchOptions, deadli
   if (left <= 0) throw timedOut(original, options.timeoutMs)
   return await new Promise((resolve, reject) => {
     const client = url.protocol === 'https:' ? https : http
-    const request = client.get(url, { lookup: policy.lookup, headers: { 'user-agent': 'prompt-player', accept: 'audio/*, */*;q=0.5', ...options.headers } }, response => {
+    const request = client.get(url, { agent: policy.agents[url.protocol as 'http:' | 'https:'], lookup: policy.lookup, headers: { 'user-agent': 'prompt-player', accept: 'audio/*, */*;q=0.5', ...options.headers } }, response => {
       const status = response.statusCode ?? 0
       if (status !== 200) {
         // Nothing of a redirect's, a 304's or an error's body is kept.

@@ -105,6 +105,11 @@ export class UrlCache {
     }
   }
 
+  /** Closes the connections kept open to origins. */
+  close (): void {
+    for (const agent of Object.values(this.policy.agents)) agent.destroy()
+  }
+
   /** Tells `listener` of every prompt that leaves the cache (evicted or replaced). */
   onRemove (listener: (prompt: Prompt) => void): void {
     this.removeListeners.push(listener)

@@ -12,9 +12,8 @@
  *   requested: a slow or failing DNS must not delay or fail the play itself.
  * - Redirects are not followed: a webhook answered with a 3xx is not delivered elsewhere.
  */
-import dns from 'node:dns'
-import { isIP, type BlockList, type LookupFunction } from 'node:net'
-import { blockListOf, isUnspecified, parseCidr, unmapped } from '../src/index.js'
+import { isIP, type LookupFunction } from 'node:net'
+import { AllowedNetworks, unmapped } from '../src/index.js'
 import { SERVICE_DEFAULTS } from './config.js'
 import { httpError } from './errors.js'
 
@@ -23,21 +22,9 @@ export class CallbackRefused extends Error {
   readonly code = 'CALLBACK_NOT_ALLOWED'
 }
 
-export class CallbackPolicy {
-  readonly allow: readonly string[]
-  private readonly list: BlockList
-
+export class CallbackPolicy extends AllowedNetworks {
   constructor (allow: readonly string[] = SERVICE_DEFAULTS.allowedCallbacks) {
-    this.allow = allow
-    this.list = blockListOf(allow.map(parseCidr))
-  }
-
-  allows (address: string): boolean {
-    const host = unmapped(address)
-    const version = isIP(host)
-    // The unspecified address connects to this machine; never, whatever the list admits.
-    if (version === 0 || isUnspecified(host)) return false
-    return this.list.check(host, version === 6 ? 'ipv6' : 'ipv4')
+    super(allow)
   }
 
   /** Checks a play's callbackUrl when the play is requested; throws HttpError 400 or 403. */
@@ -66,20 +53,5 @@ export class CallbackPolicy {
    * The lookup a webhook's connection uses: the name's addresses, only those allowed; none
    * allowed fails the connection with CallbackRefused.
    */
-  readonly lookup: LookupFunction = (hostname, options, callback) => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) {
-        callback(err, '', 0)
-        return
-      }
-      const allowed = addresses.filter(a => this.allows(a.address))
-      if (allowed.length === 0) {
-        const found = addresses.map(a => a.address).join(', ')
-        callback(new CallbackRefused(`${hostname} resolves to ${found}, not in PROMPT_PLAYER_ALLOWED_CALLBACKS (${this.allow.join(', ')})`), '', 0)
-        return
-      }
-      if (options.all === true) callback(null, allowed)
-      else callback(null, allowed[0]!.address, allowed[0]!.family)
-    })
-  }
+  readonly connect: LookupFunction = this.lookup((hostname, found) => new CallbackRefused(`${hostname} resolves to ${found}, not in PROMPT_PLAYER_ALLOWED_CALLBACKS (${this.allow.join(', ')})`))
 }

@@ -233,7 +233,7 @@ export class Webhooks {
       const request = (secure ? https : http).request(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'prompt-player' },
-        lookup: this.policy.lookup,
+        lookup: this.policy.connect,
         agent: secure ? this.agents.https : this.agents.http
       }, response => {
         response.resume()

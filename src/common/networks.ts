@@ -2,7 +2,8 @@
  * Networks as lists of CIDRs, for the rules on where packets, webhooks and fetches may go (RTP
  * targets, callback URLs, prompt URLs): parsed once into a node:net BlockList.
  */
-import { BlockList, isIP } from 'node:net'
+import dns from 'node:dns'
+import { BlockList, isIP, type LookupFunction } from 'node:net'
 import { EngineError } from './errors.js'
 
 export interface Network { cidr: string, address: string, prefix: number, family: 'ipv4' | 'ipv6' }
@@ -36,4 +37,46 @@ export function parseCidr (cidr: string): Network {
     throw new EngineError('TARGET_NOT_ALLOWED', `"${cidr}" has no valid prefix length (0-${max})`)
   }
   return { cidr, address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' }
+}
+
+/**
+ * Networks a connection may go to (webhooks, prompt URLs): an address is judged by the list,
+ * the unspecified address never; a name by what it resolves to, in the connection's own lookup,
+ * so that it cannot resolve to an allowed address for a check and another for the connection.
+ */
+export class AllowedNetworks {
+  readonly allow: readonly string[]
+  private readonly list: BlockList
+
+  constructor (allow: readonly string[]) {
+    this.allow = allow
+    this.list = blockListOf(allow.map(parseCidr))
+  }
+
+  allows (address: string): boolean {
+    const host = unmapped(address)
+    const version = isIP(host)
+    // The unspecified address connects to this machine; never, whatever the list admits.
+    if (version === 0 || isUnspecified(host)) return false
+    return this.list.check(host, version === 6 ? 'ipv6' : 'ipv4')
+  }
+
+  /** A connection's lookup: the name's addresses, only the allowed ones; none allowed fails with `refuse`. */
+  lookup (refuse: (hostname: string, found: string) => Error): LookupFunction {
+    return (hostname, options, callback) => {
+      dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+        if (err) {
+          callback(err, '', 0)
+          return
+        }
+        const allowed = addresses.filter(a => this.allows(a.address))
+        if (allowed.length === 0) {
+          callback(refuse(hostname, addresses.map(a => a.address).join(', ')), '', 0)
+          return
+        }
+        if (options.all === true) callback(null, allowed)
+        else callback(null, allowed[0]!.address, allowed[0]!.family)
+      })
+    }
+  }
 }

@@ -5,12 +5,11 @@
  * Where a URL may lead is a list of networks, applied in the connection's own lookup: a name
  * cannot resolve to an allowed address for a check and to another for the connection.
  */
-import dns from 'node:dns'
 import http from 'node:http'
 import https from 'node:https'
-import { isIP, type BlockList, type LookupFunction } from 'node:net'
+import { isIP, type LookupFunction } from 'node:net'
 import { EngineError } from '../common/errors.js'
-import { blockListOf, isUnspecified, parseCidr, unmapped } from '../common/networks.js'
+import { AllowedNetworks, unmapped } from '../common/networks.js'
 
 export interface FetchOptions {
   /** Networks (CIDRs) a URL's host may be in. */
@@ -34,9 +33,7 @@ export interface Fetched {
 class NotAllowed extends Error {}
 
 /** Where URLs may lead: the networks of `allow`, never the unspecified address. */
-export class FetchPolicy {
-  readonly allow: readonly string[]
-  private readonly list: BlockList
+export class FetchPolicy extends AllowedNetworks {
   /**
    * Connections to an origin are kept open a little while, so that a revalidation costs the
    * origin's answer and not a new handshake. The agents are this policy's own: a connection
@@ -48,34 +45,8 @@ export class FetchPolicy {
     'https:': new https.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxSockets: 16, timeout: 30_000 })
   }
 
-  constructor (allow: readonly string[]) {
-    this.allow = allow
-    this.list = blockListOf(allow.map(parseCidr))
-  }
-
-  allows (address: string): boolean {
-    const host = unmapped(address)
-    const version = isIP(host)
-    if (version === 0 || isUnspecified(host)) return false
-    return this.list.check(host, version === 6 ? 'ipv6' : 'ipv4')
-  }
-
   /** The connection's lookup: the name's addresses, only the allowed ones. */
-  readonly lookup: LookupFunction = (hostname, options, callback) => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) {
-        callback(err, '', 0)
-        return
-      }
-      const allowed = addresses.filter(a => this.allows(a.address))
-      if (allowed.length === 0) {
-        callback(new NotAllowed(`${hostname} resolves to ${addresses.map(a => a.address).join(', ')}`), '', 0)
-        return
-      }
-      if (options.all === true) callback(null, allowed)
-      else callback(null, allowed[0]!.address, allowed[0]!.family)
-    })
-  }
+  readonly connect: LookupFunction = this.lookup((hostname, found) => new NotAllowed(`${hostname} resolves to ${found}`))
 }
 
 /** GETs `url`, following redirects; throws URL_NOT_ALLOWED, FETCH_FAILED or FETCH_TIMEOUT naming the URL. */
@@ -121,7 +92,7 @@ async function get (url: URL, policy: FetchPolicy, options: FetchOptions, deadli
   if (left <= 0) throw timedOut(original, options.timeoutMs)
   return await new Promise((resolve, reject) => {
     const client = url.protocol === 'https:' ? https : http
-    const request = client.get(url, { agent: policy.agents[url.protocol as 'http:' | 'https:'], lookup: policy.lookup, headers: { 'user-agent': 'prompt-player', accept: 'audio/*, */*;q=0.5', ...options.headers } }, response => {
+    const request = client.get(url, { agent: policy.agents[url.protocol as 'http:' | 'https:'], lookup: policy.connect, headers: { 'user-agent': 'prompt-player', accept: 'audio/*, */*;q=0.5', ...options.headers } }, response => {
       const status = response.statusCode ?? 0
       if (status !== 200) {
         // Nothing of a redirect's, a 304's or an error's body is kept.

@@ -70,7 +70,7 @@ t.test('a host name is judged on what it resolves to, at delivery: refused, noth
 
 t.test('the policy\'s lookup: only allowed addresses come back; none allowed is CallbackRefused', async t => {
   const lookup = async (policy: CallbackPolicy, all: boolean): Promise<unknown> => await new Promise((resolve, reject) => {
-    policy.lookup('localhost', { all }, (err, address) => { if (err) reject(err); else resolve(address) })
+    policy.connect('localhost', { all }, (err, address) => { if (err) reject(err); else resolve(address) })
   })
   await t.rejects(lookup(new CallbackPolicy(['10.0.0.0/8']), false), new CallbackRefused('localhost resolves to'), 'refused')
   await t.rejects(lookup(new CallbackPolicy(['10.0.0.0/8']), false), { message: /^localhost resolves to [0-9a-f.:, ]+, not in PROMPT_PLAYER_ALLOWED_CALLBACKS \(10\.0\.0\.0\/8\)$/ })

@@ -20,6 +20,7 @@ export function kernelGaps (file: string): KernelGaps {
   const streams = new Map<string, Stream>()
   const gaps: number[] = []
   for (const { at, from, to, payload: rtp } of readPcap(fs.readFileSync(file))) {
+    // G.711 only: not the RTCP, the key presses or the reports the benchmark's receiver sends.
     if (rtp.length < 12 || rtp[0]! >> 6 !== 2 || ((rtp[1]! & 0x7f) !== 0 && (rtp[1]! & 0x7f) !== 8)) continue
     const key = `${from.port}>${to.port}/${rtp.readUInt32BE(8)}`
     const ts = rtp.readUInt32BE(4)

@@ -16,7 +16,8 @@
  */
 import dgram from 'node:dgram'
 import { performance } from 'node:perf_hooks'
-import { keyPress, ntpMiddle, readSenderReport, receiverReport } from '../src/index.js'
+import { bindPair } from '../cli/udp-pair.js'
+import { isRtcp, keyPress, ntpMiddle, readSenderReport, receiverReport } from '../src/index.js'
 
 export interface StreamStats {
   port: number
@@ -80,7 +81,7 @@ function now (): number {
 function onPacket (state: State, msg: Buffer): void {
   const at = now()
   // RTCP on the RTP port (RFC 5761) is not a packet of the stream.
-  if (msg.length < 12 || (msg[1]! >= 192 && msg[1]! <= 223)) return
+  if (msg.length < 12 || isRtcp(msg)) return
   const seq = msg.readUInt16BE(2)
   const ts = msg.readUInt32BE(4)
   if (state.packets === 0) {
@@ -150,27 +151,15 @@ function onRtcp (state: State, msg: Buffer, rtcp: dgram.Socket, from: dgram.Remo
   rtcp.send(receiverReport({ ssrc: 0xbe7c, about: sr.ssrc, packetsLost: expected - state.packets, highestSequence: state.maxSeq, lsr: ntpMiddle(sr.wallMs), dlsr: 0 }), from.port, from.address)
 }
 
-async function bind (port: number): Promise<dgram.Socket | null> {
-  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20 })
-  return await new Promise(resolve => {
-    socket.once('error', () => { try { socket.close() } catch {} resolve(null) })
-    socket.bind(port, '127.0.0.1', () => resolve(socket))
-  })
-}
-
 async function open (count: number): Promise<number[]> {
   close()
   histogram = new Float64Array(BINS)
   maxGap = 0
   gapCount = 0
   while (states.length < count) {
-    const socket = (await bind(0))!
+    const { socket, rtcpSocket } = await bindPair('127.0.0.1', 0, { recvBufferSize: 1 << 20 })
+    const rtcp = rtcpSocket!
     const port = socket.address().port
-    const rtcp = port < 65535 ? await bind(port + 1) : null
-    if (rtcp === null) {
-      socket.close()
-      continue
-    }
     const state: State = { port, packets: 0, firstSeq: 0, maxSeq: 0, firstTs: 0, tsBase: 0, lastTs: 0, firstArrival: 0, lastArrival: 0, badSize: 0, markers: 0, head: [], tail: [], ssrc: 0, source: null, socket, senderReports: 0, bye: false, pressAt: 0 }
     socket.on('message', (msg, from) => {
       if (state.source === null) state.source = { address: from.address, port: from.port }

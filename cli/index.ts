@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util'
 import { PromptPlayerClient, PromptPlayerError, type PlayControl } from '../client/index.js'
 import { CODECS, Ffmpeg, SAMPLE_RATE, isRtcp, keyPress, wavFile, type Codec } from '../src/index.js'
 import { readPcap } from './pcap.js'
+import { bindPair } from './udp-pair.js'
 import { RtpMonitor, type StreamReport } from './rtp-monitor.js'
 
 const USAGE = `usage: prompt-player <command> [options]
@@ -275,33 +276,6 @@ async function finish (monitor: RtpMonitor, values: { json?: boolean | undefined
     io.err(`wrote ${values.wav}: ${(pcm.length / 2 / SAMPLE_RATE).toFixed(2)} s of 8 kHz mono 16-bit audio (${codec}, SSRC ${hex(main.ssrc)})`)
   }
   return reports.length === 0 ? 1 : 0
-}
-
-/**
- * The RTP socket on `port` and, when it is free, an RTCP socket on the port above (RFC 3550
- * §11). Port 0: a free pair.
- */
-async function bindPair (host: string, port: number): Promise<{ socket: dgram.Socket, rtcpSocket: dgram.Socket | null }> {
-  const type = isIP(host) === 6 ? 'udp6' : 'udp4'
-  const bind = async (socket: dgram.Socket, p: number): Promise<void> => await new Promise((resolve, reject) => {
-    socket.once('error', reject)
-    socket.bind(p, host, () => { socket.off('error', reject); resolve() })
-  })
-  for (let attempt = 0; ; attempt++) {
-    const socket = dgram.createSocket(type)
-    await bind(socket, port)
-    const rtp = socket.address().port
-    const rtcpSocket = dgram.createSocket(type)
-    try {
-      if (rtp === 65535) throw new Error('no port above')
-      await bind(rtcpSocket, rtp + 1)
-      return { socket, rtcpSocket }
-    } catch {
-      try { rtcpSocket.close() } catch {}
-      if (port !== 0 || attempt >= 20) return { socket, rtcpSocket: null }
-      socket.close()
-    }
-  }
 }
 
 function progress (elapsedMs: number, monitor: RtpMonitor): string {

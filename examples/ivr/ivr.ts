@@ -124,9 +124,8 @@ export class Ivr extends EventEmitter<IvrEvents> {
   /** Starts following the player's events, then takes calls. */
   start (): void {
     void this.follow()
-    this.stack = sip.create({ port: this.options.sip.port, address: this.options.sip.address, udp: true, tcp: false, logger: { error: err => this.emit('error', err as Error) } }, (request, remote) => {
+    this.stack = sip.create({ port: this.options.sip.port, address: this.options.sip.address, udp: true, tcp: false, logger: { error: err => this.emit('error', err as Error) } }, request => {
       this.onRequest(request).catch((err: Error) => this.emit('error', err))
-      void remote
     })
   }
 

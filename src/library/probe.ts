@@ -23,7 +23,9 @@ export async function probe (bytes: Uint8Array, detection: Detection): Promise<S
     return {
       codec: format.codec ?? null,
       sampleRate: format.sampleRate ?? null,
-      channels: format.numberOfChannels ?? null,
+      // For MP4, music-metadata reads the sample entry's channel count, which muxers often leave
+      // at 2 for mono AAC: unknown here, so ffmpeg's reading of the codec's configuration is used.
+      channels: detection.container === 'm4a' ? null : format.numberOfChannels ?? null,
       durationMs: format.duration === undefined ? null : Math.round(format.duration * 1000)
     }
   } catch {

@@ -307,9 +307,7 @@ export async function transcodeUpload (bytes: Uint8Array, ffmpeg: Ffmpeg, stager
       // rate or channels), ffmpeg's description of the stream it decoded fills the gap.
       codec: facts.codec ?? decoded.codec,
       sampleRate: facts.sampleRate ?? decoded.sampleRate,
-      // For MP4, music-metadata reads the sample entry's channel count, which muxers often
-      // leave at 2 for mono AAC; ffmpeg reads the codec's own configuration.
-      channels: detection.container === 'm4a' ? decoded.channels ?? facts.channels : facts.channels ?? decoded.channels,
+      channels: facts.channels ?? decoded.channels,
       durationMs: facts.durationMs ?? Math.round(audio.PCMU.length / SAMPLES_PER_MS),
       bytes: bytes.byteLength,
       sha256,

@@ -62,11 +62,19 @@ export class UrlCache {
   private readonly entries = new Map<string, Entry>()
   private readonly pending = new Map<string, Promise<Prompt>>()
   private readonly removeListeners: Array<(prompt: Prompt) => void> = []
+  /** Fetched bodies are staged in the cache's own folder while ffmpeg transcodes them. */
+  private readonly stager: Stager
   private clock = 0
 
   private constructor (options: UrlCacheOptions) {
     this.options = options
     this.policy = new FetchPolicy(options.fetch.allow)
+    const tmp = path.join(options.dir, '.tmp')
+    this.stager = {
+      stage: async (bytes, sha256) => await stage(tmp, bytes, sha256),
+      readStaged: async staged => await readAudio(stagedDir(staged)),
+      discard: async staged => { await discard(stagedDir(staged)) }
+    }
   }
 
   /**
@@ -190,12 +198,7 @@ export class UrlCache {
 
   /** Transcodes a fetched body, keeps it (when HTTP allows) and returns its prompt. */
   private async keep (url: string, fetched: Fetched, previous: Entry | null): Promise<Prompt> {
-    const tmp = path.join(this.options.dir, '.tmp')
-    const stager: Stager = {
-      stage: async (bytes, sha256) => await stage(tmp, bytes, sha256),
-      readStaged: async staged => await readAudio(stagedDir(staged)),
-      discard: async staged => { await discard(stagedDir(staged)) }
-    }
+    const stager = this.stager
     let transcoded
     try {
       transcoded = await transcodeUpload(fetched.body, this.options.ffmpeg, stager, null)

@@ -101,7 +101,8 @@ export class Play implements Task {
   private start = 0
   /** Reports the key presses still down when the play ends. */
   private flushDtmf: (() => void) | null = null
-  private readonly rtcp: { writer: RtcpWriter, socket: Socket, own: boolean, intervalMs: number } | null = null
+  /** RTCP's writer and socket: its own, or the RTP socket (mux). */
+  private readonly rtcp: { writer: RtcpWriter, socket: Socket, intervalMs: number } | null = null
   /** When the next sender report is due, on the scheduler's clock. */
   private nextReportAt = Infinity
 
@@ -131,7 +132,7 @@ export class Play implements Task {
     this.socket.on('error', err => this.sendFailed(err))
     if (options.rtcp !== undefined) {
       const own = options.rtcp.socket
-      this.rtcp = { writer: new RtcpWriter(options.rtcp.cname), socket: own ?? this.socket, own: own !== undefined, intervalMs: options.rtcp.intervalMs }
+      this.rtcp = { writer: new RtcpWriter(options.rtcp.cname), socket: own ?? this.socket, intervalMs: options.rtcp.intervalMs }
       if (own !== undefined) {
         own.on('message', (packet: Buffer) => this.receiveRtcp(packet))
         // A far end with no RTCP port answers ICMP unreachable, reported on a later send: it
@@ -139,7 +140,7 @@ export class Play implements Task {
         own.on('error', () => {})
       }
     }
-    const mux = this.rtcp !== null && !this.rtcp.own
+    const mux = this.rtcp?.socket === this.socket
     const dtmf = options.dtmf === undefined ? null : new DtmfReceiver(options.dtmf)
     const onDigit = options.dtmf?.onDigit
     if (dtmf !== null && onDigit !== undefined) {
@@ -354,7 +355,7 @@ export class Play implements Task {
       } catch {
         // The socket that failed the play may be the one it would go on.
       }
-      if (this.rtcp.own) close(this.rtcp.socket)
+      if (this.rtcp.socket !== this.socket) close(this.rtcp.socket)
     }
     close(this.socket)
     this.onEnd?.(this)

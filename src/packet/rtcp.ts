@@ -71,23 +71,14 @@ export class RtcpWriter {
   private readonly reportBytes: number
 
   constructor (cname: string) {
-    const text = Buffer.from(cname, 'utf8').subarray(0, 255)
-    // SDES chunk: SSRC, CNAME item (type, length, text), then at least one zero byte ending the
-    // item list, padded to a 32-bit boundary (§6.5).
-    const chunk = 4 + Math.ceil((2 + text.length + 1) / 4) * 4
-    const sdes = 4 + chunk
-    this.reportBytes = 28 + sdes
+    const text = cnameOf(cname)
+    this.reportBytes = 28 + sdesBytes(text)
     this.report = Buffer.alloc(this.reportBytes + 8)
     const b = this.report
     b[0] = 0x80
     b[1] = SR
     b.writeUInt16BE(28 / 4 - 1, 2)
-    b[28] = 0x81 // V=2, SC=1
-    b[29] = SDES
-    b.writeUInt16BE(sdes / 4 - 1, 30)
-    b[36] = 1 // CNAME
-    b[37] = text.length
-    text.copy(b, 38)
+    writeSdes(b, 28, text)
     const bye = this.reportBytes
     b[bye] = 0x81 // V=2, SC=1
     b[bye + 1] = BYE
@@ -104,7 +95,7 @@ export class RtcpWriter {
     b.writeUInt32BE(info.rtpTimestamp >>> 0, 16)
     b.writeUInt32BE(info.packets % 2 ** 32, 20)
     b.writeUInt32BE(info.octets % 2 ** 32, 24)
-    b.writeUInt32BE(info.ssrc >>> 0, 32)
+    b.writeUInt32BE(info.ssrc >>> 0, 32) // the SDES chunk's
     if (!bye) return b.subarray(0, this.reportBytes)
     b.writeUInt32BE(info.ssrc >>> 0, this.reportBytes + 4)
     return b
@@ -147,23 +138,57 @@ export function readRtcp (packet: Buffer, ssrc: number, arrivedWallMs: number): 
   if (packet.length < 8 || packet.length % 4 !== 0) return MALFORMED
   if ((packet[0]! & 0xe0) !== 0x80 || (packet[1] !== SR && packet[1] !== RR)) return MALFORMED
   let found: RemoteReport | null = null
-  for (let at = 0; at < packet.length;) {
-    if (packet.length - at < 4 || (packet[at]! >> 6) !== 2) return MALFORMED
-    const bytes = (packet.readUInt16BE(at + 2) + 1) * 4
-    if (at + bytes > packet.length) return MALFORMED
-    const type = packet[at + 1]!
-    if (type === SR || type === RR) {
-      const count = packet[at]! & 0x1f
-      const first = at + (type === SR ? 28 : 8)
-      if (first + count * 24 > at + bytes) return MALFORMED
-      for (let i = 0; i < count; i++) {
-        const block = first + i * 24
-        if (packet.readUInt32BE(block) === ssrc >>> 0) found = reportOf(packet, block, arrivedWallMs)
-      }
+  const whole = eachPacket(packet, (type, at, bytes) => {
+    if (type !== SR && type !== RR) return true
+    const count = packet[at]! & 0x1f
+    const first = at + (type === SR ? 28 : 8)
+    if (first + count * 24 > at + bytes) return false
+    for (let i = 0; i < count; i++) {
+      const block = first + i * 24
+      if (packet.readUInt32BE(block) === ssrc >>> 0) found = reportOf(packet, block, arrivedWallMs)
     }
+    return true
+  })
+  if (!whole) return MALFORMED
+  return found === null ? FOREIGN : { kind: 'report', report: found }
+}
+
+/**
+ * Walks the packets of a compound RTCP packet (§6.1), each handed to `visit` with its type,
+ * offset and length; false when one is not version 2, its length runs past the end, or `visit`
+ * refuses it.
+ */
+function eachPacket (packet: Buffer, visit: (type: number, at: number, bytes: number) => boolean): boolean {
+  for (let at = 0; at < packet.length;) {
+    if (packet.length - at < 4 || (packet[at]! >> 6) !== 2) return false
+    const bytes = (packet.readUInt16BE(at + 2) + 1) * 4
+    if (at + bytes > packet.length || !visit(packet[at + 1]!, at, bytes)) return false
     at += bytes
   }
-  return found === null ? FOREIGN : { kind: 'report', report: found }
+  return true
+}
+
+/** A CNAME as SDES carries it: UTF-8, at most 255 bytes. */
+function cnameOf (cname: string): Buffer {
+  return Buffer.from(cname, 'utf8').subarray(0, 255)
+}
+
+/**
+ * Bytes of an SDES packet of one chunk with a CNAME: header, SSRC, the item (type, length,
+ * text), then at least one zero byte ending the item list, padded to 32 bits (§6.5).
+ */
+function sdesBytes (text: Buffer): number {
+  return 8 + Math.ceil((2 + text.length + 1) / 4) * 4
+}
+
+/** Writes that SDES packet at `at` (its SSRC is written with the report); the buffer is zeroed. */
+function writeSdes (b: Buffer, at: number, text: Buffer): void {
+  b[at] = 0x81 // V=2, SC=1
+  b[at + 1] = SDES
+  b.writeUInt16BE(sdesBytes(text) / 4 - 1, at + 2)
+  b[at + 8] = 1 // CNAME
+  b[at + 9] = text.length
+  text.copy(b, at + 10)
 }
 
 function reportOf (packet: Buffer, block: number, arrivedWallMs: number): RemoteReport {
@@ -191,9 +216,8 @@ function reportOf (packet: Buffer, block: number, arrivedWallMs: number): Remote
  * the far end (`prompt-player listen`) and for tests.
  */
 export function receiverReport (o: { ssrc: number, about: number, fractionLost?: number, packetsLost?: number, highestSequence?: number, jitter?: number, lsr?: number, dlsr?: number, cname?: string }): Buffer {
-  const text = Buffer.from(o.cname ?? 'listener', 'utf8').subarray(0, 255)
-  const chunk = 4 + Math.ceil((2 + text.length + 1) / 4) * 4
-  const b = Buffer.alloc(32 + 4 + chunk)
+  const text = cnameOf(o.cname ?? 'listener')
+  const b = Buffer.alloc(32 + sdesBytes(text))
   b[0] = 0x81
   b[1] = RR
   b.writeUInt16BE(32 / 4 - 1, 2)
@@ -204,13 +228,8 @@ export function receiverReport (o: { ssrc: number, about: number, fractionLost?:
   b.writeUInt32BE((o.jitter ?? 0) >>> 0, 20)
   b.writeUInt32BE((o.lsr ?? 0) >>> 0, 24)
   b.writeUInt32BE((o.dlsr ?? 0) >>> 0, 28)
-  b[32] = 0x81
-  b[33] = SDES
-  b.writeUInt16BE(chunk / 4, 34)
+  writeSdes(b, 32, text)
   b.writeUInt32BE(o.ssrc >>> 0, 36)
-  b[40] = 1
-  b[41] = text.length
-  text.copy(b, 42)
   return b
 }
 
@@ -222,14 +241,12 @@ export function readSenderReport (packet: Buffer): SenderPacket | null {
   if (packet.length < 28 || (packet[0]! >> 6) !== 2 || packet[1] !== SR) return null
   let cname: string | null = null
   let bye = false
-  for (let at = 0; at + 4 <= packet.length;) {
-    const bytes = (packet.readUInt16BE(at + 2) + 1) * 4
-    if (at + bytes > packet.length) return null
-    const type = packet[at + 1]
+  const whole = eachPacket(packet, (type, at, bytes) => {
     if (type === SDES && bytes >= 10 && packet[at + 8] === 1) cname = packet.toString('utf8', at + 10, at + 10 + packet[at + 9]!)
     if (type === BYE) bye = true
-    at += bytes
-  }
+    return true
+  })
+  if (!whole) return null
   const ntpSeconds = packet.readUInt32BE(8)
   const ntpFraction = packet.readUInt32BE(12)
   return {

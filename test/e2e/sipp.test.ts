@@ -5,12 +5,12 @@
  * the caller received, at the kernel's timestamps.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import dgram from 'node:dgram'
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { run } from '../../cli/index.js'
 import { readPcap } from '../../cli/pcap.js'
+import { bindPair } from '../../cli/udp-pair.js'
 import { Ivr, answerFor, readOffer, type Call } from '../../examples/ivr/ivr.js'
 import { LIBRARY, ROOT, buildApp, sleep, tempDir } from '../helpers/index.js'
 
@@ -19,16 +19,11 @@ const POUND = '/usr/share/sip-tester/dtmf_2833_pound.pcap'
 
 /** A free UDP port on loopback whose neighbour above is free too (sipp's media port and its RTCP). */
 async function freePort (): Promise<number> {
-  for (;;) {
-    const a = dgram.createSocket('udp4')
-    await new Promise<void>(resolve => a.bind(0, '127.0.0.1', resolve))
-    const port = a.address().port
-    const b = dgram.createSocket('udp4')
-    const ok = await new Promise<boolean>(resolve => { b.once('error', () => resolve(false)); b.bind(port + 1, '127.0.0.1', () => resolve(true)) })
-    a.close()
-    try { b.close() } catch {}
-    if (ok && port % 2 === 0) return port
-  }
+  const { socket, rtcpSocket } = await bindPair('127.0.0.1', 0)
+  const port = socket.address().port
+  socket.close()
+  rtcpSocket!.close()
+  return port
 }
 
 async function exited (child: ChildProcess): Promise<number | null> {

@@ -14,7 +14,8 @@ import { parseRtpPacket, type RtpPacket } from 'rtp-parser'
 import type { Test as TapTest } from 'tap'
 import app, { serverOptions } from '../../service/app.js'
 import { CallbackPolicy } from '../../service/callbacks.js'
-import { createEngine, type Container, type Engine, type EngineOptions } from '../../src/index.js'
+import { bindPair } from '../../cli/udp-pair.js'
+import { createEngine, isRtcp, type Container, type Engine, type EngineOptions } from '../../src/index.js'
 
 type Test = Pick<TapTest, 'teardown'>
 
@@ -126,7 +127,7 @@ export class Receiver {
     this.rtcpSocket = rtcpSocket
     socket.on('message', (raw, rinfo) => {
       const from = { address: rinfo.address, port: rinfo.port }
-      if (raw.length >= 2 && raw[1]! >= 192 && raw[1]! <= 223) this.rtcp.push({ at: performance.now(), raw, on: 'rtp', from })
+      if (isRtcp(raw)) this.rtcp.push({ at: performance.now(), raw, on: 'rtp', from })
       else this.packets.push({ at: performance.now(), raw, rtp: parseRtpPacket(raw), from })
       for (const w of this.waiters) w()
     })
@@ -137,25 +138,10 @@ export class Receiver {
   }
 
   static async open (t: Test, host = '127.0.0.1'): Promise<Receiver> {
-    const type = host.includes(':') ? 'udp6' : 'udp4'
-    for (let attempt = 0; ; attempt++) {
-      const socket = dgram.createSocket(type)
-      await new Promise<void>(resolve => socket.bind(0, host, resolve))
-      const rtcpSocket = dgram.createSocket(type)
-      const port = socket.address().port
-      const bound = port < 65535 && await new Promise<boolean>(resolve => {
-        rtcpSocket.once('error', () => resolve(false))
-        rtcpSocket.bind(port + 1, host, () => resolve(true))
-      })
-      if (bound) {
-        const receiver = new Receiver(socket, rtcpSocket)
-        t.teardown(() => receiver.close())
-        return receiver
-      }
-      socket.close()
-      try { rtcpSocket.close() } catch {}
-      if (attempt > 50) throw new Error('no free pair of UDP ports for a receiver')
-    }
+    const { socket, rtcpSocket } = await bindPair(host, 0)
+    const receiver = new Receiver(socket, rtcpSocket!)
+    t.teardown(() => receiver.close())
+    return receiver
   }
 
   get port (): number { return this.socket.address().port }

@@ -107,6 +107,7 @@ export const Play = Type.Object({
   }),
   rtcp: RtcpModeName,
   reportsSent: Type.Integer({ description: 'RTCP sender reports sent, the BYE\'s included' }),
+  maxLateMs: Type.Number({ description: 'the most any packet of this play left after its due time (start + k * ptime), ms' }),
   remote: Type.Union([Type.Object({
     fractionLost: Type.Number({ description: 'fraction of packets lost since its previous report, 0 to 1' }),
     packetsLost: Type.Integer({ description: 'packets lost since the start, as the far end counts them' }),

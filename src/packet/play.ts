@@ -66,6 +66,7 @@ const IGNORED = COUNTERS.ignored
 const MALFORMED = COUNTERS.malformed
 const REPORTS = COUNTERS.reports
 const REPORTS_SENT = COUNTERS.reportsSent
+const MAX_LATE = COUNTERS.maxLate
 
 export class Play implements Task {
   readonly id: string
@@ -181,8 +182,9 @@ export class Play implements Task {
   }
 
   /** Task.run: sends the packet that is due, or ends the play after the last one has played. */
-  run (now: number): boolean {
+  run (now: number, late = 0): boolean {
     if (this.state !== 'playing') return false
+    if (late > this.counters[MAX_LATE]!) this.counters[MAX_LATE] = late
     if (now >= this.nextReportAt) this.sendReport(now)
     let payload: Buffer | null
     if (this.paused) {

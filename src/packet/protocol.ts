@@ -34,7 +34,9 @@ export const COUNTERS = {
   rttMs: 13,
   /** Sender reports sent (the BYE's included). */
   reportsSent: 14,
-  size: 15
+  /** The most any packet of the play left after its due time, in ms. */
+  maxLate: 15,
+  size: 16
 } as const
 
 /** A control of a running play (POST /v1/plays/{id}/control). */

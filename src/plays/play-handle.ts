@@ -103,6 +103,7 @@ export class PlayHandle {
       stoppedBy: this.stoppedBy,
       received: { digits: this.digits, ignored: this.counters[COUNTERS.ignored]!, malformed: this.counters[COUNTERS.malformed]!, reports: this.counters[COUNTERS.reports]! },
       reportsSent: this.counters[COUNTERS.reportsSent]!,
+      maxLateMs: round(this.counters[COUNTERS.maxLate]!),
       remote: this.remote
     }
   }

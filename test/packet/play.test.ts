@@ -6,6 +6,8 @@ import dgram from 'node:dgram'
 import t from 'tap'
 import { Play } from '../../src/packet/play.js'
 import { Scheduler } from '../../src/packet/scheduler.js'
+import { COUNTERS } from '../../src/packet/protocol.js'
+import { FakeClock } from '../helpers/fake-clock.js'
 import { LIBRARY, Receiver, sample, sleep } from '../helpers/index.js'
 import { Prompt } from '../../src/library/prompt.js'
 import fs from 'node:fs'
@@ -92,4 +94,28 @@ t.test('a play whose packet task throws fails with the reason and frees everythi
   const count = receiver.packets.length
   await sleep(60)
   t.equal(receiver.packets.length, count, 'nothing sent after')
+})
+
+t.test('a play keeps the most any of its packets was late (the Play\'s maxLateMs)', async t => {
+  const receiver = await Receiver.open(t)
+  const clock = new FakeClock()
+  const scheduler = new Scheduler(clock)
+  t.teardown(() => scheduler.close())
+  const counters = new Float64Array(COUNTERS.size)
+  const play = new Play({
+    id: 'p_late', target: { host: '127.0.0.1', port: receiver.port }, frames: [prompt('goodbye').frames('PCMU', 20)],
+    payloadType: 0, ptimeMs: 20, socket: await connected(receiver.port), scheduler, onEnd: () => {}, counters
+  })
+  play.begin()
+  clock.advance(100, 1.5)
+  t.equal(counters[COUNTERS.maxLate], 1.5, 'timers 1.5 ms late: 1.5')
+  // The packet due at 1100 had its timer 1.5 ms late, so not yet run; the thread then stalls
+  // until 1167: that packet leaves 67 ms late and the three after it late too; the ones after
+  // are on time again, and the maximum stays.
+  clock.time = 1167
+  scheduler.tick()
+  clock.advance(200)
+  t.equal(counters[COUNTERS.maxLate], 67)
+  t.equal(play.packetsSent, 1 + Math.floor(367 / 20), 'every due packet sent')
+  play.stop()
 })

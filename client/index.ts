@@ -72,6 +72,13 @@ export class PromptPlayerClient {
     return await this.request<PromptInfo>('GET', `/v1/prompts/${encodeURIComponent(name)}`)
   }
 
+  /** The prompt as a caller hears it: `wav` (8 kHz mono 16-bit PCM), or the raw `pcmu` / `pcma` bytes. */
+  async promptAudio (name: string, format: 'wav' | 'pcmu' | 'pcma' = 'wav'): Promise<Uint8Array<ArrayBuffer>> {
+    const res = await fetch(`${this.base}/v1/prompts/${encodeURIComponent(name)}/audio?format=${format}`, { headers: this.headers(), signal: AbortSignal.timeout(this.timeoutMs) })
+    if (!res.ok) throw await errorOf(res)
+    return new Uint8Array(await res.arrayBuffer())
+  }
+
   async deletePrompt (name: string): Promise<void> {
     await this.request('DELETE', `/v1/prompts/${encodeURIComponent(name)}`)
   }

@@ -8,6 +8,7 @@ import underPressure from '@fastify/under-pressure'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { createRequire } from 'node:module'
+import path from 'node:path'
 import type { FastifyError, FastifyHttpOptions, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
@@ -18,6 +19,7 @@ import { EventHub, Webhooks, type WebhookOptions } from './events.js'
 import metricsRoutes from './metrics.js'
 import enginePlugin from './plugins/engine.js'
 import cacheRoutes from './routes/cache.js'
+import consoleRoutes from './routes/console.js'
 import eventRoutes from './routes/events.js'
 import healthRoutes from './routes/health.js'
 import playRoutes from './routes/plays.js'
@@ -46,19 +48,27 @@ export interface AppOptions {
   webhooks?: WebhookOptions
   /** Prompts one play may name (default 100). */
   maxPromptsPerPlay?: number
+  /** The web console's built files (default: dist/console of this package). */
+  consoleDir?: string
 }
 
-/** The package version: package.json is one level up from the sources, two from dist/. */
-export const VERSION = ((): string => {
+/** The package's folder and version: package.json is one level up from the sources, two from dist/. */
+const PACKAGE = ((): { root: string, version: string } => {
   const require = createRequire(import.meta.url)
   for (const candidate of ['../package.json', '../../package.json']) {
     try {
-      const pkg = require(candidate) as { name?: string, version?: string }
-      if (pkg.name === 'prompt-player' && pkg.version !== undefined) return pkg.version
+      const file = require.resolve(candidate)
+      const pkg = require(file) as { name?: string, version?: string }
+      if (pkg.name === 'prompt-player' && pkg.version !== undefined) return { root: path.dirname(file), version: pkg.version }
     } catch {}
   }
-  return '0.0.0'
+  return { root: process.cwd(), version: '0.0.0' }
 })()
+
+export const VERSION = PACKAGE.version
+
+/** Where `npm run build` writes the web console, served at /console/. */
+export const CONSOLE_DIR = path.join(PACKAGE.root, 'dist', 'console')
 
 /** Fastify's own options that the app needs; the server and the tests both use them. */
 export const serverOptions: FastifyHttpOptions<Server> = {
@@ -188,6 +198,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     await v1.register(cacheRoutes)
   })
   await fastify.register(healthRoutes)
+  await fastify.register(consoleRoutes, { dir: opts.consoleDir ?? CONSOLE_DIR })
 }
 
 const SPOKE = Symbol('prompt-player.spoke')

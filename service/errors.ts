@@ -43,6 +43,7 @@ export const ERRORS = {
   PLAY_ENDED: { status: 409, when: 'a control of a play that has ended' },
   PLAY_NOT_FOUND: { status: 404, when: 'an unknown play id, or one that ended more than 5 minutes ago' },
   NOT_FOUND: { status: 404, when: 'no such route' },
+  CONSOLE_NOT_BUILT: { status: 503, when: '`/console` on a service started from the sources without `npm run build` (the message says what to run)' },
   TARGET_NOT_ALLOWED: { status: 403, when: 'a target outside `PROMPT_PLAYER_ALLOWED_TARGETS`, multicast or broadcast not named there, a port below `PROMPT_PLAYER_MIN_TARGET_PORT`, the unspecified address (an SDP on hold), or one the socket cannot reach; the message names the rule' },
   CALLBACK_NOT_ALLOWED: { status: 403, when: 'a `callbackUrl` whose address is outside `PROMPT_PLAYER_ALLOWED_CALLBACKS`; a host name is checked on each delivery instead' },
   AT_CAPACITY: { status: 503, retry: true, when: '`PROMPT_PLAYER_MAX_PLAYS` plays are running' },

@@ -76,11 +76,11 @@ export async function engine (t: Test, options: Partial<EngineOptions> = {}): Pr
 }
 
 /** A real Fastify app on the sample library. `listen` it for real sockets, or `inject`. */
-export async function buildApp (t: Test, options: Partial<EngineOptions> & { maxUploadBytes?: number, tokens?: string[], rateLimit?: number, requestTimeout?: number, overload?: { maxEventLoopDelayMs: number, sampleIntervalMs?: number }, callbacks?: string[], maxPromptsPerPlay?: number } = {}): Promise<FastifyInstance> {
-  const { maxUploadBytes, tokens, rateLimit, requestTimeout, overload, callbacks, maxPromptsPerPlay, ...engineOptions } = options
+export async function buildApp (t: Test, options: Partial<EngineOptions> & { maxUploadBytes?: number, tokens?: string[], rateLimit?: number, requestTimeout?: number, overload?: { maxEventLoopDelayMs: number, sampleIntervalMs?: number }, callbacks?: string[], maxPromptsPerPlay?: number, consoleDir?: string } = {}): Promise<FastifyInstance> {
+  const { maxUploadBytes, tokens, rateLimit, requestTimeout, overload, callbacks, maxPromptsPerPlay, consoleDir, ...engineOptions } = options
   const e = await createEngine({ libraryDir: engineOptions.libraryDir ?? sampleLibrary(t), rtpPorts: rtpPorts(), ...engineOptions })
   const fastify = Fastify(serverOptions)
-  await fastify.register(app, { engine: e, ...(maxUploadBytes === undefined ? {} : { maxUploadBytes }), ...(tokens === undefined ? {} : { tokens }), ...(rateLimit === undefined ? {} : { rateLimit }), ...(requestTimeout === undefined ? {} : { bodyTimeoutMs: requestTimeout }), ...(overload === undefined ? {} : { overload }), ...(callbacks === undefined ? {} : { webhooks: { policy: new CallbackPolicy(callbacks) } }), ...(maxPromptsPerPlay === undefined ? {} : { maxPromptsPerPlay }) })
+  await fastify.register(app, { engine: e, ...(maxUploadBytes === undefined ? {} : { maxUploadBytes }), ...(tokens === undefined ? {} : { tokens }), ...(rateLimit === undefined ? {} : { rateLimit }), ...(requestTimeout === undefined ? {} : { bodyTimeoutMs: requestTimeout }), ...(overload === undefined ? {} : { overload }), ...(callbacks === undefined ? {} : { webhooks: { policy: new CallbackPolicy(callbacks) } }), ...(maxPromptsPerPlay === undefined ? {} : { maxPromptsPerPlay }), ...(consoleDir === undefined ? {} : { consoleDir }) })
   t.teardown(() => fastify.close())
   await fastify.ready()
   engines.set(fastify, e)

@@ -6,7 +6,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import { PromptPlayerClient, type PlayEvent } from '../../client/index.js'
 import { keyPress } from '../../src/index.js'
-import { Receiver, buildApp, sample, sleep } from '../helpers/index.js'
+import { Receiver, buildApp, engineOf, sample, sleep } from '../helpers/index.js'
 
 async function server (t: Parameters<typeof buildApp>[0], options: Parameters<typeof buildApp>[1] = {}): Promise<{ url: string, client: PromptPlayerClient, app: Awaited<ReturnType<typeof buildApp>> }> {
   const app = await buildApp(t, options)
@@ -102,7 +102,7 @@ t.test('webhooks: every event POSTed in order, a 500 retried, a slow receiver ne
 })
 
 t.test('the client: prompts and plays round trip, errors carry the code', async t => {
-  const { client } = await server(t, { tokens: ['tok'] })
+  const { client, app } = await server(t, { tokens: ['tok'] })
   const receiver = await Receiver.open(t)
   const bytes = sample('renamed').bytes
   const put = await client.uploadPrompt('raw', bytes)
@@ -113,6 +113,10 @@ t.test('the client: prompts and plays round trip, errors carry the code', async 
   await t.rejects(client.uploadPrompt('bad', Buffer.from('text')), { statusCode: 415, code: 'UNSUPPORTED_MEDIA', message: /plain text/ })
   t.ok((await client.listPrompts()).some(p => p.name === 'named'))
   t.equal((await client.getPrompt('raw')).name, 'raw')
+  const wav = Buffer.from(await client.promptAudio('raw'))
+  t.equal(wav.subarray(0, 4).toString(), 'RIFF', 'audio as WAV')
+  t.same(Buffer.from(await client.promptAudio('raw', 'pcmu')), await engineOf(app).prompts.audio('raw', 'pcmu').then(a => a.bytes), 'audio as the stored PCMU, byte for byte')
+  await t.rejects(client.promptAudio('nothing'), { statusCode: 404, code: 'PROMPT_NOT_FOUND' })
   await client.deletePrompt('raw')
   await t.rejects(client.getPrompt('raw'), { statusCode: 404, code: 'PROMPT_NOT_FOUND' })
   const play = await client.play({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['named'], codec: 'PCMA' })

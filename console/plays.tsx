@@ -178,19 +178,27 @@ function StartForm ({ client, prompts, announce, onAuthError, onStarted }: Props
     <form class='start' onSubmit={e => { void submit(e) }} aria-labelledby='start-heading'>
       <h3 id='start-heading'>Start a play</h3>
       <div class='fields'>
-        <label>Target host <input name='host' value={host} required onInput={e => setHost(e.currentTarget.value)} placeholder='the SDP c= address' /></label>
-        <label>Port <input name='port' type='number' min={1} max={65535} required value={port} onInput={e => setPort(e.currentTarget.value)} placeholder='m=audio port' /></label>
-        <label>Codec
-          <select name='codec' value={codec} onChange={e => setCodec(e.currentTarget.value as 'PCMU' | 'PCMA')}>
+        <div class='field'>
+          <label for='play-host'>Target host</label>
+          <input id='play-host' name='host' value={host} required onInput={e => setHost(e.currentTarget.value)} placeholder='the SDP c= address' />
+        </div>
+        <div class='field'>
+          <label for='play-port'>Port</label>
+          <input id='play-port' name='port' type='number' min={1} max={65535} required value={port} onInput={e => setPort(e.currentTarget.value)} placeholder='m=audio' />
+        </div>
+        <div class='field'>
+          <label for='play-codec'>Codec</label>
+          <select id='play-codec' name='codec' value={codec} onChange={e => setCodec(e.currentTarget.value as 'PCMU' | 'PCMA')}>
             <option value='PCMU'>PCMU (µ-law)</option>
             <option value='PCMA'>PCMA (A-law)</option>
           </select>
-        </label>
-        <label>Prompt
-          <select name='prompt' value={chosen} onChange={e => setPick(e.currentTarget.value)} disabled={prompts.length === 0}>
+        </div>
+        <div class='field'>
+          <label for='play-prompt'>Prompt</label>
+          <select id='play-prompt' name='prompt' value={chosen} onChange={e => setPick(e.currentTarget.value)} disabled={prompts.length === 0}>
             {prompts.map(p => <option key={p.name} value={p.name}>{p.name}</option>)}
           </select>
-        </label>
+        </div>
         <button type='button' onClick={() => { if (chosen !== '') setList([...list, chosen]) }} disabled={chosen === ''}>Add to list</button>
       </div>
       <ol class='chosen' aria-label='Prompts to play, in order'>

@@ -9,6 +9,8 @@ COPY service ./service
 COPY client ./client
 COPY cli ./cli
 COPY types ./types
+COPY console ./console
+COPY scripts/build-console.mjs ./scripts/
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -14,20 +14,26 @@ interface Import { from: string, to: string }
 
 function sources (dir: string): string[] {
   return fs.readdirSync(path.join(ROOT, dir), { recursive: true, withFileTypes: true })
-    .filter(e => e.isFile() && e.name.endsWith('.ts'))
+    .filter(e => e.isFile() && (e.name.endsWith('.ts') || e.name.endsWith('.tsx')))
     .map(e => path.relative(ROOT, path.join(e.parentPath, e.name)))
 }
 
-/** Every import (static, dynamic, type-only, and `new URL(...)` of a worker) of a file. */
+/** Every import (static, for its effects alone, dynamic, type-only, and `new URL(...)` of a worker) of a file. */
 function importsOf (file: string): Import[] {
   const text = fs.readFileSync(path.join(ROOT, file), 'utf8')
   const found: Import[] = []
-  for (const match of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|new URL\(\s*['"](\.[^'"]+)['"]/g)) {
-    const spec = match[1] ?? match[2] ?? match[3]!
-    const to = spec.startsWith('.') ? path.relative(ROOT, path.resolve(path.dirname(path.join(ROOT, file)), spec)).replace(/\.js$/, '.ts') : spec
+  for (const match of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|new URL\(\s*['"](\.[^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g)) {
+    const spec = match[1] ?? match[2] ?? match[3] ?? match[4]!
+    const to = spec.startsWith('.') ? resolveSource(path.relative(ROOT, path.resolve(path.dirname(path.join(ROOT, file)), spec))) : spec
     found.push({ from: file, to })
   }
   return found
+}
+
+/** `./app.js` is app.ts or app.tsx, whichever exists. */
+function resolveSource (file: string): string {
+  const ts = file.replace(/\.js$/, '.ts')
+  return file.endsWith('.js') && !fs.existsSync(path.join(ROOT, ts)) && fs.existsSync(path.join(ROOT, `${ts}x`)) ? `${ts}x` : ts
 }
 
 const isBuiltin = (spec: string): boolean => spec.startsWith('node:') || builtinModules.includes(spec)
@@ -64,6 +70,13 @@ t.test('the example IVR uses the service as any application would: through the c
   const example = sources('examples').flatMap(importsOf)
   t.ok(example.length > 3, 'its imports were found')
   for (const i of example) t.ok(i.to.startsWith('client/') || i.to.startsWith('examples/') || isBuiltin(i.to) || i.to === 'sip' || i.to === 'sip/sdp.js', `${i.from} imports ${i.to}`)
+})
+
+t.test('the web console is a client like any other: the typed client, Preact, its own files; no Node', async t => {
+  const page = sources('console').flatMap(importsOf)
+  t.ok(page.length > 10, 'its imports were found')
+  for (const i of page) t.ok(i.to.startsWith('console/') || i.to === 'client/index.ts' || /^preact(\/|$)/.test(i.to), `${i.from} imports ${i.to}`)
+  t.ok(page.some(i => i.to === 'console/console.css'), 'the stylesheet comes through the bundle')
 })
 
 t.test('the configuration does not import the app', async t => {

@@ -121,8 +121,13 @@ export class PromptPlayerClient {
       if (!res.ok || res.body === null) throw await errorOf(res)
       const decoder = new TextDecoder()
       let buffer = ''
-      for await (const chunk of res.body) {
-        buffer += decoder.decode(chunk as Uint8Array, { stream: true })
+      // A reader rather than `for await` over the body: browsers without async iteration of
+      // streams (Safari) run this client too, in the web console.
+      const reader = res.body.getReader()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        buffer += decoder.decode(value, { stream: true })
         let end: number
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           const frame = buffer.slice(0, end)

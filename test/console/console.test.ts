@@ -48,7 +48,7 @@ t.before(async () => {
 })
 t.teardown(async () => { await browser?.close() })
 
-async function service (t: Test, options: { tokens?: string[] } = {}): Promise<{ url: string, app: Awaited<ReturnType<typeof buildApp>> }> {
+async function service (t: Test, options: { tokens?: string[], maxPlays?: number } = {}): Promise<{ url: string, app: Awaited<ReturnType<typeof buildApp>> }> {
   const app = await buildApp(t, { consoleDir, ...options })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address() as { port: number }
@@ -64,8 +64,8 @@ async function open (t: Test, url: string, viewport = { width: 1280, height: 900
   page.on('pageerror', err => errors.push(err.message))
   page.on('console', message => { if (message.type() === 'error') errors.push(message.text()) })
   await page.goto(`${url}/console`)
-  // A refused upload or call logs its failed load in the console; anything else is a fault.
-  return Object.assign(page, { faults: () => errors.filter(e => !/Failed to load resource: the server responded with a status of (401|415)/.test(e)) })
+  // A refused upload or call, and /readyz saying 503, log a failed load in the console; anything else is a fault.
+  return Object.assign(page, { faults: () => errors.filter(e => !/Failed to load resource: the server responded with a status of (401|415|503)/.test(e)) })
 }
 
 const packetsOf = async (page: Page, id: string): Promise<number> => Number((await page.locator(`tr[data-play="${id}"] td.packets`).innerText()).split(/\s/)[0]!.replace(/,/g, ''))
@@ -295,4 +295,38 @@ t.test('a service started without a build says how to get the console', async t 
   t.equal(res.statusCode, 503)
   t.match(res.json(), { code: 'CONSOLE_NOT_BUILT', message: /run "npm run build"/ })
   t.ok(fs.existsSync(LIBRARY))
+})
+
+t.test('several files dropped at once: each with its answer; health shows a problem as the service words it', async t => {
+  const { url, app } = await service(t, { maxPlays: 1 })
+  const engine = engineOf(app)
+  const page = await open(t, url)
+  await page.locator('tr[data-prompt="welcome"]').waitFor()
+  // A drop as a browser makes it: a DataTransfer holding two files, on the dashed box.
+  const wav = sample('welcome').bytes.toString('base64')
+  const dropped = await page.evaluateHandle(({ wav }) => {
+    const transfer = new DataTransfer()
+    transfer.items.add(new File([Uint8Array.from(atob(wav), c => c.charCodeAt(0))], 'Lobby greeting.wav', { type: 'audio/wav' }))
+    transfer.items.add(new File(['<html><body>404</body></html>'], 'broken.mp3', { type: 'audio/mpeg' }))
+    return transfer
+  }, { wav })
+  await page.locator('.drop').dispatchEvent('dragover', { dataTransfer: dropped })
+  t.equal(await page.locator('.drop.dragging').count(), 1, 'the box shows where to drop')
+  await page.locator('.drop').dispatchEvent('drop', { dataTransfer: dropped })
+  await page.locator('tr[data-prompt="Lobby-greeting"]').waitFor()
+  t.match(await page.locator('li[data-file="Lobby greeting.wav"]').innerText(), /uploaded as Lobby-greeting \(wav\)/, 'a name the service takes, from the file\'s')
+  const refused = page.locator('li[data-file="broken.mp3"] .error')
+  await refused.waitFor()
+  t.match(await refused.innerText(), /^UNSUPPORTED_MEDIA .*HTML/, 'the other refused with its code and message')
+  t.match(engine.prompts.get('Lobby-greeting')?.info.source, { container: 'wav', filename: 'Lobby greeting.wav', extensionMismatch: false })
+  t.equal(engine.prompts.get('broken'), undefined, 'nothing of the refused one')
+
+  // At capacity (one play at most): the service says it is not ready, and why.
+  const receiver = await Receiver.open(t)
+  const client = new PromptPlayerClient({ url })
+  await client.play({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['menu'], loop: 0 })
+  await page.locator('.health .status.not-ready').waitFor({ timeout: 10_000 })
+  t.match(await page.getByRole('list', { name: 'Problems' }).innerText(), /at capacity: no play can start now/)
+  t.match(await page.locator('.health .big').innerText(), /^1\s+of 1$/, 'one running of one')
+  t.same(page.faults(), [], 'no script error in the page')
 })

@@ -1,6 +1,7 @@
 /**
  * npm run bench [-- --quick] [-- --max 5000]
  * npm run bench -- --only 2000 [--window 10] [--uploads] [--capture /tmp/rtp.pcap]
+ * npm run bench -- --in-call | --urls | --console [--consoles 5] [--rounds 3] (one section alone)
  *
  * Starts the service as a process, uploads a 75 s MP3 prompt, starts N plays over HTTP at
  * 100 per second to a receiver in a process of its own (bench/receiver.ts, one UDP port per
@@ -321,6 +322,84 @@ async function inCallUnderLoad (url: string, pid: number, receiver: Receiver, wo
   return result
 }
 
+interface ConsoleLoad {
+  plain: Row[]
+  watched: Row[]
+  kernel: { plain: KernelGaps[], watched: KernelGaps[] }
+  /** GET /v1/plays as the consoles polled it: ms, and bytes of each answer. */
+  listMs: number[]
+  listBytes: number[]
+  events: number
+  consoles: number
+}
+
+/**
+ * What leaving the web console open costs a busy instance. N plays without a console, then N
+ * with `consoles` of them open, alternating rounds, each window captured with tcpdump. A
+ * console here makes exactly the page's requests (console/plays.tsx, console/health.tsx): one
+ * /v1/events stream read to the end, GET /v1/plays?limit=100 every second while plays run, /readyz and
+ * /metrics every five seconds; a browser's own rendering is not on this machine's cores.
+ */
+async function consoleUnderLoad (url: string, pid: number, receiver: Receiver, work: string, n: number, rounds: number, consoles: number): Promise<ConsoleLoad> {
+  const result: ConsoleLoad = { plain: [], watched: [], kernel: { plain: [], watched: [] }, listMs: [], listBytes: [], events: 0, consoles }
+  const capture = path.join(work, 'console.pcap')
+  const watch = async (windowMs: number): Promise<void> => {
+    const end = performance.now() + windowMs
+    const stop = new AbortController()
+    const one = async (k: number): Promise<void> => {
+      // Each console's own phase, as tabs opened at different moments.
+      await sleep(k * 1000 / consoles)
+      const stream = (async () => {
+        const res = await fetch(`${url}/v1/events`, { signal: stop.signal })
+        const reader = res.body!.getReader()
+        const decoder = new TextDecoder()
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) return
+          result.events += decoder.decode(value, { stream: true }).split('\nevent: ').length - 1
+        }
+      })().catch(() => {})
+      let tick = 0
+      while (performance.now() < end) {
+        const t0 = performance.now()
+        const body = await (await fetch(`${url}/v1/plays?limit=${CONSOLE_ROWS}`)).arrayBuffer()
+        result.listMs.push(performance.now() - t0)
+        result.listBytes.push(body.byteLength)
+        if (tick++ % 5 === 0) await Promise.all([fetch(`${url}/readyz`).then(async r => await r.arrayBuffer()), fetch(`${url}/metrics`).then(async r => await r.arrayBuffer())])
+        await sleep(Math.max(0, 1000 - (performance.now() - t0)))
+      }
+      stop.abort()
+      await stream
+    }
+    await Promise.all(Array.from({ length: consoles }, async (_, k) => { await one(k) }))
+  }
+  for (let round = 1; round <= rounds; round++) {
+    result.plain.push(await runPromptPlayer(url, [pid], receiver, n, [], [url], 'prompt-player, no console', { capture }))
+    result.kernel.plain.push(kernelGaps(capture))
+    await sleep(1000)
+    result.watched.push(await runPromptPlayer(url, [pid], receiver, n, [], [url], `prompt-player + ${consoles} consoles`, { during: async (_ports, windowMs) => { await watch(windowMs) }, capture }))
+    result.kernel.watched.push(kernelGaps(capture))
+    console.error(`console round ${round} of ${rounds}, N=${n}: kernel gap p99 ${result.kernel.plain.at(-1)!.p99.toFixed(2)} / ${result.kernel.watched.at(-1)!.p99.toFixed(2)} ms, GET /v1/plays/{id} p99 ${result.plain.at(-1)!.getP99!.toFixed(1)} / ${result.watched.at(-1)!.getP99!.toFixed(1)} ms (without / with)`)
+    await sleep(1000)
+  }
+  fs.rmSync(capture, { force: true })
+  return result
+}
+
+/** What the console's plays table asks for (console/plays.tsx MAX_ROWS). */
+const CONSOLE_ROWS = 100
+
+function reportConsole (r: ConsoleLoad): void {
+  const med = (values: number[]): number => quantile(values, 0.5)
+  const side = (label: string, rows: Row[], kernel: KernelGaps[]): string =>
+    `${label}: kernel gap p99 ${med(kernel.map(k => k.p99)).toFixed(2)}, max ${med(kernel.map(k => k.max)).toFixed(2)} ms, loss ${med(rows.map(x => x.lossPct)).toFixed(3)} %; GET /v1/plays/{id} p99 ${med(rows.map(x => x.getP99!)).toFixed(1)} ms; POST /v1/plays p50 / p99 ${med(rows.map(x => x.postP50!)).toFixed(1)} / ${med(rows.map(x => x.postP99!)).toFixed(1)} ms; CPU per stream-minute ${med(rows.map(x => x.cpuPerStreamMinute)).toFixed(4)} s; sender lateness p99 by round ${rows.map(x => x.lateP99).join(', ')}`
+  console.log(`The web console left open, N=${r.plain[0]!.n}, medians of ${r.plain.length} alternating rounds:`)
+  console.log(`- ${side('no console', r.plain, r.kernel.plain)}`)
+  console.log(`- ${side(`${r.consoles} consoles`, r.watched, r.kernel.watched)}`)
+  console.log(`- ratio with / without: kernel gap p99 ${(med(r.kernel.watched.map(k => k.p99)) / med(r.kernel.plain.map(k => k.p99))).toFixed(4)}, GET p99 ${(med(r.watched.map(x => x.getP99!)) / med(r.plain.map(x => x.getP99!))).toFixed(3)}, POST p99 ${(med(r.watched.map(x => x.postP99!)) / med(r.plain.map(x => x.postP99!))).toFixed(3)}, CPU ${(med(r.watched.map(x => x.cpuPerStreamMinute)) / med(r.plain.map(x => x.cpuPerStreamMinute))).toFixed(3)}`)
+  console.log(`- the consoles' GET /v1/plays: ${r.listMs.length} polls, p50 ${quantile(r.listMs, 0.5).toFixed(1)} / p99 ${quantile(r.listMs, 0.99).toFixed(1)} ms, ${(med(r.listBytes) / 1024).toFixed(0)} KiB each; ${r.events} events streamed`)
+}
+
 function reportUrls (r: Record<string, number[]>): void {
   const q = (k: string): string => `${quantile(r[k]!, 0.5).toFixed(1)} / ${quantile(r[k]!, 0.99).toFixed(1)}`
   console.log(`Prompts from URLs (a 10 s MP3 from an origin on 127.0.0.1, ${r.cold!.length} trials each), POST to the first packet p50 / p99 ms: named prompt ${q('named')}; URL warm (cache hit) ${q('warm')}; revalidated (304) ${q('revalidated')}; cold (fetched and transcoded) ${q('cold')}. For comparison: the transcode alone (PUT of the same MP3) ${q('transcode')}, the fetch alone ${q('fetch')}, the origin's own answer ${q('originAnswer')}.`)
@@ -522,6 +601,15 @@ async function main (): Promise<void> {
     server.kill('SIGTERM')
     return
   }
+  if (args.includes('--console')) {
+    // Only the console section (N from --only, default 1000; 100 with --quick).
+    const load = await consoleUnderLoad(url, server.pid!, receiver, work, ONLY ?? (QUICK ? 100 : 1000), ROUNDS, Number(option('--consoles') ?? 5))
+    await receiver.close()
+    server.kill('SIGTERM')
+    console.log(table([...load.plain, ...load.watched]))
+    reportConsole(load)
+    return
+  }
   if (args.includes('--in-call')) {
     // Only the in-call section (N from --only, default 1000; 100 with --quick).
     const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, ONLY ?? (QUICK ? 100 : 1000), ROUNDS)
@@ -575,6 +663,9 @@ async function main (): Promise<void> {
   const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, QUICK ? 100 : 1000, ROUNDS)
   rows.push(...inCall.plain, ...inCall.full)
   console.error('in-call features under load done')
+  const consoleLoad = await consoleUnderLoad(url, server.pid!, receiver, work, QUICK ? 100 : 1000, ROUNDS, 5)
+  rows.push(...consoleLoad.plain, ...consoleLoad.watched)
+  console.error('console under load done')
   for (const peer of PEERS) {
     const bin = peer.command(file, 0)[0]
     if (!has(bin)) { console.error(`${peer.name}: ${bin} not installed, skipped`); continue }
@@ -599,6 +690,7 @@ async function main (): Promise<void> {
   }
   console.log(`Control to effect at a receiver (${effect.pause.length} pauses, ${effect.resume.length} resumes of a play of noise): answer to the first silent packet p50 ${quantile(effect.pause, 0.5).toFixed(1)} / p99 ${quantile(effect.pause, 0.99).toFixed(1)} ms; answer to the first audio packet p50 ${quantile(effect.resume, 0.5).toFixed(1)} / p99 ${quantile(effect.resume, 0.99).toFixed(1)} ms (one ptime: 20 ms).`)
   reportInCall(inCall)
+  reportConsole(consoleLoad)
   reportUrls(await urlPlays(url, work, file, QUICK ? 10 : 50))
   console.log('Receiver: one Node process (bench/receiver.ts), one UDP socket per stream on 127.0.0.1; its own timing error is in every gap figure.')
   fs.rmSync(work, { recursive: true, force: true })

@@ -17,6 +17,11 @@ export interface StreamedEvent extends PlayEvent {
   id: string | null
 }
 
+export interface PlayListOptions {
+  state?: 'playing' | 'finished' | 'stopped' | 'failed' | 'ended'
+  limit?: number
+}
+
 export interface ClientOptions {
   /** Base URL of the service, e.g. http://127.0.0.1:8080 */
   url: string
@@ -91,8 +96,18 @@ export class PromptPlayerClient {
     return await this.request<PlayInfo>('GET', `/v1/plays/${encodeURIComponent(id)}`)
   }
 
-  async listPlays (): Promise<PlayInfo[]> {
-    return (await this.request<{ plays: PlayInfo[] }>('GET', '/v1/plays')).plays
+  /** Running plays (newest first), then those ended in the last 5 minutes; `state` narrows, `limit` cuts. */
+  async listPlays (options: PlayListOptions = {}): Promise<PlayInfo[]> {
+    return (await this.playList(options)).plays
+  }
+
+  /** As listPlays, with `total`: how many plays matched before `limit` cut the list. */
+  async playList (options: PlayListOptions = {}): Promise<{ plays: PlayInfo[], total: number }> {
+    const query = new URLSearchParams()
+    if (options.state !== undefined) query.set('state', options.state)
+    if (options.limit !== undefined) query.set('limit', String(options.limit))
+    const search = query.size === 0 ? '' : `?${query.toString()}`
+    return await this.request<{ plays: PlayInfo[], total: number }>('GET', `/v1/plays${search}`)
   }
 
   /** Stops a play; no packet of it is sent after this resolves. */

@@ -17,6 +17,13 @@ interface Props {
 
 type Link = 'connecting' | 'live' | 'reconnecting'
 
+/**
+ * The most rows the table asks for: running plays first, newest first. A busy instance runs
+ * thousands; reading them all every second would cost the service and the browser more than a
+ * person can read (docs/benchmark.md has the figures).
+ */
+export const MAX_ROWS = 100
+
 /** Counters only grow and an ended play never plays again: the newer of two snapshots wins. */
 function newer (a: PlayInfo | undefined, b: PlayInfo): PlayInfo {
   if (a === undefined) return b
@@ -29,6 +36,13 @@ export function Plays ({ client, prompts, announce, onAuthError }: Props): preac
   const [plays, setPlays] = useState<Map<string, PlayInfo>>(new Map())
   const [link, setLink] = useState<Link>('connecting')
   const [failure, setFailure] = useState<string | null>(null)
+  const [total, setTotal] = useState(0)
+
+  const refresh = async (): Promise<void> => {
+    const page = await client.playList({ limit: MAX_ROWS })
+    setTotal(page.total)
+    merge(page.plays, true)
+  }
 
   const merge = (list: PlayInfo[], whole: boolean): void => setPlays(current => {
     // A whole list from GET /v1/plays also drops the plays the service no longer keeps.
@@ -46,7 +60,7 @@ export function Plays ({ client, prompts, announce, onAuthError }: Props): preac
         try {
           const stream = client.events({ signal: stop.signal, ...(lastEventId === undefined ? {} : { lastEventId }) })
           setLink('live')
-          merge(await client.listPlays(), true)
+          await refresh()
           for await (const event of stream) {
             if (event.id !== null) lastEventId = event.id
             merge([event.play], false)
@@ -66,7 +80,7 @@ export function Plays ({ client, prompts, announce, onAuthError }: Props): preac
   const running = [...plays.values()].some(p => p.state === 'playing')
   useEffect(() => {
     const timer = setInterval(() => {
-      client.listPlays().then(list => merge(list, true), err => { onAuthError(err) })
+      refresh().catch(err => { onAuthError(err) })
     }, running ? 1000 : 5000)
     return () => clearInterval(timer)
   }, [client, running])
@@ -87,11 +101,12 @@ export function Plays ({ client, prompts, announce, onAuthError }: Props): preac
   return (
     <section aria-labelledby='plays-heading'>
       <h2 id='plays-heading'>
-        Plays <span class='count'>{rows.filter(p => p.state === 'playing').length} running</span>
+        Plays <span class='count'>{total > rows.length ? `${count(total)} kept` : `${rows.filter(p => p.state === 'playing').length} running`}</span>
         <span class={`link ${link}`} role='status'>{link === 'live' ? 'live' : link === 'connecting' ? 'connecting…' : 'reconnecting…'}</span>
       </h2>
       <StartForm client={client} prompts={prompts} announce={announce} onAuthError={onAuthError} onStarted={play => merge([play], false)} />
       {failure !== null && <p class='error' role='alert'>{failure}</p>}
+      {total > rows.length && <p class='muted' id='plays-cut'>Showing the {count(rows.length)} newest of {count(total)} plays, running ones first.</p>}
       <div class='scroll'>
         <table class='plays'>
           <caption class='visually-hidden'>Plays, running first</caption>

@@ -4,7 +4,7 @@ import type { CallbackPolicy } from '../callbacks.js'
 import { httpError } from '../errors.js'
 import { forward, isForwarded } from '../forward.js'
 import { ErrorResponse } from '../schemas/common.js'
-import { Play, PlayControl, PlayList, PlayParams, PlayRequest } from '../schemas/plays.js'
+import { Play, PlayControl, PlayList, PlayListQuery, PlayParams, PlayRequest } from '../schemas/plays.js'
 import type { PlayInfo } from '../../src/index.js'
 
 export default async function playRoutes (fastify: FastifyInstance, opts: { callbacks: CallbackPolicy, maxPrompts: number, forwardToken?: string }): Promise<void> {
@@ -42,8 +42,22 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
   })
 
   app.get('/v1/plays', {
-    schema: { summary: 'Running plays and those ended recently', response: { 200: PlayList } }
-  }, async () => ({ plays: await plays.list() }))
+    schema: {
+      summary: 'Running plays and those ended recently',
+      description: 'Running plays, newest first, then those ended in the last 5 minutes, the latest ended first. `state` narrows the list, `limit` cuts it (a console polling a busy instance need not read every play each second); `total` counts the matches before the cut.',
+      querystring: PlayListQuery,
+      response: { 200: PlayList, 400: ErrorResponse }
+    }
+  }, async (request) => {
+    const { state, limit } = request.query
+    const all = await plays.list()
+    // Running plays newest first (ids are ULIDs: they sort by start), then the ended ones as
+    // the record keeps them, the latest ended first; on every instance of a pool alike.
+    const running = all.filter(p => p.state === 'playing').sort((a, b) => a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
+    const ordered = [...running, ...all.filter(p => p.state !== 'playing')]
+    const matching = state === undefined ? ordered : ordered.filter(p => state === 'ended' ? p.state !== 'playing' : p.state === state)
+    return { plays: limit === undefined ? matching : matching.slice(0, limit), total: matching.length }
+  })
 
   app.get('/v1/plays/:id', {
     schema: { summary: 'One play', params: PlayParams, response: { 200: Play, 404: ErrorResponse, 503: ErrorResponse } }

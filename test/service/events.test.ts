@@ -122,6 +122,8 @@ t.test('the client: prompts and plays round trip, errors carry the code', async 
   const play = await client.play({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['named'], codec: 'PCMA' })
   t.match(await client.getPlay(play.id), { id: play.id, codec: 'PCMA', payloadType: 8 })
   t.ok((await client.listPlays()).some(p => p.id === play.id))
+  t.same((await client.listPlays({ state: 'playing', limit: 1 })).map(p => p.id), [play.id], 'state and limit reach the service')
+  t.match(await client.playList({ state: 'ended' }), { plays: [], total: 0 })
   t.match(await client.stop(play.id), { state: 'stopped' })
   const anonymous = new PromptPlayerClient({ url: (client as unknown as { base: string }).base })
   await t.rejects(anonymous.listPrompts(), { statusCode: 401, code: 'MISSING_TOKEN' })

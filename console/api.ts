@@ -46,7 +46,7 @@ export function promptName (filename: string): string {
 }
 
 export interface UploadProgress {
-  /** Bytes of the file sent so far, of `total`. */
+  /** Bytes of the request (the file in its multipart body) sent so far, of `total`. */
   sent: number
   total: number
   /** `transcoding`: every byte has arrived; the service detects and transcodes it now. */
@@ -66,8 +66,13 @@ export async function uploadFile (file: File, name: string, options: { token: st
     if (options.replace) xhr.open('PUT', `/v1/prompts/${encodeURIComponent(name)}`)
     else xhr.open('POST', '/v1/prompts')
     if (options.token !== undefined) xhr.setRequestHeader('authorization', `Bearer ${options.token}`)
-    xhr.upload.onprogress = (e) => options.onProgress({ sent: e.loaded, total: e.lengthComputable ? e.total : file.size, phase: 'sending' })
-    xhr.upload.onload = () => options.onProgress({ sent: file.size, total: file.size, phase: 'transcoding' })
+    // The bar counts the request's bytes (the file and its multipart framing), to the end.
+    let total = file.size
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) total = e.total
+      options.onProgress({ sent: e.loaded, total, phase: 'sending' })
+    }
+    xhr.upload.onload = () => options.onProgress({ sent: total, total, phase: 'transcoding' })
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) {
         resolve(JSON.parse(xhr.responseText) as PromptInfo)

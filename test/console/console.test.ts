@@ -310,6 +310,18 @@ t.test('several files dropped at once: each with its answer; health shows a prob
     transfer.items.add(new File(['<html><body>404</body></html>'], 'broken.mp3', { type: 'audio/mpeg' }))
     return transfer
   }, { wav })
+  // Every state the upload rows go through, as a person would have seen them.
+  await page.evaluate(() => {
+    const seen: string[] = []
+    Object.assign(window, { seen })
+    new MutationObserver(() => {
+      for (const li of document.querySelectorAll('li.upload')) {
+        const bar = li.querySelector('progress')
+        const state = `${li.getAttribute('data-file')}: ${bar === null ? '' : `[${bar.value}/${bar.max}] `}${(li.textContent ?? '').replace(li.getAttribute('data-file') ?? '', '').trim()}`
+        if (seen.at(-1) !== state && !seen.includes(state)) seen.push(state)
+      }
+    }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true })
+  })
   await page.locator('.drop').dispatchEvent('dragover', { dataTransfer: dropped })
   t.equal(await page.locator('.drop.dragging').count(), 1, 'the box shows where to drop')
   await page.locator('.drop').dispatchEvent('drop', { dataTransfer: dropped })
@@ -319,6 +331,14 @@ t.test('several files dropped at once: each with its answer; health shows a prob
   await refused.waitFor()
   t.match(await refused.innerText(), /^UNSUPPORTED_MEDIA .*HTML/, 'the other refused with its code and message')
   t.match(engine.prompts.get('Lobby-greeting')?.info.source, { container: 'wav', filename: 'Lobby greeting.wav', extensionMismatch: false })
+  const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen)
+  const size = sample('welcome').bytes.length
+  const wavStates = seen.filter(s => s.startsWith('Lobby greeting.wav: '))
+  t.ok(wavStates.some(s => s.endsWith('sending…')), `a progress bar while sending (${wavStates.join(' | ')})`)
+  const full = wavStates.map(s => /^Lobby greeting\.wav: \[(\d+)\/(\d+)\] transcoding…$/.exec(s)).find(m => m !== null)
+  t.ok(full !== undefined && full[1] === full[2] && Number(full[2]) > size && Number(full[2]) < size + 1000, `full (the file and its multipart framing), then "transcoding…" until the answer (${full?.[0]})`)
+  t.match(wavStates.at(-1), /uploaded as Lobby-greeting \(wav\)$/, 'then the answer')
+  t.ok(seen.some(s => s.startsWith('broken.mp3: ') && s.endsWith('sending…')), 'the second file queued with its own bar')
   t.equal(engine.prompts.get('broken'), undefined, 'nothing of the refused one')
 
   // At capacity (one play at most): the service says it is not ready, and why.

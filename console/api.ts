@@ -96,6 +96,21 @@ export async function getOpen (path: string): Promise<{ status: number, text: st
   return { status: res.status, text: await res.text() }
 }
 
+/**
+ * Runs `task` every `ms` while the page is visible: a console left in a background tab polls
+ * nothing (the event stream stays open, and costs the service nothing while no play changes).
+ * When the tab is shown again the task runs at once. Answers a function that stops it.
+ */
+export function whileVisible (ms: number, task: () => void): () => void {
+  const timer = setInterval(() => { if (document.visibilityState !== 'hidden') task() }, ms)
+  const shown = (): void => { if (document.visibilityState !== 'hidden') task() }
+  document.addEventListener('visibilitychange', shown)
+  return () => {
+    clearInterval(timer)
+    document.removeEventListener('visibilitychange', shown)
+  }
+}
+
 export function sleep (ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise(resolve => {
     const timer = setTimeout(resolve, ms)

@@ -1,9 +1,10 @@
 /**
  * Health: /readyz (its status and problems, plays running against capacity) and the packets'
- * lateness histogram from /metrics, read every five seconds. Both routes are open: no token.
+ * lateness histogram from /metrics, read every five seconds while the tab is visible. Both
+ * routes are open: no token.
  */
 import { useEffect, useState } from 'preact/hooks'
-import { getOpen } from './api.js'
+import { getOpen, whileVisible } from './api.js'
 import { count } from './format.js'
 import { quantileBound, readHistogram, type Histogram } from './metrics.js'
 
@@ -36,8 +37,8 @@ export function Health ({ refreshMs = 5000 }: { refreshMs?: number }): preact.JS
       }
     }
     void read()
-    const timer = setInterval(() => { void read() }, refreshMs)
-    return () => { live = false; clearInterval(timer) }
+    const stop = whileVisible(refreshMs, () => { void read() })
+    return () => { live = false; stop() }
   }, [refreshMs])
 
   const capacity = ready === null ? 0 : ready.playsRunning + ready.capacityLeft

@@ -5,7 +5,7 @@
  * report) are read again every second.
  */
 import { useEffect, useState } from 'preact/hooks'
-import { describe, sleep, type PlayInfo, type PromptInfo, type PromptPlayerClient } from './api.js'
+import { describe, sleep, whileVisible, type PlayInfo, type PromptInfo, type PromptPlayerClient } from './api.js'
 import { count, millis, percent, seconds, shortId, time } from './format.js'
 
 interface Props {
@@ -76,14 +76,12 @@ export function Plays ({ client, prompts, announce, onAuthError }: Props): preac
     return () => stop.abort()
   }, [client])
 
-  // The live counters: every second while a play runs, every five otherwise (ended plays age out).
+  // The live counters: every second while a play runs, every five otherwise (ended plays age
+  // out); nothing while the tab is hidden.
   const running = [...plays.values()].some(p => p.state === 'playing')
-  useEffect(() => {
-    const timer = setInterval(() => {
-      refresh().catch(err => { onAuthError(err) })
-    }, running ? 1000 : 5000)
-    return () => clearInterval(timer)
-  }, [client, running])
+  useEffect(() => whileVisible(running ? 1000 : 5000, () => {
+    refresh().catch(err => { onAuthError(err) })
+  }), [client, running])
 
   async function act (id: string, action: () => Promise<PlayInfo>, done: string): Promise<void> {
     try {

@@ -227,6 +227,38 @@ t.test('the plays table resumes its event stream with Last-Event-ID after a drop
   t.same(page.faults().filter(e => !e.startsWith('Failed to load resource: net::')), [], 'no script error in the page')
 })
 
+t.test('a console in a hidden tab polls nothing, and catches up when shown', async t => {
+  const { url } = await service(t)
+  const page = await open(t, url)
+  const polls: string[] = []
+  page.on('request', request => {
+    const { pathname } = new URL(request.url())
+    if (['/v1/plays', '/readyz', '/metrics'].includes(pathname) && request.method() === 'GET') polls.push(pathname)
+  })
+  const receiver = await Receiver.open(t)
+  const client = new PromptPlayerClient({ url })
+  const play = await client.play({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['goodbye'], loop: 0 })
+  t.teardown(async () => { await client.stop(play.id) })
+  await page.locator(`tr[data-play="${play.id}"]`).waitFor()
+  const visibility = async (state: 'hidden' | 'visible'): Promise<void> => await page.evaluate(state => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state })
+    document.dispatchEvent(new Event('visibilitychange'))
+  }, state)
+  polls.length = 0
+  await sleep(3200)
+  t.ok(polls.filter(p => p === '/v1/plays').length >= 2, `visible, a play running: GET /v1/plays every second (${polls.filter(p => p === '/v1/plays').length} in 3.2 s)`)
+  await visibility('hidden')
+  await sleep(300)
+  polls.length = 0
+  await sleep(6000)
+  t.same(polls, [], 'hidden: not one poll in 6 s, the health panel\'s included')
+  const before = await page.locator(`tr[data-play="${play.id}"] td.packets`).innerText()
+  await visibility('visible')
+  await page.waitForFunction(({ id, before }) => document.querySelector(`tr[data-play="${id}"] td.packets`)?.textContent !== before, { id: play.id, before }, { timeout: 1000 })
+  t.ok(polls.includes('/v1/plays') && polls.includes('/readyz'), `shown again: the plays and the health read at once (${polls.join(', ')})`)
+  t.same(page.faults(), [], 'no script error in the page')
+})
+
 t.test('with tokens, the page asks for one, shows nothing without it, and keeps it for the tab only', async t => {
   const { url } = await service(t, { tokens: ['s3cret-token'] })
   const page = await open(t, url)

@@ -95,7 +95,9 @@ export function Plays ({ client, prompts, announce, onAuthError }: Props): preac
     }
   }
 
-  const rows = [...plays.values()].sort((a, b) => Number(b.state === 'playing') - Number(a.state === 'playing') || b.id.localeCompare(a.id))
+  // As the service lists them: running plays newest first, then the latest ended first.
+  const rows = [...plays.values()].sort((a, b) => Number(b.state === 'playing') - Number(a.state === 'playing') ||
+    (b.endedAt ?? '').localeCompare(a.endedAt ?? '') || b.id.localeCompare(a.id))
   return (
     <section aria-labelledby='plays-heading'>
       <h2 id='plays-heading'>

@@ -58,6 +58,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_REALTIME_PRIORITY: Type.Integer({ default: ENGINE_DEFAULTS.realtimePriority, minimum: 0, maximum: 99 }),
   PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: SERVICE_DEFAULTS.allowedCallbacks.join(',') }),
   PROMPT_PLAYER_ALLOWED_FETCH: Type.String({ default: ENGINE_DEFAULTS.allowedTargets.join(',') }),
+  PROMPT_PLAYER_CONSOLE_DIR: Type.String({ default: '' }),
   PROMPT_PLAYER_FETCH_TIMEOUT_MS: Type.Integer({ default: ENGINE_DEFAULTS.fetch.timeoutMs, minimum: 100, maximum: 600000 }),
   PROMPT_PLAYER_URL_CACHE_BYTES: Type.Integer({ default: ENGINE_DEFAULTS.fetch.cacheBytes, minimum: 0 }),
   PROMPT_PLAYER_LOG_LEVEL: Type.Union([
@@ -128,6 +129,8 @@ export interface Config {
   callbacks: string[]
   /** Prompts from URLs: where they may be fetched from, one fetch's time limit, the cache's bound. */
   fetch: { allow: string[], timeoutMs: number, cacheBytes: number }
+  /** The web console's built files; null: the package's dist/console. */
+  consoleDir: string | null
   rateLimit: number
   requestTimeoutMs: number
   /** HTTP connections at once; 0: from the open-file limit, keeping descriptors for the plays. */
@@ -187,6 +190,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     realtimePriority: parsed.PROMPT_PLAYER_REALTIME_PRIORITY,
     callbacks,
     fetch,
+    consoleDir: parsed.PROMPT_PLAYER_CONSOLE_DIR === '' ? null : parsed.PROMPT_PLAYER_CONSOLE_DIR,
     rateLimit: parsed.PROMPT_PLAYER_RATE_LIMIT,
     requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS,
     maxConnections: parsed.PROMPT_PLAYER_MAX_CONNECTIONS,

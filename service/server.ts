@@ -47,7 +47,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
   // instead. On Linux the niceness is per thread.
   const packetNice = engine.packetThreadNiceness
   const httpNice = packetNice === null ? lowerThisThread(HTTP_NICENESS) : os.getPriority()
-  await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes, maxPromptsPerPlay: config.maxPromptsPerPlay, tokens: config.tokens, rateLimit: config.rateLimit, bodyTimeoutMs: config.requestTimeoutMs, overload: { maxEventLoopDelayMs: config.maxEventLoopDelayMs }, webhooks: { policy: new CallbackPolicy(config.callbacks) } })
+  await fastify.register(app, { engine, maxUploadBytes: config.maxUploadBytes, maxPromptsPerPlay: config.maxPromptsPerPlay, tokens: config.tokens, rateLimit: config.rateLimit, bodyTimeoutMs: config.requestTimeoutMs, overload: { maxEventLoopDelayMs: config.maxEventLoopDelayMs }, webhooks: { policy: new CallbackPolicy(config.callbacks) }, ...(config.consoleDir === null ? {} : { consoleDir: config.consoleDir }) })
   await fastify.ready()
   for (const warning of engine.warnings) fastify.log.warn(warning, `library entry skipped: ${warning.reason}`)
   if ('error' in engine.ffmpegInfo) fastify.log.error(`ffmpeg is not usable, uploads will fail until it is: ${inVariables(engine.ffmpegInfo.error, engine.ffmpegInfo.options)}`)

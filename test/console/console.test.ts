@@ -13,6 +13,7 @@ import t, { type Test } from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { PromptPlayerClient } from '../../client/index.js'
 import { LIBRARY, ROOT, Receiver, buildApp, engineOf, sample, sleep, tempDir } from '../helpers/index.js'
+import { RedisServer, startHaproxy, startInstance } from '../helpers/cluster.js'
 
 const run = promisify(execFile)
 
@@ -318,6 +319,37 @@ t.test('keyboard, labels and a narrow window', async t => {
   t.pass('Enter opens it')
   const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)
   t.equal(outline, 'solid', 'the focused control shows it')
+  t.same(page.faults(), [], 'no script error in the page')
+})
+
+t.test('in a pool behind HAProxy: every instance\'s plays in one table, each stopped wherever it runs', async t => {
+  const redis = await RedisServer.start(t)
+  const instances = await Promise.all(['c1', 'c2', 'c3'].map(async id => await startInstance(t, redis, id, { PROMPT_PLAYER_CONSOLE_DIR: consoleDir })))
+  const lb = await startHaproxy(t, instances)
+  const put = await fetch(`${instances[0]!.url}/v1/prompts/goodbye`, { method: 'PUT', body: new Uint8Array(sample('goodbye').bytes) })
+  t.equal(put.status, 201)
+  const page = await open(t, lb.url)
+  await page.locator('tr[data-prompt="goodbye"]').waitFor({ timeout: 10_000 })
+  await page.locator('.link.live').waitFor()
+  // One play on each instance, asked of that instance directly; the page reaches the pool
+  // through the balancer, whichever instance answers it.
+  const receiver = await Receiver.open(t)
+  const plays = await Promise.all(instances.map(async instance => await new PromptPlayerClient({ url: instance.url }).play({ target: { host: '127.0.0.1', port: receiver.port }, prompts: ['goodbye'], loop: 0, rtcp: 'off' })))
+  t.teardown(async () => { for (const [i, play] of plays.entries()) await new PromptPlayerClient({ url: instances[i]!.url }).stop(play.id).catch(() => {}) })
+  for (const [i, play] of plays.entries()) {
+    const row = page.locator(`tr[data-play="${play.id}"][data-state="playing"]`)
+    await row.waitFor({ timeout: 10_000 })
+    t.match(await row.locator('.instance').innerText(), instances[i]!.id, `${instances[i]!.id}'s play is listed with its instance`)
+  }
+  // Stop each from the page: the balancer takes the call to any instance, which forwards it.
+  for (const play of plays) {
+    await page.getByRole('button', { name: `Stop play …${play.id.slice(-8)}` }).click()
+    await page.locator(`tr[data-play="${play.id}"][data-state="stopped"]`).waitFor({ timeout: 10_000 })
+  }
+  const atStop = receiver.packets.length
+  await sleep(300)
+  t.equal(receiver.packets.length, atStop, 'no packet of any of them after the page showed them stopped')
+  t.same(new Set(receiver.packets.map(p => p.rtp.ssrc)), new Set(plays.map(p => p.ssrc)), 'the three streams had arrived')
   t.same(page.faults(), [], 'no script error in the page')
 })
 

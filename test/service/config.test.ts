@@ -23,6 +23,7 @@ t.test('defaults are those of the API reference', async t => {
     targets: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], minPort: 1024 },
     rtcpIntervalMs: 5000,
     fetch: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], timeoutMs: 10000, cacheBytes: 268435456 },
+    consoleDir: null,
     realtimePriority: 10,
     callbacks: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
     maxPromptsPerPlay: 100,
@@ -37,8 +38,8 @@ t.test('defaults are those of the API reference', async t => {
 })
 
 t.test('values are read and coerced', async t => {
-  const config = loadConfig({ PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: '30000-30099', PROMPT_PLAYER_HOST: '::1', FFMPEG_PATH: '/opt/ffmpeg' })
-  t.match(config, { port: 0, rtpPorts: { min: 30000, max: 30099 }, host: '::1', ffmpegPath: '/opt/ffmpeg' })
+  const config = loadConfig({ PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: '30000-30099', PROMPT_PLAYER_HOST: '::1', FFMPEG_PATH: '/opt/ffmpeg', PROMPT_PLAYER_CONSOLE_DIR: '/srv/console' })
+  t.match(config, { port: 0, rtpPorts: { min: 30000, max: 30099 }, host: '::1', ffmpegPath: '/opt/ffmpeg', consoleDir: '/srv/console' })
 })
 
 t.test('a bad value stops startup with a message that names the variable', async t => {

@@ -18,6 +18,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
+import { PromptPlayerClient } from '../client/index.js'
 import { quantile, sleep } from './stats.js'
 import type { ReceiverReport } from './receiver.js'
 import { kernelGaps, type KernelGaps } from './pcap-gaps.js'
@@ -350,14 +351,8 @@ async function consoleUnderLoad (url: string, pid: number, receiver: Receiver, w
       // Each console's own phase, as tabs opened at different moments.
       await sleep(k * 1000 / consoles)
       const stream = (async () => {
-        const res = await fetch(`${url}/v1/events`, { signal: stop.signal })
-        const reader = res.body!.getReader()
-        const decoder = new TextDecoder()
-        for (;;) {
-          const { done, value } = await reader.read()
-          if (done) return
-          result.events += decoder.decode(value, { stream: true }).split('\nevent: ').length - 1
-        }
+        const events = new PromptPlayerClient({ url }).events({ signal: stop.signal })
+        while (!(await events.next()).done) result.events++
       })().catch(() => {})
       let tick = 0
       while (performance.now() < end) {

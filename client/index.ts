@@ -178,12 +178,16 @@ export class PromptPlayerClient {
 }
 
 async function errorOf (res: Response): Promise<PromptPlayerError> {
-  const text = await res.text()
+  return errorFrom(res.status, res.statusText, await res.text())
+}
+
+/** The error an answer's status and body say: the service's code and message, or the status. */
+export function errorFrom (status: number, statusText: string, body: string): PromptPlayerError {
   try {
-    const body = JSON.parse(text) as { code?: string, message?: string }
-    return new PromptPlayerError(res.status, body.code ?? 'HTTP_ERROR', body.message ?? text)
+    const parsed = JSON.parse(body) as { code?: string, message?: string }
+    return new PromptPlayerError(status, parsed.code ?? 'HTTP_ERROR', parsed.message ?? body)
   } catch {
-    return new PromptPlayerError(res.status, 'HTTP_ERROR', `${res.status} ${res.statusText}: ${text.slice(0, 200)}`)
+    return new PromptPlayerError(status, 'HTTP_ERROR', `${status} ${statusText}: ${body.slice(0, 200)}`)
   }
 }
 

@@ -3,7 +3,7 @@
  * for everything but uploads, which go by XMLHttpRequest because only it reports upload
  * progress. The token lives in sessionStorage: this tab only, gone when it closes.
  */
-import { PromptPlayerClient, PromptPlayerError, type PlayInfo, type PromptInfo } from '../client/index.js'
+import { PromptPlayerClient, PromptPlayerError, errorFrom, type PlayInfo, type PromptInfo } from '../client/index.js'
 
 export { PromptPlayerClient, PromptPlayerError }
 export type { PlayInfo, PromptInfo }
@@ -78,12 +78,7 @@ export async function uploadFile (file: File, name: string, options: { token: st
         resolve(JSON.parse(xhr.responseText) as PromptInfo)
         return
       }
-      try {
-        const body = JSON.parse(xhr.responseText) as { code?: string, message?: string }
-        reject(new PromptPlayerError(xhr.status, body.code ?? 'HTTP_ERROR', body.message ?? xhr.statusText))
-      } catch {
-        reject(new PromptPlayerError(xhr.status, 'HTTP_ERROR', `${xhr.status} ${xhr.statusText}`))
-      }
+      reject(errorFrom(xhr.status, xhr.statusText, xhr.responseText))
     }
     xhr.onerror = () => reject(new PromptPlayerError(0, 'NETWORK_ERROR', 'the upload did not reach the service: the connection was refused or lost'))
     xhr.send(form)

@@ -18,8 +18,9 @@ interface Ready {
 }
 
 const LATENESS = 'prompt_player_packet_lateness_seconds'
+const REFRESH_MS = 5000
 
-export function Health ({ refreshMs = 5000 }: { refreshMs?: number }): preact.JSX.Element {
+export function Health (): preact.JSX.Element {
   const [ready, setReady] = useState<Ready | null>(null)
   const [lateness, setLateness] = useState<Histogram | null>(null)
   const [error, setError] = useState<string | null>(null)
@@ -37,9 +38,9 @@ export function Health ({ refreshMs = 5000 }: { refreshMs?: number }): preact.JS
       }
     }
     void read()
-    const stop = whileVisible(refreshMs, () => { void read() })
+    const stop = whileVisible(REFRESH_MS, () => { void read() })
     return () => { live = false; stop() }
-  }, [refreshMs])
+  }, [])
 
   const capacity = ready === null ? 0 : ready.playsRunning + ready.capacityLeft
   return (

@@ -51,11 +51,7 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
   }, async (request) => {
     const { state, limit } = request.query
     const all = await plays.list()
-    // Running plays newest first (ids are ULIDs: they sort by start), then the ended ones as
-    // the record keeps them, the latest ended first; on every instance of a pool alike.
-    const running = all.filter(p => p.state === 'playing').sort((a, b) => a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
-    const ordered = [...running, ...all.filter(p => p.state !== 'playing')]
-    const matching = state === undefined ? ordered : ordered.filter(p => state === 'ended' ? p.state !== 'playing' : p.state === state)
+    const matching = state === undefined ? all : all.filter(p => state === 'ended' ? p.state !== 'playing' : p.state === state)
     return { plays: limit === undefined ? matching : matching.slice(0, limit), total: matching.length }
   })
 

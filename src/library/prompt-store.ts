@@ -134,14 +134,7 @@ export class PromptStore {
   async put (name: string, bytes: Uint8Array, options: PutOptions): Promise<PutResult> {
     PromptStore.checkName(name)
     if (!options.replace && this.prompts.has(name)) throw exists(name)
-    const { staged: upload, audio, source } = await transcodeUpload(bytes, this.ffmpeg, this.storage, options.filename ?? null)
-    const packets = packetCount(audio.PCMU.length, 20)
-    const info: PromptInfo = {
-      name,
-      source,
-      telephony: { sampleRate: SAMPLE_RATE, durationMs: packets * 20, packets },
-      createdAt: new Date().toISOString()
-    }
+    const { staged: upload, audio, info } = await transcodeUpload(name, bytes, this.ffmpeg, this.storage, options.filename ?? null)
     return await this.withLock(name, async () => {
       // Checked again: another upload of this name may have committed while this one transcoded.
       if (!options.replace && this.prompts.has(name)) {
@@ -264,7 +257,8 @@ export interface Transcoded {
   /** The staged upload: the caller commits or discards it. */
   staged: Staged
   audio: Record<Codec, Buffer>
-  source: PromptInfo['source']
+  /** The prompt's description under `name`: its source and what a play of it sends. */
+  info: PromptInfo
 }
 
 /**
@@ -272,7 +266,7 @@ export interface Transcoded {
  * the file checked whole, the source probed, and ffmpeg's two laws read back. Throws the
  * upload's error (415, 422, 503, 507) with nothing left staged.
  */
-export async function transcodeUpload (bytes: Uint8Array, ffmpeg: Ffmpeg, stager: Stager, filename: string | null): Promise<Transcoded> {
+export async function transcodeUpload (name: string, bytes: Uint8Array, ffmpeg: Ffmpeg, stager: Stager, filename: string | null): Promise<Transcoded> {
   const detection = detectContainer(bytes)
   checkComplete(bytes, detection)
   const facts = await probe(bytes, detection)
@@ -297,21 +291,27 @@ export async function transcodeUpload (bytes: Uint8Array, ffmpeg: Ffmpeg, stager
     if (staged !== null) await stager.discard(staged)
     throw wrapStorage(err, step)
   }
+  const packets = packetCount(audio.PCMU.length, 20)
   return {
     staged,
     audio,
-    source: {
-      filename,
-      container: detection.container,
-      // music-metadata reads tags and headers; where it says nothing (the ASF parser gives no
-      // rate or channels), ffmpeg's description of the stream it decoded fills the gap.
-      codec: facts.codec ?? decoded.codec,
-      sampleRate: facts.sampleRate ?? decoded.sampleRate,
-      channels: facts.channels ?? decoded.channels,
-      durationMs: facts.durationMs ?? Math.round(audio.PCMU.length / SAMPLES_PER_MS),
-      bytes: bytes.byteLength,
-      sha256,
-      extensionMismatch: extensionMismatch(filename, detection.container)
+    info: {
+      name,
+      source: {
+        filename,
+        container: detection.container,
+        // music-metadata reads tags and headers; where it says nothing (the ASF parser gives no
+        // rate or channels), ffmpeg's description of the stream it decoded fills the gap.
+        codec: facts.codec ?? decoded.codec,
+        sampleRate: facts.sampleRate ?? decoded.sampleRate,
+        channels: facts.channels ?? decoded.channels,
+        durationMs: facts.durationMs ?? Math.round(audio.PCMU.length / SAMPLES_PER_MS),
+        bytes: bytes.byteLength,
+        sha256,
+        extensionMismatch: extensionMismatch(filename, detection.container)
+      },
+      telephony: { sampleRate: SAMPLE_RATE, durationMs: packets * 20, packets },
+      createdAt: new Date().toISOString()
     }
   }
 }

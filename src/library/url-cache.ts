@@ -12,11 +12,10 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import CachePolicy from 'http-cache-semantics'
-import { SAMPLE_RATE } from '../common/g711.js'
 import type { PromptInfo } from '../common/schemas.js'
 import { fetchUrl, FetchPolicy, type FetchOptions, type Fetched } from './fetch-url.js'
 import type { Ffmpeg } from './ffmpeg.js'
-import { Prompt, packetCount } from './prompt.js'
+import { Prompt } from './prompt.js'
 import { transcodeUpload, type Stager } from './prompt-store.js'
 import { discard, readAudio, stage, stagedDir } from './staging.js'
 
@@ -199,22 +198,17 @@ export class UrlCache {
   /** Transcodes a fetched body, keeps it (when HTTP allows) and returns its prompt. */
   private async keep (url: string, fetched: Fetched, previous: Entry | null): Promise<Prompt> {
     const stager = this.stager
+    const key = keyOf(url)
     let transcoded
     try {
-      transcoded = await transcodeUpload(fetched.body, this.options.ffmpeg, stager, null)
+      transcoded = await transcodeUpload(`url-${key.slice(0, 40)}`, fetched.body, this.options.ffmpeg, stager, null)
     } catch (err) {
       // Not audio, cut short, undecodable: refused, and nothing of it kept.
       this.stats.refusals++
       throw withUrl(err, url)
     }
-    const key = keyOf(url)
-    const packets = packetCount(transcoded.audio.PCMU.length, 20)
-    const prompt = new Prompt({
-      name: `url-${key.slice(0, 40)}`,
-      source: transcoded.source,
-      telephony: { sampleRate: SAMPLE_RATE, durationMs: packets * 20, packets },
-      createdAt: new Date().toISOString()
-    }, transcoded.audio)
+    const { source, telephony } = transcoded.info
+    const prompt = new Prompt(transcoded.info, transcoded.audio)
     const policy = new CachePolicy(requestOf(url), { status: 200, headers: fetched.headers }, { shared: true })
     if (!policy.storable()) {
       // no-store (or a status HTTP does not cache): played this once, kept nowhere.
@@ -222,10 +216,10 @@ export class UrlCache {
       if (previous !== null) await this.drop(previous)
       return prompt
     }
-    const media = `media-${key.slice(0, 16)}-${transcoded.source.sha256.slice(0, 16)}`
+    const media = `media-${key.slice(0, 16)}-${source.sha256.slice(0, 16)}`
     const now = new Date().toISOString()
     const entry: Entry = {
-      info: { url, container: transcoded.source.container, sourceBytes: transcoded.source.bytes, bytes: transcoded.audio.PCMU.length + transcoded.audio.PCMA.length, durationMs: packets * 20, fetchedAt: now, validatedAt: now },
+      info: { url, container: source.container, sourceBytes: source.bytes, bytes: transcoded.audio.PCMU.length + transcoded.audio.PCMA.length, durationMs: telephony.durationMs, fetchedAt: now, validatedAt: now },
       key,
       prompt,
       policy,

@@ -181,7 +181,7 @@ export class PlayManager {
     return play
   }
 
-  /** The running plays, then those ended recently, newest first; this instance's live. */
+  /** The running plays, newest first, then those ended recently, the latest ended first; this instance's live. */
   async list (): Promise<PlayInfo[]> {
     return (await this.record.list()).map(play => this.running.get(play.id)?.toJSON() ?? play)
   }

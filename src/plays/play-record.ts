@@ -19,7 +19,7 @@ export interface PlayRecord {
   put: (play: RecordedPlay) => Promise<void>
   /** A play, running or ended recently, wherever it runs. */
   get: (id: string) => Promise<PlayInfo | undefined>
-  /** The running plays, then those ended recently, newest first. */
+  /** The running plays, newest first, then those ended recently, the latest ended first. */
   list: () => Promise<PlayInfo[]>
   /** A shared record: where another instance answers (its advertised address), if alive. */
   addressOf?: (instance: string) => Promise<string | undefined>
@@ -60,7 +60,8 @@ export class LocalPlayRecord implements PlayRecord {
 
   async list (): Promise<PlayInfo[]> {
     this.prune()
-    return [...this.running.values(), ...[...this.ended.values()].reverse()].map(play => play.toJSON())
+    // Both maps are in insertion order: plays as they started, and as they ended.
+    return [...[...this.running.values()].reverse(), ...[...this.ended.values()].reverse()].map(play => play.toJSON())
   }
 
   /** The recorded play itself (live), for this instance's own use. */

@@ -7,9 +7,7 @@
 import { isIP, type BlockList } from 'node:net'
 import { EngineError } from '../common/errors.js'
 import type { Endpoint } from '../common/schemas.js'
-import { blockListOf, isUnspecified, parseCidr, unmapped, type Network } from '../common/networks.js'
-
-export { blockListOf, isUnspecified, parseCidr, unmapped, type Network }
+import { blockListOf, isUnspecified, parseCidr, unmapped } from '../common/networks.js'
 
 export interface TargetPolicyOptions {
   /** Networks plays may send to, as CIDRs (IPv4 and IPv6). */

@@ -76,7 +76,7 @@ export class RedisPlayRecord implements PlayRecord {
     const gone = ids.filter((_, i) => texts[i] === null)
     if (gone.length > 0) void this.redis.zrem(KEYS.plays, ...gone).catch(() => {})
     const plays = texts.filter((t): t is string => t !== null).map(t => JSON.parse(t) as PlayInfo)
-    const running = plays.filter(p => p.state === 'playing').sort((a, b) => a.startedAt < b.startedAt ? -1 : 1)
+    const running = plays.filter(p => p.state === 'playing').sort((a, b) => a.startedAt < b.startedAt ? 1 : -1)
     const ended = plays.filter(p => p.state !== 'playing').sort((a, b) => (a.endedAt ?? '') < (b.endedAt ?? '') ? 1 : -1)
     return [...running, ...ended.slice(0, this.options.keepEndedMax)]
   }

@@ -4,7 +4,8 @@
  */
 import t from 'tap'
 import { ENGINE_DEFAULTS } from '../../src/common/defaults.js'
-import { TargetPolicy, parseCidr } from '../../src/plays/target-policy.js'
+import { TargetPolicy } from '../../src/plays/target-policy.js'
+import { parseCidr } from '../../src/common/networks.js'
 import { Receiver, buildApp } from '../helpers/index.js'
 
 const policy = new TargetPolicy({ allow: ENGINE_DEFAULTS.allowedTargets, minPort: 1024 })

@@ -4,7 +4,7 @@ import type { CallbackPolicy } from '../callbacks.js'
 import { httpError } from '../errors.js'
 import { forward, isForwarded } from '../forward.js'
 import { ErrorResponse } from '../schemas/common.js'
-import { Play, PlayControl, PlayList, PlayListQuery, PlayParams, PlayRequest } from '../schemas/plays.js'
+import { Play, PlayControl, PlayCreated, PlayList, PlayListQuery, PlayParams, PlayRequest } from '../schemas/plays.js'
 import type { PlayInfo } from '../../src/index.js'
 
 export default async function playRoutes (fastify: FastifyInstance, opts: { callbacks: CallbackPolicy, maxPrompts: number, forwardToken?: string }): Promise<void> {
@@ -29,7 +29,7 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
     schema: {
       summary: 'Play prompts into a call as one RTP stream',
       body: PlayRequest,
-      response: { 201: Play, 400: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 415: ErrorResponse, 422: ErrorResponse, 502: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse }
+      response: { 201: PlayCreated, 400: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 415: ErrorResponse, 422: ErrorResponse, 502: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse }
     }
   }, async (request, reply) => {
     if (request.body.prompts.length > opts.maxPrompts) {
@@ -38,7 +38,7 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
     if (typeof request.body.callbackUrl === 'string') opts.callbacks.checkUrl(request.body.callbackUrl)
     const play = await plays.create(request.body)
     request.log.info({ play: play.id, target: play.facts.target, source: play.facts.source, prompts: request.body.prompts }, 'play started')
-    return await reply.code(201).header('location', `/v1/plays/${play.id}`).send(play.toJSON())
+    return await reply.code(201).header('location', `/v1/plays/${play.id}`).send(play.answer())
   })
 
   app.get('/v1/plays', {

@@ -6,6 +6,7 @@
  */
 import { Type, type Static, type TLiteral, type TUnion } from 'typebox'
 import { CODEC_NAMES, PTIMES } from './g711.js'
+import { SRTP_SUITE_NAMES } from './srtp-suites.js'
 
 export const PROMPT_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$'
 
@@ -70,7 +71,13 @@ export const PlayRequest = Type.Object({
   dtmf: Type.Optional(Type.Object({
     payloadType: Type.Optional(Type.Integer({ minimum: 96, maximum: 127, description: 'the telephone-event payload type of the call\'s SDP (default 101)' })),
     stopOn: Type.Optional(Type.String({ pattern: '^[0-9*#A-D]{0,16}$', description: 'digits that stop the play at their first packet (stoppedBy "dtmf")' }))
-  }, { additionalProperties: false, description: 'the caller\'s RFC 4733 key presses on the play\'s source port: play.dtmf events, and stopOn' }))
+  }, { additionalProperties: false, description: 'the caller\'s RFC 4733 key presses on the play\'s source port: play.dtmf events, and stopOn' })),
+  srtp: Type.Optional(Type.Object({
+    suite: Type.String({ maxLength: 64, description: `the a=crypto line's suite: ${SRTP_SUITE_NAMES.join(', ')}` }),
+    remoteKey: Type.Optional(Type.String({ maxLength: 1024, description: 'the caller\'s key: the inline: value of its a=crypto line (base64, then optionally |lifetime and |MKI:length); opens its digits and RTCP. Without it, everything arriving is dropped as unauthenticated' })),
+    localKey: Type.Optional(Type.String({ maxLength: 1024, description: 'the key this play sends with, in the same form; made from a secure random source when absent (with the lifetime and MKI length of remoteKey), and answered only in the 201' }))
+  }, { additionalProperties: false, description: 'SRTP (RFC 3711) with SDES keys (RFC 4568): RTP sent as SRTP, RTCP as SRTCP, and only authenticated packets of the far end read' })),
+  firstSequence: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'the first packet\'s RTP sequence number; random when absent (RFC 3550 §5.1). For tests of the wrap at 65536 (and SRTP\'s rollover counter)' }))
 }, { additionalProperties: false })
 export type PlayRequest = Static<typeof PlayRequest>
 
@@ -103,8 +110,10 @@ export const Play = Type.Object({
     digits: Type.String({ description: 'the caller\'s key presses so far (with dtmf)' }),
     ignored: Type.Integer({ description: 'packets of other payload types that arrived on the source port (the caller\'s audio)' }),
     malformed: Type.Integer({ description: 'packets that arrived and were neither RTP nor RTCP this player reads' }),
-    reports: Type.Integer({ description: 'RTCP reports about this stream from the far end' })
+    reports: Type.Integer({ description: 'RTCP reports about this stream from the far end' }),
+    unauthenticated: Type.Integer({ description: 'with srtp: packets dropped because they failed authentication, were replays, or came in the clear' })
   }),
+  srtp: Type.Union([Type.Object({ suite: oneOf(SRTP_SUITE_NAMES) }), Type.Null()], { description: 'the SRTP suite of the play, or null for plain RTP; never a key' }),
   rtcp: RtcpModeName,
   reportsSent: Type.Integer({ description: 'RTCP sender reports sent, the BYE\'s included' }),
   maxLateMs: Type.Number({ description: 'the most any packet of this play left after its due time (start + k * ptime), ms' }),

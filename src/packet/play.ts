@@ -13,6 +13,8 @@ import type { Endpoint, PlayState } from '../common/schemas.js'
 import { COUNTERS, type Control, type PauseMode, type StoppedBy } from './protocol.js'
 import { DtmfReceiver, type DtmfOptions } from './dtmf.js'
 import { isRtcp, nextReportMs, readRtcp, RtcpWriter, wallClockMs } from './rtcp.js'
+import { SrtpReceiver, SrtpSender } from './srtp.js'
+import type { SrtpKey, SrtpSuiteName } from '../common/srtp-suites.js'
 
 /** A prompt's payloads at one codec and ptime (see Prompt.frames). */
 export type Frames = readonly Buffer[]
@@ -25,6 +27,13 @@ export interface PlayOptions {
   payloadType: number
   ptimeMs: Ptime
   ssrc?: number
+  /** The first packet's sequence number (random when absent). */
+  firstSequence?: number
+  /**
+   * SRTP (RFC 3711): RTP and RTCP sent sealed with `local`; what arrives opened with `remote`,
+   * and dropped (counted as unauthenticated) when it does not open, or when there is no `remote`.
+   */
+  srtp?: { suite: SrtpSuiteName, local: SrtpKey, remote: SrtpKey | null }
   /** The law of the payloads, for the silence sent while paused (default PCMU). */
   codec?: Codec
   /** Times the whole list plays (default 1); 0 plays it until stopped. */
@@ -67,6 +76,7 @@ const MALFORMED = COUNTERS.malformed
 const REPORTS = COUNTERS.reports
 const REPORTS_SENT = COUNTERS.reportsSent
 const MAX_LATE = COUNTERS.maxLate
+const UNAUTHENTICATED = COUNTERS.unauthenticated
 
 export class Play implements Task {
   readonly id: string
@@ -106,6 +116,10 @@ export class Play implements Task {
   private readonly rtcp: { writer: RtcpWriter, socket: Socket, intervalMs: number } | null = null
   /** When the next sender report is due, on the scheduler's clock. */
   private nextReportAt = Infinity
+  /** SRTP: seals what the play sends; null for plain RTP. */
+  private readonly sealer: SrtpSender | null
+  /** SRTP: opens what the far end sends; null without its key (everything arriving is dropped). */
+  private readonly opener: SrtpReceiver | null
 
   constructor (options: PlayOptions) {
     this.id = options.id
@@ -124,16 +138,22 @@ export class Play implements Task {
     this.pauseMode = options.pauseMode ?? 'silence'
     this.silence = Buffer.alloc(options.ptimeMs * SAMPLES_PER_MS, CODECS[options.codec ?? 'PCMU'].silence)
     if ((options.offsetPackets ?? 0) > 0) this.seekTo(options.offsetPackets!)
+    const srtp = options.srtp
+    // The session keys are derived here, once per play; per packet only the counter and the tag are computed.
+    this.sealer = srtp === undefined ? null : new SrtpSender(srtp.suite, srtp.local)
+    this.opener = srtp?.remote == null ? null : new SrtpReceiver(srtp.suite, srtp.remote)
     this.rtp = new RtpStream({
       payloadType: options.payloadType,
       samplesPerPacket: options.ptimeMs * SAMPLES_PER_MS,
       payloadBytes: options.ptimeMs * SAMPLES_PER_MS,
-      ...(options.ssrc === undefined ? {} : { ssrc: options.ssrc })
+      ...(options.ssrc === undefined ? {} : { ssrc: options.ssrc }),
+      ...(options.firstSequence === undefined ? {} : { sequence: options.firstSequence }),
+      ...(this.sealer === null ? {} : { seal: this.sealer })
     })
     this.socket.on('error', err => this.sendFailed(err))
     if (options.rtcp !== undefined) {
       const own = options.rtcp.socket
-      this.rtcp = { writer: new RtcpWriter(options.rtcp.cname), socket: own ?? this.socket, intervalMs: options.rtcp.intervalMs }
+      this.rtcp = { writer: new RtcpWriter(options.rtcp.cname, this.sealer ?? undefined), socket: own ?? this.socket, intervalMs: options.rtcp.intervalMs }
       if (own !== undefined) {
         own.on('message', (packet: Buffer) => this.receiveRtcp(packet))
         // A far end with no RTCP port answers ICMP unreachable, reported on a later send: it
@@ -147,14 +167,26 @@ export class Play implements Task {
     if (dtmf !== null && onDigit !== undefined) {
       this.flushDtmf = () => { for (const open of dtmf.unfinished()) onDigit(open.digit, open.durationMs) }
     }
-    if (dtmf !== null || mux) {
+    const secure = srtp !== undefined
+    if (dtmf !== null || mux || secure) {
+      const dtmfType = options.dtmf?.payloadType ?? -1
       // The socket is connected to the target: the kernel delivers only what the call's media
       // address sends (symmetric RTP), nothing from anyone else.
-      this.socket.on('message', (packet: Buffer) => {
+      this.socket.on('message', (arrived: Buffer) => {
         if (this.state !== 'playing') return
-        if (mux && isRtcp(packet)) {
-          this.receiveRtcp(packet)
+        if (mux && isRtcp(arrived)) {
+          this.receiveRtcp(arrived)
           return
+        }
+        let packet: Buffer | null = arrived
+        if (secure) {
+          // Only what the far end's key authenticates is read; the caller's audio is
+          // authenticated (its sequence keeps the rollover counter right) but never decrypted.
+          packet = this.opener?.openRtp(arrived, arrived.length > 1 && (arrived[1]! & 0x7f) === dtmfType) ?? null
+          if (packet === null) {
+            this.counters[UNAUTHENTICATED]!++
+            return
+          }
         }
         const r = dtmf === null ? null : dtmf.receive(packet)
         if (r === null || r.kind === 'ignored') this.counters[IGNORED]!++
@@ -203,6 +235,10 @@ export class Play implements Task {
     if (payload === null) {
       this.rtp.hold()
       return true
+    }
+    if (this.sealer !== null && this.sealer.rtpLeft === 0) {
+      this.fail('the SRTP key (srtp.localKey) has protected as many packets as its lifetime allows (RFC 3711 §9.2); start a new play with a new key, or give a longer lifetime')
+      return false
     }
     // A send the kernel could not take at once stays queued in libuv with its buffer. The
     // packet ring is rewritten only while fewer than PACKET_RING sends are queued; past that
@@ -302,8 +338,13 @@ export class Play implements Task {
   }
 
   /** The far end's RTCP: its report about this stream kept (shared memory), anything else counted and dropped. */
-  private receiveRtcp (packet: Buffer): void {
+  private receiveRtcp (arrived: Buffer): void {
     if (this.state !== 'playing') return
+    const packet = this.sealer === null ? arrived : this.opener?.openRtcp(arrived) ?? null
+    if (packet === null) {
+      this.counters[UNAUTHENTICATED]!++
+      return
+    }
     const r = readRtcp(packet, this.rtp.ssrc, wallClockMs())
     if (r.kind === 'malformed') {
       this.counters[MALFORMED]!++

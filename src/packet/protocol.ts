@@ -6,6 +6,7 @@ import type { EngineErrorCode } from '../common/errors.js'
 import type { Codec, Ptime } from '../common/g711.js'
 import type { Endpoint, PAUSE_MODES, PlayControl, PlayState, STOPPED_BY } from '../common/schemas.js'
 import type { RtcpMode } from './rtcp.js'
+import type { SrtpKey, SrtpSuiteName } from '../common/srtp-suites.js'
 
 /**
  * Each play's counters: Float64s in one SharedArrayBuffer, a slot of COUNTERS.size per play
@@ -36,7 +37,9 @@ export const COUNTERS = {
   reportsSent: 14,
   /** The most any packet of the play left after its due time, in ms. */
   maxLate: 15,
-  size: 16
+  /** SRTP: packets that failed authentication or were replays (or plaintext), dropped. */
+  unauthenticated: 16,
+  size: 17
 } as const
 
 /** A control of a running play (POST /v1/plays/{id}/control). */
@@ -82,6 +85,10 @@ export interface StartPlay {
   dtmf: { payloadType: number, stopOn: string } | null
   /** RTCP from source.port + 1 to target.port + 1 ("on"), on the RTP ports ("mux"), or none. */
   rtcp: RtcpMode
+  /** The first packet's sequence number; random when absent. */
+  firstSequence?: number
+  /** SRTP: what the play sends is sealed with `local`; what arrives is opened with `remote` (none: all of it dropped). */
+  srtp: { suite: SrtpSuiteName, local: SrtpKey, remote: SrtpKey | null } | null
 }
 
 export interface Started {

@@ -62,18 +62,29 @@ export interface SenderInfo {
   octets: number
 }
 
+/** What protects a stream's reports (SRTCP): seals packet[0, length) in place, in `rtcpTrailerBytes` more, and answers the sealed length. */
+export interface RtcpSeal {
+  readonly rtcpTrailerBytes: number
+  sealRtcp: (packet: Buffer, length: number) => number
+}
+
 /**
- * Writes compound RTCP packets for one stream: SR + SDES, and SR + SDES + BYE at the end.
- * The buffer is allocated once, at the play's start; each report is written into it.
+ * Writes compound RTCP packets for one stream: SR + SDES, and SR + SDES + BYE at the end, sealed
+ * as SRTCP when the stream has a seal. The buffer is allocated once, at the play's start; each
+ * report is written into it.
  */
 export class RtcpWriter {
   private readonly report: Buffer
   private readonly reportBytes: number
+  private readonly seal: RtcpSeal | null
+  /** With a seal: the packets' fixed parts, copied in again before each report (sealing encrypts them in place). */
+  private readonly template: Buffer | null
 
-  constructor (cname: string) {
+  constructor (cname: string, seal?: RtcpSeal) {
     const text = cnameOf(cname)
+    this.seal = seal ?? null
     this.reportBytes = 28 + sdesBytes(text)
-    this.report = Buffer.alloc(this.reportBytes + 8)
+    this.report = Buffer.alloc(this.reportBytes + 8 + (this.seal?.rtcpTrailerBytes ?? 0))
     const b = this.report
     b[0] = 0x80
     b[1] = SR
@@ -83,11 +94,13 @@ export class RtcpWriter {
     b[bye] = 0x81 // V=2, SC=1
     b[bye + 1] = BYE
     b.writeUInt16BE(1, bye + 2)
+    this.template = this.seal === null ? null : Buffer.from(b)
   }
 
   /** SR + SDES about `info`, or SR + SDES + BYE with `bye`. A view on the writer's buffer: send it before the next call. */
   write (info: SenderInfo, bye = false): Buffer {
     const b = this.report
+    this.template?.copy(b)
     const { seconds, fraction } = ntpOf(info.wallMs)
     b.writeUInt32BE(info.ssrc >>> 0, 4)
     b.writeUInt32BE(seconds, 8)
@@ -96,9 +109,13 @@ export class RtcpWriter {
     b.writeUInt32BE(info.packets % 2 ** 32, 20)
     b.writeUInt32BE(info.octets % 2 ** 32, 24)
     b.writeUInt32BE(info.ssrc >>> 0, 32) // the SDES chunk's
-    if (!bye) return b.subarray(0, this.reportBytes)
-    b.writeUInt32BE(info.ssrc >>> 0, this.reportBytes + 4)
-    return b
+    let length = this.reportBytes
+    if (bye) {
+      b.writeUInt32BE(info.ssrc >>> 0, this.reportBytes + 4)
+      length += 8
+    }
+    if (this.seal !== null) length = this.seal.sealRtcp(b, length)
+    return b.subarray(0, length)
   }
 }
 

@@ -35,6 +35,17 @@ export interface RtpStreamOptions {
   /** Initial values; random when absent (RFC 3550 §5.1). */
   sequence?: number
   timestamp?: number
+  /** SRTP: seals each packet in place, in room left after its payload (see RtpSeal). */
+  seal?: RtpSeal
+}
+
+/**
+ * What protects a stream's packets (SRTP): `trailerBytes` more bytes after the payload, written
+ * in place by `sealRtp` for the packet's 48-bit index (RFC 3711 §3.3.1: ROC * 65536 + SEQ).
+ */
+export interface RtpSeal {
+  readonly rtpTrailerBytes: number
+  sealRtp: (packet: Buffer, length: number, index: number) => void
 }
 
 export class RtpStream {
@@ -49,6 +60,8 @@ export class RtpStream {
   held = 0
   private markNext = true
   private readonly packets: Buffer[]
+  private readonly seal: RtpSeal | null
+  private readonly plainBytes: number
 
   constructor (options: RtpStreamOptions) {
     this.payloadType = options.payloadType
@@ -56,8 +69,11 @@ export class RtpStream {
     this.ssrc = options.ssrc ?? randomInt(0, 2 ** 32)
     this.firstSequence = options.sequence ?? randomInt(0, 2 ** 16)
     this.firstTimestamp = options.timestamp ?? randomInt(0, 2 ** 32)
-    // One allocation for the ring; each packet is a view into it, its header preset.
-    const size = RTP_HEADER_BYTES + options.payloadBytes
+    this.seal = options.seal ?? null
+    this.plainBytes = RTP_HEADER_BYTES + options.payloadBytes
+    // One allocation for the ring; each packet is a view into it, its header preset, with room
+    // for SRTP's trailer: every packet of a stream has one length, sealed or not.
+    const size = this.plainBytes + (this.seal?.rtpTrailerBytes ?? 0)
     const slab = Buffer.alloc(size * PACKET_RING)
     this.packets = []
     for (let i = 0; i < PACKET_RING; i++) {
@@ -68,7 +84,7 @@ export class RtpStream {
     }
   }
 
-  /** Writes the next packet (header, then a copy of `payload`) into its ring slot and returns it. */
+  /** Writes the next packet (header, then a copy of `payload`, sealed with SRTP if the stream has it) into its ring slot and returns it. */
   next (payload: Buffer): Buffer {
     const k = this.count++
     const packet = this.packets[k % PACKET_RING]!
@@ -79,6 +95,8 @@ export class RtpStream {
     // (k + held) * samples stays exact far past any call.
     packet.writeUInt32BE((this.firstTimestamp + (k + this.held) * this.samplesPerPacket) % 2 ** 32, 4)
     payload.copy(packet, RTP_HEADER_BYTES)
+    // The packet index counts from the first sequence number: its ROC is the number of wraps.
+    this.seal?.sealRtp(packet, this.plainBytes, this.firstSequence + k)
     return packet
   }
 

@@ -131,6 +131,8 @@ async function start (request: StartPlay): Promise<Started> {
     pauseMode: request.pauseMode,
     ...(request.dtmf === null ? {} : { dtmf: { ...request.dtmf, onDigit: (digit: string, durationMs: number) => post({ type: 'dtmf', id: request.id, digit, durationMs }) } }),
     ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
+    ...(request.firstSequence === undefined ? {} : { firstSequence: request.firstSequence }),
+    ...(request.srtp === null ? {} : { srtp: request.srtp }),
     ...(request.rtcp === 'off' ? {} : { rtcp: { ...(rtcpSocket === null ? {} : { socket: rtcpSocket }), cname: `${request.id}@prompt-player`, intervalMs: setup.rtcpIntervalMs } }),
     socket,
     scheduler,

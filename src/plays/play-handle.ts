@@ -6,6 +6,7 @@ import type { Codec, Ptime } from '../common/g711.js'
 import type { Endpoint, PlayInfo, PlayState } from '../common/schemas.js'
 import { COUNTERS, type PauseMode, type StoppedBy } from '../packet/protocol.js'
 import type { RtcpMode } from '../packet/rtcp.js'
+import type { SrtpSuiteName } from '../common/srtp-suites.js'
 
 export interface PlayHandleOptions {
   id: string
@@ -23,12 +24,16 @@ export interface PlayHandleOptions {
   loop: number
   pauseMode: PauseMode
   rtcp: RtcpMode
+  /** The SRTP suite, never a key; null for plain RTP. */
+  srtp: { suite: SrtpSuiteName } | null
+  /** The key the play sends with: for the answer to its start only (`answer()`), never in toJSON. */
+  localKey: string | null
   slot: number
   counters: Float64Array
 }
 
 /** What a play is and stays: as asked, and where it was set up to send from. */
-type Facts = Omit<PlayHandleOptions, 'slot' | 'counters'>
+type Facts = Omit<PlayHandleOptions, 'slot' | 'counters' | 'localKey'>
 
 export class PlayHandle {
   readonly facts: Readonly<Facts>
@@ -42,12 +47,26 @@ export class PlayHandle {
   /** The caller's key presses so far. */
   digits = ''
   private counters: Float64Array
+  private localKey: string | null
 
   constructor (options: PlayHandleOptions) {
-    const { slot, counters, ...facts } = options
+    const { slot, counters, localKey, ...facts } = options
     this.facts = facts
     this.slot = slot
     this.counters = counters
+    this.localKey = localKey
+  }
+
+  /**
+   * The answer to the play's start (POST /v1/plays' 201): the Play, with `srtp.localKey` for the
+   * application's SDP answer. The key is given once and forgotten here: no later read of the
+   * play (GET, lists, events, webhooks, the pool's record) can carry it.
+   */
+  answer (): PlayInfo & { srtp: { localKey?: string } | null } {
+    const json = this.toJSON()
+    const localKey = this.localKey
+    this.localKey = null
+    return json.srtp === null || localKey === null ? json : { ...json, srtp: { ...json.srtp, localKey } }
   }
 
   get id (): string { return this.facts.id }
@@ -106,6 +125,7 @@ export class PlayHandle {
       loop: f.loop,
       pauseMode: f.pauseMode,
       rtcp: f.rtcp,
+      srtp: f.srtp,
       state: this.state,
       durationMs: this.durationMs,
       packetsSent: this.packetsSent,
@@ -118,7 +138,7 @@ export class PlayHandle {
       positionMs: this.positionMs,
       loopsDone: this.loopsDone,
       stoppedBy: this.stoppedBy,
-      received: { digits: this.digits, ignored: this.counters[COUNTERS.ignored]!, malformed: this.counters[COUNTERS.malformed]!, reports: this.counters[COUNTERS.reports]! },
+      received: { digits: this.digits, ignored: this.counters[COUNTERS.ignored]!, malformed: this.counters[COUNTERS.malformed]!, reports: this.counters[COUNTERS.reports]!, unauthenticated: this.counters[COUNTERS.unauthenticated]! },
       reportsSent: this.counters[COUNTERS.reportsSent]!,
       maxLateMs: round(this.counters[COUNTERS.maxLate]!),
       remote: this.remote

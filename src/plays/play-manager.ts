@@ -16,6 +16,8 @@ import type { UrlCache } from '../library/url-cache.js'
 import type { PlayRecord } from './play-record.js'
 import type { PromptStore } from '../library/prompt-store.js'
 import { TargetPolicy, type TargetPolicyOptions } from './target-policy.js'
+import { isSrtpSuiteName, makeSdesKey, parseSdesKey, SRTP_SUITE_NAMES, SrtpKeyError } from '../common/srtp-suites.js'
+import type { StartPlay } from '../packet/protocol.js'
 
 export interface PlayManagerOptions {
   /** Local UDP ports plays send from; RTP uses the even ones, RTCP the odd one above. */
@@ -89,6 +91,7 @@ export class PlayManager {
       throw new EngineError('PROMPT_NOT_FOUND', 'the play names no prompt; give at least one prompt name')
     }
     this.targets.check(request.target)
+    const srtp = request.srtp === undefined ? null : secureMedia(request.srtp)
     const rtcp = request.rtcp ?? 'on'
     if (rtcp === 'on' && request.target.port === 65535) {
       throw new EngineError('INVALID_REQUEST', 'target port 65535 leaves no port above it for RTCP (target.port + 1); give an even media port, or rtcp "mux" or "off"')
@@ -131,7 +134,9 @@ export class PlayManager {
         pauseMode,
         rtcp,
         dtmf: request.dtmf === undefined ? null : { payloadType: request.dtmf.payloadType ?? 101, stopOn: request.dtmf.stopOn ?? '' },
-        ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc })
+        srtp: srtp?.keys ?? null,
+        ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
+        ...(request.firstSequence === undefined ? {} : { firstSequence: request.firstSequence })
       })
     } catch (err) {
       this.freeSlots.push(slot)
@@ -152,6 +157,8 @@ export class PlayManager {
       loop,
       pauseMode,
       rtcp,
+      srtp: srtp === null ? null : { suite: srtp.keys.suite },
+      localKey: srtp?.localKey ?? null,
       slot,
       counters: this.packets.countersOf(slot)
     })
@@ -276,6 +283,26 @@ export class PlayManager {
 
   private notFound (id: string): EngineError {
     return new EngineError('PLAY_NOT_FOUND', `no play with id "${id}" is running or ended in the last ${Math.round(this.options.keepEndedMs / 1000)} s`)
+  }
+}
+
+/**
+ * A request's `srtp` checked and turned into keys for the packet thread: the suite known, each
+ * key of the suite's length, no session parameter; the local key made when absent. Refusals
+ * are INVALID_REQUEST naming the field, and never repeat a key.
+ */
+function secureMedia (srtp: NonNullable<PlayRequest['srtp']>): { keys: NonNullable<StartPlay['srtp']>, localKey: string } {
+  const suite = srtp.suite
+  if (!isSrtpSuiteName(suite)) {
+    throw new EngineError('INVALID_REQUEST', `srtp.suite "${suite}" is not a suite prompt-player speaks; use one of ${SRTP_SUITE_NAMES.join(', ')} (the a=crypto line's second word)`)
+  }
+  try {
+    const remote = srtp.remoteKey === undefined ? null : parseSdesKey(srtp.remoteKey, suite, 'srtp.remoteKey')
+    const localKey = srtp.localKey ?? makeSdesKey(suite, srtp.remoteKey)
+    return { keys: { suite, local: parseSdesKey(localKey, suite, 'srtp.localKey'), remote }, localKey }
+  } catch (err) {
+    if (err instanceof SrtpKeyError) throw new EngineError('INVALID_REQUEST', err.message)
+    throw err
   }
 }
 

@@ -230,3 +230,12 @@ export function median (values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y)
   return sorted[sorted.length >> 1] ?? NaN
 }
+
+/** Resolves once `check` holds (polled every `everyMs`), rejects with `what` after `timeoutMs`. */
+export async function waitUntil (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, everyMs = 10): Promise<void> {
+  const start = performance.now()
+  while (!(await check())) {
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}

@@ -8,9 +8,9 @@
  *   const play = await player.play({ target: { host, port }, prompts: ['welcome'] })
  *   for await (const event of player.events({ play: play.id })) if (event.type !== 'play.started') break
  */
-import type { PlayControl, PlayEvent, PlayEventType, PlayInfo, PlayRequest, PromptInfo } from '../src/index.js'
+import type { PlayControl, PlayCreatedInfo, PlayEvent, PlayEventType, PlayInfo, PlayRequest, PromptInfo } from '../src/index.js'
 
-export type { PlayControl, PlayInfo, PlayRequest, PromptInfo, PlayEvent, PlayEventType }
+export type { PlayControl, PlayCreatedInfo, PlayInfo, PlayRequest, PromptInfo, PlayEvent, PlayEventType }
 
 /** An event as the stream delivers it: with its id, to resume from (`lastEventId`). */
 export interface StreamedEvent extends PlayEvent {
@@ -88,8 +88,9 @@ export class PromptPlayerClient {
     await this.request('DELETE', `/v1/prompts/${encodeURIComponent(name)}`)
   }
 
-  async play (request: PlayRequest): Promise<PlayInfo> {
-    return await this.request<PlayInfo>('POST', '/v1/plays', { body: JSON.stringify(request), type: 'application/json' })
+  /** Starts a play; with `srtp`, the answer's `srtp.localKey` is the key for the SDP answer (no later read has it). */
+  async play (request: PlayRequest): Promise<PlayCreatedInfo> {
+    return await this.request<PlayCreatedInfo>('POST', '/v1/plays', { body: JSON.stringify(request), type: 'application/json' })
   }
 
   async getPlay (id: string): Promise<PlayInfo> {

@@ -180,9 +180,10 @@ export { ENGINE_DEFAULTS } from './common/defaults.js'
 export { EngineError, ENGINE_ERRORS, isEngineError, type EngineErrorCode } from './common/errors.js'
 export { CODECS, CODEC_NAMES, PTIMES, SAMPLE_RATE, type Codec, type Ptime } from './common/g711.js'
 export {
-  CONTAINERS, ContainerName, Endpoint, MAX_PROMPTS_PER_PLAY_LIMIT, Play, PlayControl, PlayRequest, Prompt as PromptSchema, PromptName,
-  PROMPT_NAME_PATTERN, type PlayInfo, type PlayState, type PromptInfo
+  CONTAINERS, ContainerName, Endpoint, MAX_PROMPTS_PER_PLAY_LIMIT, Play, PlayControl, PlayCreated, PlayRequest, Prompt as PromptSchema, PromptName,
+  PROMPT_NAME_PATTERN, type PlayCreatedInfo, type PlayInfo, type PlayState, type PromptInfo
 } from './common/schemas.js'
+export { SRTP_SUITE_NAMES, SRTP_SUITES, makeSdesKey, parseSdesKey, type SrtpSuiteName } from './common/srtp-suites.js'
 export { detectContainer, type Container, type Detection } from './library/detect.js'
 export { Ffmpeg, type FfmpegInfo, type FfmpegRun, type FfmpegUnusable } from './library/ffmpeg.js'
 export { LocalStorage } from './library/local-storage.js'

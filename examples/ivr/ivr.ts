@@ -21,6 +21,10 @@ import sdp from 'sip/sdp.js'
 // Outside this repository: import { PromptPlayerClient } from 'prompt-player/client'
 import { PromptPlayerClient, type PlayInfo, type PlayRequest, type StreamedEvent } from '../../client/index.js'
 
+/** The SRTP suites the player speaks; of an offer's crypto lines, the IVR answers the first it finds here. */
+const SUITES = ['AEAD_AES_256_GCM', 'AEAD_AES_128_GCM', 'AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'] as const
+type Suite = typeof SUITES[number]
+
 export interface IvrOptions {
   /** Where the IVR takes SIP (UDP). */
   sip: { address: string, port: number }
@@ -63,12 +67,20 @@ export interface Offer {
   /** The telephone-event payload type, when offered. */
   dtmf: number | null
   mux: boolean
+  /**
+   * RTP/SAVP: the first `a=crypto` line (RFC 4568) whose suite the player speaks and that has no
+   * session parameters: its tag, suite and key (the `inline:` value). Null for RTP/AVP.
+   */
+  crypto: { tag: number, suite: Suite, key: string } | null
 }
 
-/** Reads an SDP offer; null when it has no audio stream in G.711 we can send to. */
+/**
+ * Reads an SDP offer; null when it has no audio stream in G.711 we can send to, or is RTP/SAVP
+ * with no crypto line we can answer (then 488, as RFC 4568 §7.1.2 asks).
+ */
 export function readOffer (text: string): Offer | null {
   const session = sdp.parse(text.replace(/\r?\n/g, '\r\n'))
-  const audio = session.m.find(m => m.media === 'audio' && m.port > 0)
+  const audio = session.m.find(m => m.media === 'audio' && m.port > 0 && (m.proto === 'RTP/AVP' || m.proto === 'RTP/SAVP'))
   const host = audio?.c?.address ?? session.c?.address
   if (audio === undefined || host === undefined) return null
   const attributes = audio.a ?? []
@@ -76,6 +88,14 @@ export function readOffer (text: string): Offer | null {
   if (pt === undefined) return null
   const dtmf = attributes.map(a => /^rtpmap:(\d+) telephone-event\/8000/i.exec(a)).find(m => m !== null)
   const ptime = Number(attributes.map(a => /^ptime:(\d+)/.exec(a)?.[1]).find(p => p !== undefined) ?? 20)
+  let crypto: Offer['crypto'] = null
+  if (audio.proto === 'RTP/SAVP') {
+    // a=crypto:<tag> <suite> inline:<key>[|lifetime][|MKI:length] [session parameters]
+    crypto = attributes.map(a => /^crypto:(\d+) (\S+) inline:(\S+)$/.exec(a))
+      .filter(m => m !== null && (SUITES as readonly string[]).includes(m[2]!))
+      .map(m => ({ tag: Number(m![1]), suite: m![2] as Suite, key: m![3]! }))[0] ?? null
+    if (crypto === null) return null
+  }
   return {
     host,
     port: audio.port,
@@ -83,12 +103,17 @@ export function readOffer (text: string): Offer | null {
     payloadType: pt,
     ptimeMs: ([10, 20, 30, 40] as const).find(p => p === ptime) ?? 20,
     dtmf: dtmf == null ? null : Number(dtmf[1]),
-    mux: attributes.includes('rtcp-mux')
+    mux: attributes.includes('rtcp-mux'),
+    crypto
   }
 }
 
-/** Our SDP answer: the player's source port as our media port, the same law, telephone-event when offered. */
-export function answerFor (offer: Offer, mediaAddress: string, mediaPort: number): string {
+/**
+ * Our SDP answer: the player's source port as our media port, the same law, telephone-event when
+ * offered; for RTP/SAVP the chosen crypto line's tag and suite with the play's own key
+ * (`srtp.localKey` of the 201).
+ */
+export function answerFor (offer: Offer, mediaAddress: string, mediaPort: number, localKey?: string): string {
   const family = mediaAddress.includes(':') ? 'IP6' : 'IP4'
   const formats = offer.dtmf === null ? [offer.payloadType] : [offer.payloadType, offer.dtmf]
   const lines = [
@@ -97,11 +122,12 @@ export function answerFor (offer: Offer, mediaAddress: string, mediaPort: number
     's=prompt-player IVR',
     `c=IN ${family} ${mediaAddress}`,
     't=0 0',
-    `m=audio ${mediaPort} RTP/AVP ${formats.join(' ')}`,
+    `m=audio ${mediaPort} ${offer.crypto === null ? 'RTP/AVP' : 'RTP/SAVP'} ${formats.join(' ')}`,
     `a=rtpmap:${offer.payloadType} ${offer.codec}/8000`,
     ...(offer.dtmf === null ? [] : [`a=rtpmap:${offer.dtmf} telephone-event/8000`, `a=fmtp:${offer.dtmf} 0-16`]),
     `a=ptime:${offer.ptimeMs}`,
     ...(offer.mux ? ['a=rtcp-mux'] : []),
+    ...(offer.crypto === null || localKey === undefined ? [] : [`a=crypto:${offer.crypto.tag} ${offer.crypto.suite} inline:${localKey}`]),
     'a=sendrecv'
   ]
   return lines.join('\r\n') + '\r\n'
@@ -145,7 +171,7 @@ export class Ivr extends EventEmitter<IvrEvents> {
           stack.send(sip.makeResponse(request, 488, 'Not Acceptable Here'))
           return
         }
-        let play: PlayInfo
+        let play: Awaited<ReturnType<PromptPlayerClient['play']>>
         try {
           play = await this.client.play(this.requestFor(offer))
         } catch (err) {
@@ -161,7 +187,7 @@ export class Ivr extends EventEmitter<IvrEvents> {
             contact: [{ uri: `sip:ivr@${this.options.sip.address}:${this.options.sip.port}` }],
             'content-type': 'application/sdp'
           },
-          content: answerFor(offer, this.options.mediaAddress, play.source.port)
+          content: answerFor(offer, this.options.mediaAddress, play.source.port, play.srtp?.localKey)
         })
         response.headers.to.params.tag = randomBytes(6).toString('hex')
         stack.send(response)
@@ -198,7 +224,9 @@ export class Ivr extends EventEmitter<IvrEvents> {
       payloadType: offer.payloadType,
       ptimeMs: offer.ptimeMs,
       rtcp: offer.mux ? 'mux' : 'on',
-      ...(offer.dtmf === null ? {} : { dtmf: { payloadType: offer.dtmf, stopOn: this.options.stopOn ?? '#' } })
+      ...(offer.dtmf === null ? {} : { dtmf: { payloadType: offer.dtmf, stopOn: this.options.stopOn ?? '#' } }),
+      // The caller's key opens its digits and reports; the player makes the key it sends with.
+      ...(offer.crypto === null ? {} : { srtp: { suite: offer.crypto.suite, remoteKey: offer.crypto.key } })
     }
   }
 

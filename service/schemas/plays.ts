@@ -1,19 +1,7 @@
 import { Type } from 'typebox'
 import { Play } from '../../src/index.js'
 
-export { Play, PlayControl, PlayRequest } from '../../src/index.js'
-
-/**
- * The answer to POST /v1/plays: the Play, with the SRTP key it sends with. The only schema that
- * has a key: every other answer is serialised with Play, which has no field for one.
- */
-export const PlayCreated = Type.Object({
-  ...Play.properties,
-  srtp: Type.Union([Type.Object({
-    suite: Play.properties.srtp.anyOf[0].properties.suite,
-    localKey: Type.Optional(Type.String({ description: 'the key this play sends with, for the a=crypto line of the SDP answer: a=crypto:<tag> <suite> inline:<localKey>' }))
-  }), Type.Null()], { description: 'SRTP: the suite, and the key the play sends with; null for plain RTP' })
-})
+export { Play, PlayControl, PlayCreated, PlayRequest } from '../../src/index.js'
 
 export const PlayList = Type.Object({
   plays: Type.Array(Play),

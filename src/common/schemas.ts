@@ -126,6 +126,20 @@ export const Play = Type.Object({
   }), Type.Null()], { description: 'the far end\'s latest RTCP receiver report about this stream: what the caller actually received; null until one arrived' })
 })
 
+/**
+ * The answer to POST /v1/plays: the Play, with the SRTP key it sends with. The only schema with
+ * a key: every other answer is serialised with Play, which has no field for one.
+ */
+export const PlayCreated = Type.Object({
+  ...Play.properties,
+  srtp: Type.Union([Type.Object({
+    suite: oneOf(SRTP_SUITE_NAMES),
+    localKey: Type.Optional(Type.String({ description: 'the key this play sends with, for the a=crypto line of the SDP answer: a=crypto:<tag> <suite> inline:<localKey>' }))
+  }), Type.Null()], { description: 'SRTP: the suite, and the key the play sends with; null for plain RTP' })
+})
+/** The answer to a play's start. */
+export type PlayCreatedInfo = Static<typeof PlayCreated>
+
 /** POST /v1/plays/{id}/control. */
 export const PlayControl = Type.Union([
   Type.Object({ operation: Type.Union([Type.Literal('pause'), Type.Literal('resume'), Type.Literal('restart')]) }, { additionalProperties: false }),

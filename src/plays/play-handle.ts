@@ -3,7 +3,7 @@
  * counters read live from the memory the packet thread writes.
  */
 import type { Codec, Ptime } from '../common/g711.js'
-import type { Endpoint, PlayInfo, PlayState } from '../common/schemas.js'
+import type { Endpoint, PlayCreatedInfo, PlayInfo, PlayState } from '../common/schemas.js'
 import { COUNTERS, type PauseMode, type StoppedBy } from '../packet/protocol.js'
 import type { RtcpMode } from '../packet/rtcp.js'
 import type { SrtpSuiteName } from '../common/srtp-suites.js'
@@ -62,7 +62,7 @@ export class PlayHandle {
    * application's SDP answer. The key is given once and forgotten here: no later read of the
    * play (GET, lists, events, webhooks, the pool's record) can carry it.
    */
-  answer (): PlayInfo & { srtp: { localKey?: string } | null } {
+  answer (): PlayCreatedInfo {
     const json = this.toJSON()
     const localKey = this.localKey
     this.localKey = null

@@ -33,10 +33,15 @@ async function exited (child: ChildProcess): Promise<number | null> {
 
 t.test('the IVR reads an SDP offer and answers with the play\'s port', async t => {
   const offer = readOffer('v=0\no=- 1 1 IN IP4 10.0.0.9\ns=-\nc=IN IP4 10.0.0.9\nt=0 0\nm=audio 7078 RTP/AVP 8 0 96\na=rtpmap:96 telephone-event/8000\na=ptime:30\na=rtcp-mux\n')
-  t.same(offer, { host: '10.0.0.9', port: 7078, codec: 'PCMA', payloadType: 8, ptimeMs: 30, dtmf: 96, mux: true }, 'the first G.711 law offered, telephone-event, ptime, rtcp-mux')
+  t.same(offer, { host: '10.0.0.9', port: 7078, codec: 'PCMA', payloadType: 8, ptimeMs: 30, dtmf: 96, mux: true, crypto: null }, 'the first G.711 law offered, telephone-event, ptime, rtcp-mux')
   t.equal(readOffer('v=0\r\nc=IN IP4 10.0.0.9\r\nm=audio 7078 RTP/AVP 18\r\n'), null, 'no G.711: nothing to play (488)')
   t.equal(readOffer('v=0\r\nm=audio 7078 RTP/AVP 0\r\n'), null, 'no address')
   t.match(readOffer('v=0\r\nc=IN IP4 10.0.0.9\r\nm=audio 7078 RTP/AVP 0\r\na=ptime:25\r\n'), { codec: 'PCMU', dtmf: null, ptimeMs: 20, mux: false }, 'a ptime the player does not send: 20')
+  const key = Buffer.alloc(30, 7).toString('base64')
+  const secure = readOffer(`v=0\nc=IN IP4 10.0.0.9\nm=audio 7078 RTP/SAVP 0 101\na=rtpmap:101 telephone-event/8000\na=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:${Buffer.alloc(46).toString('base64')}\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:${key}|2^20|1:4 KDR=1\na=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:${key}|2^31|1:1\na=crypto:4 AES_CM_128_HMAC_SHA1_80 inline:${key}\n`)
+  t.same(secure?.crypto, { tag: 3, suite: 'AES_CM_128_HMAC_SHA1_32', key: `${key}|2^31|1:1` }, 'RTP/SAVP: the first crypto line of a suite the player speaks, without session parameters')
+  t.match(answerFor(secure!, '10.0.0.5', 20000, 'LOCAL|2^31|1:1'), /\r\nm=audio 20000 RTP\/SAVP 0 101\r\n[^]*a=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:LOCAL\|2\^31\|1:1\r\n/, 'the answer: RTP/SAVP, the same tag and suite, the play\'s key')
+  t.equal(readOffer('v=0\nc=IN IP4 10.0.0.9\nm=audio 7078 RTP/SAVP 0\na=crypto:1 F8_128_HMAC_SHA1_80 inline:AAAA\n'), null, 'RTP/SAVP with no suite the player speaks: nothing to answer (488)')
   const answer = answerFor(offer!, '10.0.0.5', 20000)
   t.match(answer, /\r\nc=IN IP4 10\.0\.0\.5\r\n/)
   t.match(answer, /\r\nm=audio 20000 RTP\/AVP 8 96\r\na=rtpmap:8 PCMA\/8000\r\na=rtpmap:96 telephone-event\/8000\r\na=fmtp:96 0-16\r\na=ptime:30\r\na=rtcp-mux\r\n/)

@@ -117,9 +117,10 @@ export class Receiver {
     return await new Promise(resolve => { this.pending.set(id, resolve); this.child.send({ cmd, id, ...extra }) })
   }
 
-  async open (count: number): Promise<number[]> { return (await this.call('open', { count })).ports }
-  /** Presses a key towards each stream's source (RFC 4733), `afterMs` from now. */
-  async press (presses: Array<{ port: number, digit: string, afterMs: number }>): Promise<void> { await this.call('press', { presses }) }
+  /** Binds `count` RTP/RTCP pairs; `trailer`: bytes SRTP adds after each payload. */
+  async open (count: number, trailer = 0): Promise<number[]> { return (await this.call('open', { count, trailer })).ports }
+  /** Presses a key towards each stream's source (RFC 4733), `afterMs` from now; sealed with `srtp` when given. */
+  async press (presses: Array<{ port: number, digit: string, afterMs: number, srtp?: { suite: string, key: string } }>): Promise<void> { await this.call('press', { presses }) }
   async report (): Promise<ReceiverReport> { return (await this.call('report')).report }
   async close (): Promise<void> { await this.call('close') }
 }
@@ -160,10 +161,12 @@ export interface RunOptions {
   onReport?: (report: ReceiverReport) => void
   /** A tcpdump capture of the window's RTP, to this file. */
   capture?: string
+  /** Bytes SRTP adds after each payload, for the receiver's size check. */
+  trailer?: number
 }
 
 export async function runPromptPlayer (url: string, pids: number[], receiver: Receiver, n: number, uploads: Buffer[] = [], instances: string[] = [url], label = 'prompt-player', options: RunOptions = {}): Promise<Row> {
-  const ports = await receiver.open(n)
+  const ports = await receiver.open(n, options.trailer ?? 0)
   const idle = usageOf(pids)
   const starts = new Map<number, number>()
   const ids: string[] = []
@@ -400,6 +403,94 @@ function reportUrls (r: Record<string, number[]>): void {
   console.log(`Prompts from URLs (a 10 s MP3 from an origin on 127.0.0.1, ${r.cold!.length} trials each), POST to the first packet p50 / p99 ms: named prompt ${q('named')}; URL warm (cache hit) ${q('warm')}; revalidated (304) ${q('revalidated')}; cold (fetched and transcoded) ${q('cold')}. For comparison: the transcode alone (PUT of the same MP3) ${q('transcode')}, the fetch alone ${q('fetch')}, the origin's own answer ${q('originAnswer')}.`)
 }
 
+interface SecureLoad {
+  suites: Record<string, { rows: Row[], kernel: KernelGaps[], dtmfToLast: number[], pressed: number, stopped: number }>
+  /** µs of the packet thread's work per packet, measured in this process: the header alone, and header plus sealing. */
+  sealUs: Record<string, number>
+}
+
+/** Bytes SRTP adds after the payload, per suite (no MKI). */
+const SRTP_TRAILER: Record<string, number> = { plain: 0, AES_CM_128_HMAC_SHA1_80: 10, AEAD_AES_128_GCM: 16 }
+
+/**
+ * What SRTP costs a busy instance: N plays in the clear, then N with AES_CM_128_HMAC_SHA1_80,
+ * then N with AEAD_AES_128_GCM, in alternating rounds, each window captured with tcpdump. Every
+ * play has barge-in on; a tenth of them get a # (sealed with the play's remote key under SRTP)
+ * and the time from the digit to the play's last packet is taken at the receiver. Then the
+ * sealing alone, in this process, per packet.
+ */
+async function secureUnderLoad (url: string, pid: number, receiver: Receiver, work: string, n: number, rounds: number): Promise<SecureLoad> {
+  const { RtpStream } = await import('../src/packet/rtp-packetizer.js')
+  const { SrtpSender } = await import('../src/packet/srtp.js')
+  const { makeSdesKey, parseSdesKey } = await import('../src/common/srtp-suites.js')
+  const result: SecureLoad = { suites: {}, sealUs: {} }
+  const capture = path.join(work, 'srtp.pcap')
+  await uploadNoise(url)
+  for (let round = 1; round <= rounds; round++) {
+    for (const suite of ['plain', 'AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'] as const) {
+      const entry = result.suites[suite] ??= { rows: [], kernel: [], dtmfToLast: [], pressed: 0, stopped: 0 }
+      const keys = new Map<number, string>()
+      const stopping = new Set<number>()
+      let report: ReceiverReport | null = null
+      entry.rows.push(await runPromptPlayer(url, [pid], receiver, n, [], [url], suite === 'plain' ? 'RTP' : `SRTP ${suite}`, {
+        trailer: SRTP_TRAILER[suite],
+        request: i => {
+          const remoteKey = makeSdesKey(suite === 'plain' ? 'AES_CM_128_HMAC_SHA1_80' : suite)
+          keys.set(i, remoteKey)
+          return { rtcp: 'off', dtmf: { payloadType: 101, stopOn: '#' }, ...(suite === 'plain' ? {} : { srtp: { suite, remoteKey } }) }
+        },
+        during: async (ports, windowMs) => {
+          const presses = ports.filter((_, i) => i % 10 === 0).map(port => {
+            stopping.add(port)
+            const i = ports.indexOf(port)
+            return { port, digit: '#', afterMs: 1000 + Math.random() * (windowMs - 3000), ...(suite === 'plain' ? {} : { srtp: { suite, key: keys.get(i)! } }) }
+          })
+          await receiver.press(presses)
+        },
+        onReport: r => { report = r },
+        capture
+      }))
+      entry.kernel.push(kernelGaps(capture))
+      const streams = (report as ReceiverReport | null)?.streams ?? []
+      const pressed = streams.filter(s => stopping.has(s.port) && s.pressAt > 0)
+      entry.dtmfToLast.push(...pressed.map(s => s.lastArrival - s.pressAt))
+      entry.pressed += pressed.length
+      entry.stopped += pressed.filter(s => s.lastArrival - s.pressAt < 1000).length
+      console.error(`srtp round ${round} of ${rounds}, ${suite}, N=${n}: gap p99 ${entry.rows.at(-1)!.gapP99.toFixed(2)} ms at the receiver, ${entry.kernel.at(-1)!.p99.toFixed(2)} ms at the kernel, CPU ${entry.rows.at(-1)!.cpuPerStreamMinute.toFixed(3)} s per stream-minute`)
+      await sleep(1000)
+    }
+  }
+  fs.rmSync(capture, { force: true })
+  // The packet thread's per-packet work without the socket: a header written and a payload
+  // copied (plain), then also sealed. Medians of five runs of 200,000 packets.
+  const payload = Buffer.alloc(160, 0x55)
+  for (const suite of ['plain', 'AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'] as const) {
+    const seal = suite === 'plain' ? undefined : new SrtpSender(suite, parseSdesKey(makeSdesKey(suite), suite))
+    const runs: number[] = []
+    for (let r = 0; r < 5; r++) {
+      const rtp = new RtpStream({ payloadType: 0, samplesPerPacket: 160, payloadBytes: 160, ...(seal === undefined ? {} : { seal }) })
+      for (let i = 0; i < 20_000; i++) rtp.next(payload)
+      const t0 = performance.now()
+      for (let i = 0; i < 200_000; i++) rtp.next(payload)
+      runs.push((performance.now() - t0) * 1000 / 200_000)
+    }
+    result.sealUs[suite] = quantile(runs, 0.5)
+  }
+  return result
+}
+
+function reportSecure (r: SecureLoad): void {
+  const med = (values: number[]): number => quantile(values, 0.5)
+  const plain = r.suites.plain!
+  console.log(`SRTP under load, N=${plain.rows[0]!.n}, medians of ${plain.rows.length} alternating rounds (RTCP off, barge-in on every play, # on a tenth):`)
+  for (const [suite, e] of Object.entries(r.suites)) {
+    const cpu = med(e.rows.map(x => x.cpuPerStreamMinute))
+    console.log(`- ${suite}: CPU ${cpu.toFixed(3)} s per stream-minute (${(cpu / med(plain.rows.map(x => x.cpuPerStreamMinute))).toFixed(3)} x plain); receiver gap p99 ${med(e.rows.map(x => x.gapP99)).toFixed(2)}, max ${med(e.rows.map(x => x.gapMax)).toFixed(1)} ms, loss ${med(e.rows.map(x => x.lossPct)).toFixed(3)} %, bad sizes ${e.rows.reduce((a, x) => a + x.badSize, 0)}; kernel gap p99 ${med(e.kernel.map(k => k.p99)).toFixed(2)} ms (${(med(e.kernel.map(k => k.p99)) - med(plain.kernel.map(k => k.p99))).toFixed(2)} ms from plain), max ${med(e.kernel.map(k => k.max)).toFixed(2)} ms; # on ${e.pressed} plays, ${e.stopped} stopped, digit to last packet p50 ${quantile(e.dtmfToLast, 0.5).toFixed(1)} / p99 ${quantile(e.dtmfToLast, 0.99).toFixed(1)} ms`)
+  }
+  const base = r.sealUs.plain!
+  console.log(`- the packet thread's work per packet without the socket (median of 5 x 200,000): plain ${base.toFixed(2)} µs; ${Object.entries(r.sealUs).filter(([s]) => s !== 'plain').map(([s, us]) => `${s} ${us.toFixed(2)} µs (sealing adds ${(us - base).toFixed(2)})`).join('; ')}`)
+}
+
 function reportInCall (inCall: InCall): void {
   const med = (values: number[]): number => quantile(values, 0.5)
   const q = (v: number[], p: number): string => quantile(v, p).toFixed(1)
@@ -603,6 +694,15 @@ async function main (): Promise<void> {
     server.kill('SIGTERM')
     console.log(table([...load.plain, ...load.watched]))
     reportConsole(load)
+    return
+  }
+  if (args.includes('--srtp')) {
+    // Only the SRTP section (N from --only, default 1000; 100 with --quick).
+    const secure = await secureUnderLoad(url, server.pid!, receiver, work, ONLY ?? (QUICK ? 100 : 1000), ROUNDS)
+    await receiver.close()
+    server.kill('SIGTERM')
+    console.log(table(Object.values(secure.suites).flatMap(e => e.rows)))
+    reportSecure(secure)
     return
   }
   if (args.includes('--in-call')) {

@@ -6,7 +6,7 @@
  * streams. Each RTCP sender report is answered with a receiver report, as a phone does. The
  * parent drives it over IPC:
  *   {cmd: 'open', count}   -> {ports}         bind `count` pairs on 127.0.0.1
- *   {cmd: 'press', presses: [{port, digit, afterMs}]} -> {}   press a key back towards each
+ *   {cmd: 'press', presses: [{port, digit, afterMs, srtp?}]} -> {}   press a key back towards each
  *                             stream's source (RFC 4733), `afterMs` from now; the time the
  *                             first packet left is kept
  *   {cmd: 'report'}        -> {streams, gaps} what arrived since open
@@ -17,7 +17,8 @@
 import dgram from 'node:dgram'
 import { performance } from 'node:perf_hooks'
 import { bindPair } from '../cli/udp-pair.js'
-import { isRtcp, keyPress, ntpMiddle, readSenderReport, receiverReport } from '../src/index.js'
+import { isRtcp, keyPress, ntpMiddle, parseSdesKey, readSenderReport, receiverReport, type SrtpSuiteName } from '../src/index.js'
+import { SrtpSender } from '../src/packet/srtp.js'
 
 export interface StreamStats {
   port: number
@@ -112,7 +113,7 @@ function onPacket (state: State, msg: Buffer): void {
   }
   state.lastArrival = at
   state.packets++
-  if (msg.length - 12 !== 160) state.badSize++
+  if (msg.length - 12 - trailer !== 160) state.badSize++
   if ((msg[1]! & 0x80) !== 0) state.markers++
   let media = state.tsBase + ts
   if (media - state.lastTs > 2 ** 31) media -= 2 ** 32
@@ -151,8 +152,12 @@ function onRtcp (state: State, msg: Buffer, rtcp: dgram.Socket, from: dgram.Remo
   rtcp.send(receiverReport({ ssrc: 0xbe7c, about: sr.ssrc, packetsLost: expected - state.packets, highestSequence: state.maxSeq, lsr: ntpMiddle(sr.wallMs), dlsr: 0 }), from.port, from.address)
 }
 
-async function open (count: number): Promise<number[]> {
+/** Bytes after the payload of every packet (SRTP's tag and MKI): the size check allows for them. */
+let trailer = 0
+
+async function open (count: number, trailerBytes = 0): Promise<number[]> {
   close()
+  trailer = trailerBytes
   histogram = new Float64Array(BINS)
   maxGap = 0
   gapCount = 0
@@ -173,12 +178,22 @@ async function open (count: number): Promise<number[]> {
 }
 
 /** Presses `digit` towards the stream's source as a phone does: updates every 20 ms, then three end packets. */
-function press (port: number, digit: string, afterMs: number): void {
+function press (port: number, digit: string, afterMs: number, srtp?: { suite: SrtpSuiteName, key: string }): void {
   const state = states.find(s => s.port === port)
   if (state === undefined) return
   setTimeout(() => {
     if (state.source === null) return
-    const packets = keyPress(digit, { ssrc: 0xd7f, sequence: 1, timestamp: Math.floor(Math.random() * 2 ** 32), durationMs: 100 })
+    let packets = keyPress(digit, { ssrc: 0xd7f, sequence: 1, timestamp: Math.floor(Math.random() * 2 ** 32), durationMs: 100 })
+    if (srtp !== undefined) {
+      // Sealed as the caller's phone would (the tests prove the sealing against libsrtp).
+      const sender = new SrtpSender(srtp.suite, parseSdesKey(srtp.key, srtp.suite))
+      packets = packets.map((p, k) => {
+        const sealed = Buffer.alloc(p.length + sender.rtpTrailerBytes)
+        p.copy(sealed)
+        sender.sealRtp(sealed, p.length, 1 + k)
+        return sealed
+      })
+    }
     const { address, port: to } = state.source
     state.pressAt = now()
     state.socket.send(packets[0]!, to, address)
@@ -211,11 +226,11 @@ function report (): ReceiverReport {
   }
 }
 
-process.on('message', (message: { cmd: string, count?: number, id: number, presses?: Array<{ port: number, digit: string, afterMs: number }> }) => {
+process.on('message', (message: { cmd: string, count?: number, trailer?: number, id: number, presses?: Array<{ port: number, digit: string, afterMs: number, srtp?: { suite: SrtpSuiteName, key: string } }> }) => {
   void (async () => {
-    if (message.cmd === 'open') process.send!({ id: message.id, ports: await open(message.count!) })
+    if (message.cmd === 'open') process.send!({ id: message.id, ports: await open(message.count!, message.trailer ?? 0) })
     else if (message.cmd === 'press') {
-      for (const p of message.presses!) press(p.port, p.digit, p.afterMs)
+      for (const p of message.presses!) press(p.port, p.digit, p.afterMs, p.srtp)
       process.send!({ id: message.id })
     } else if (message.cmd === 'report') process.send!({ id: message.id, report: report() })
     else if (message.cmd === 'close') { close(); process.send!({ id: message.id }); process.disconnect() }

@@ -12,15 +12,17 @@
  *   | 8 bytes of header | rest, encrypted |  | 8 bytes of header (AAD) | rest, encrypted | tag 16 |
  *   | E | index (31) | MKI | tag (10) |       | E | index (31) (AAD) | MKI |
  *
- * What it costs per packet on the send path: AES-CM's keystream comes from one AES-ECB cipher
- * kept for the play (the counter blocks are encrypted in one `update`, one Buffer back), and
- * HMAC-SHA1 from two one-shot `crypto.hash` calls over buffers that hold the key's inner and
- * outer pads already (two 20-byte Buffers back): no cipher, Hmac or key object per packet. GCM
- * has no such shortcut in Node: a cipher object per packet (`createCipheriv` with a KeyObject
- * made once). bench/ measures both against plain RTP.
+ * What it costs per packet on the send path, with nothing allocated that could be kept: AES-CM's
+ * keystream comes from one AES-ECB cipher kept for the play, made 16 packets at a time (one call
+ * into OpenSSL and one Buffer per 16 packets); the tag is HMAC-SHA1 in JavaScript from the key's
+ * pads compressed once per play (hmac-sha1.ts says why not OpenSSL's). GCM has no such shortcut
+ * in Node: a cipher object per packet (`createCipheriv` with a KeyObject made once). `npm run
+ * bench -- --srtp` measures both against plain RTP.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, hash, timingSafeEqual, type Cipher, type CipherGCMTypes, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, timingSafeEqual, type Cipher, type CipherGCMTypes, type KeyObject } from 'node:crypto'
 import { SRTP_SUITES, type SrtpKey, type SrtpSuite, type SrtpSuiteName } from '../common/srtp-suites.js'
+import { HmacSha1 } from './hmac-sha1.js'
+import { Ghash } from './ghash.js'
 
 /** Labels of the key derivation (RFC 3711 §4.3.2). */
 const LABEL = { rtpKey: 0, rtpAuth: 1, rtpSalt: 2, rtcpKey: 3, rtcpAuth: 4, rtcpSalt: 5 } as const
@@ -31,6 +33,14 @@ const GCM_TAG = 16
 const E_FLAG = 0x80000000
 /** Packets behind the highest seen that are still checked against replay (RFC 3711 §3.3.2: at least 64). */
 const REPLAY_WINDOW = 128
+/** Packets of keystream a sender makes at once. */
+const SENDER_BATCH = Number(process.env.SRTP_BATCH ?? 16)
+/** The counter blocks being encrypted, shared by every counter on the thread (only the keystream is kept per play). */
+let counterBlocks = Buffer.alloc(0)
+function blocksOf (size: number): Buffer {
+  if (counterBlocks.length < size) counterBlocks = Buffer.alloc(size)
+  return counterBlocks.subarray(0, size)
+}
 /** The far end's streams remembered at once (its audio and its events share one SSRC; a restart makes another). */
 const MAX_STREAMS = 8
 
@@ -63,76 +73,112 @@ export function deriveSessionKey (suite: SrtpSuite, key: SrtpKey, label: number,
 /**
  * AES in counter mode as SRTP uses it (RFC 3711 §4.1.1): block j of a packet's keystream is
  * AES(k_e, IV + j), IV = (k_s << 16) XOR (SSRC << 64) XOR (index << 16). One ECB cipher serves
- * every packet: only the counter blocks change.
+ * every packet: only the counter blocks change. A sender's packets come in index order, so the
+ * keystream of the next `batch` packets is made in one `update`: one call into OpenSSL, and one
+ * Buffer, per `batch` packets.
  */
 class AesCounter {
   private readonly ecb: Cipher
   private readonly salt: Buffer
-  private blocks: Buffer
+  private readonly batch: number
+  /** Keystream of packets [first, first + batch) of stream `ssrc`, `stride` bytes each. */
+  private keystream: Buffer = Buffer.alloc(0)
+  private first = -1
+  private ssrc = -1
+  private stride = 0
 
-  constructor (suite: SrtpSuite, key: Buffer, salt: Buffer) {
+  constructor (suite: SrtpSuite, key: Buffer, salt: Buffer, batch: number) {
     this.ecb = createCipheriv(ecbName(suite.keyBytes), key, null).setAutoPadding(false)
     this.salt = Buffer.alloc(16)
     salt.copy(this.salt, 0)
-    this.blocks = Buffer.alloc(16 * 16)
+    this.batch = batch
   }
 
   /** XORs the keystream of (ssrc, index) into data[start, end). */
   apply (data: Buffer, start: number, end: number, ssrc: number, index: number): void {
     const length = end - start
     if (length <= 0) return
-    const count = Math.ceil(length / 16)
-    if (count * 16 > this.blocks.length) this.blocks = Buffer.alloc(count * 16)
-    const b = this.blocks
-    // The IV: the salt with the SSRC XORed into bytes 4-7 and the 48-bit index into 8-13.
-    this.salt.copy(b, 0)
-    b.writeUInt32BE((b.readUInt32BE(4) ^ ssrc) >>> 0, 4)
-    const high = Math.floor(index / 2 ** 32)
-    b.writeUInt16BE(b.readUInt16BE(8) ^ (high & 0xffff), 8)
-    b.writeUInt32BE((b.readUInt32BE(10) ^ (index >>> 0)) >>> 0, 10)
-    for (let j = 1; j < count; j++) {
-      b.copy(b, j * 16, 0, 14)
-      b.writeUInt16BE(j, j * 16 + 14)
+    if (ssrc !== this.ssrc || index < this.first || index >= this.first + this.batch || length > this.stride) this.refill(ssrc, index, length)
+    const ks = this.keystream
+    const from = (index - this.first) * this.stride
+    for (let i = 0; i < length; i++) data[start + i]! ^= ks[from + i]!
+  }
+
+  /** The keystream of packets [index, index + batch) of `ssrc`, each at least `length` bytes. */
+  private refill (ssrc: number, index: number, length: number): void {
+    const perPacket = Math.ceil(Math.max(length, this.stride) / 16)
+    const b = blocksOf(perPacket * 16 * this.batch)
+    const salt = this.salt
+    for (let k = 0; k < this.batch; k++) {
+      const i = index + k
+      const high = Math.floor(i / 2 ** 32)
+      const low = i >>> 0
+      for (let j = 0; j < perPacket; j++) {
+        const at = (k * perPacket + j) * 16
+        // The salt, with the SSRC XORed into bytes 4-7 and the 48-bit index into 8-13; j in 14-15.
+        b[at] = salt[0]!; b[at + 1] = salt[1]!; b[at + 2] = salt[2]!; b[at + 3] = salt[3]!
+        b[at + 4] = salt[4]! ^ (ssrc >>> 24); b[at + 5] = salt[5]! ^ ((ssrc >>> 16) & 0xff)
+        b[at + 6] = salt[6]! ^ ((ssrc >>> 8) & 0xff); b[at + 7] = salt[7]! ^ (ssrc & 0xff)
+        b[at + 8] = salt[8]! ^ ((high >>> 8) & 0xff); b[at + 9] = salt[9]! ^ (high & 0xff)
+        b[at + 10] = salt[10]! ^ (low >>> 24); b[at + 11] = salt[11]! ^ ((low >>> 16) & 0xff)
+        b[at + 12] = salt[12]! ^ ((low >>> 8) & 0xff); b[at + 13] = salt[13]! ^ (low & 0xff)
+        b[at + 14] = j >>> 8; b[at + 15] = j & 0xff
+      }
     }
-    const keystream = this.ecb.update(b.subarray(0, count * 16))
-    for (let i = 0; i < length; i++) data[start + i]! ^= keystream[i]!
+    this.keystream = this.ecb.update(b)
+    this.first = index
+    this.ssrc = ssrc
+    this.stride = perPacket * 16
   }
 }
 
 /**
- * HMAC-SHA1 (RFC 2104) with the pads computed once: H(opad | H(ipad | message)), each hash one
- * `crypto.hash` call over a buffer that already starts with its pad.
+ * GCM's counter blocks for a sender (NIST SP 800-38D §7.1): per packet J0 = IV | 1, whose
+ * encryption masks the tag, then IV | 2, IV | 3, ... for the payload; the IV is RFC 7714's.
+ * Made `batch` packets at a time with one AES-ECB cipher, like AesCounter.
  */
-class HmacSha1 {
-  private inner: Buffer
-  private readonly outer: Buffer
-  private readonly ipad: Buffer
+class GcmCounter {
+  private readonly ecb: Cipher
+  private readonly salt: Buffer
+  private readonly batch: number
+  /** The hash key H = AES_K(0^128). */
+  readonly h: Buffer
+  private keystream: Buffer = Buffer.alloc(0)
+  private first = -1
+  private ssrc = -1
+  private stride = 0
+  private readonly iv = Buffer.alloc(12)
 
-  constructor (key: Buffer) {
-    this.ipad = Buffer.alloc(64, 0x36)
-    this.outer = Buffer.alloc(64 + 20, 0x5c)
-    for (let i = 0; i < key.length; i++) {
-      this.ipad[i]! ^= key[i]!
-      this.outer[i]! ^= key[i]!
-    }
-    this.inner = Buffer.alloc(64 + 1500)
-    this.ipad.copy(this.inner)
+  constructor (suite: SrtpSuite, key: Buffer, salt: Buffer, batch: number) {
+    this.ecb = createCipheriv(ecbName(suite.keyBytes), key, null).setAutoPadding(false)
+    this.h = this.ecb.update(Buffer.alloc(16))
+    this.salt = salt
+    this.batch = batch
   }
 
-  /**
-   * The tag of data[start, end), then `roc` as 4 bytes when it is not null (SRTP authenticates
-   * the rollover counter it does not send), its first `tagBytes` bytes written to out at `at`.
-   */
-  sign (data: Buffer, start: number, end: number, roc: number | null, out: Buffer, at: number, tagBytes: number): void {
-    const length = end - start + (roc === null ? 0 : 4)
-    if (64 + length > this.inner.length) {
-      this.inner = Buffer.alloc(64 + length)
-      this.ipad.copy(this.inner)
+  /** Where packet `index` of `ssrc` starts in `keystream` (E(J0), then the payload's blocks), its payload at most `length` bytes. */
+  at (ssrc: number, index: number, length: number): number {
+    if (ssrc !== this.ssrc || index < this.first || index >= this.first + this.batch || 16 + length > this.stride) this.refill(ssrc, index, length)
+    return (index - this.first) * this.stride
+  }
+
+  get bytes (): Buffer { return this.keystream }
+
+  private refill (ssrc: number, index: number, length: number): void {
+    const perPacket = 1 + Math.ceil(Math.max(length, this.stride - 16) / 16)
+    const b = blocksOf(perPacket * 16 * this.batch)
+    for (let k = 0; k < this.batch; k++) {
+      gcmIv(this.iv, this.salt, ssrc, index + k)
+      for (let j = 0; j < perPacket; j++) {
+        const at = (k * perPacket + j) * 16
+        this.iv.copy(b, at)
+        b.writeUInt32BE(j + 1, at + 12)
+      }
     }
-    data.copy(this.inner, 64, start, end)
-    if (roc !== null) this.inner.writeUInt32BE(roc >>> 0, 64 + end - start)
-    hash('sha1', this.inner.subarray(0, 64 + length), 'buffer').copy(this.outer, 64)
-    hash('sha1', this.outer, 'buffer').copy(out, at, 0, tagBytes)
+    this.keystream = this.ecb.update(b)
+    this.first = index
+    this.ssrc = ssrc
+    this.stride = perPacket * 16
   }
 }
 
@@ -146,21 +192,29 @@ class SessionKeys {
   readonly rtcpCounter: AesCounter | null = null
   readonly rtpMac: HmacSha1 | null = null
   readonly rtcpMac: HmacSha1 | null = null
-  /** GCM suites: the session keys as KeyObjects, so each packet's cipher skips the import. */
+  /** GCM suites: the session keys as KeyObjects, so each packet's cipher skips the import (SRTCP, and what arrives). */
   readonly rtpKey: KeyObject | null = null
   readonly rtcpKey: KeyObject | null = null
+  /** GCM suites, sending: the counter blocks and GHASH, with no cipher object per packet. */
+  readonly rtpGcm: { counter: GcmCounter, ghash: Ghash } | null = null
 
-  constructor (suite: SrtpSuite, key: SrtpKey) {
+  /** `batch`: packets of keystream made at once (a sender's come in order; a receiver's need not). */
+  constructor (suite: SrtpSuite, key: SrtpKey, batch: number) {
     this.suite = suite
     const derive = (label: number, bytes: number): Buffer => deriveSessionKey(suite, key, label, bytes)
     this.rtpSalt = derive(LABEL.rtpSalt, suite.saltBytes)
     this.rtcpSalt = derive(LABEL.rtcpSalt, suite.saltBytes)
     if (suite.aead) {
-      this.rtpKey = createSecretKey(derive(LABEL.rtpKey, suite.keyBytes))
+      const rtpKey = derive(LABEL.rtpKey, suite.keyBytes)
+      this.rtpKey = createSecretKey(rtpKey)
+      if (batch > 1) {
+        const counter = new GcmCounter(suite, rtpKey, this.rtpSalt, batch)
+        this.rtpGcm = { counter, ghash: new Ghash(counter.h) }
+      }
       this.rtcpKey = createSecretKey(derive(LABEL.rtcpKey, suite.keyBytes))
     } else {
-      this.rtpCounter = new AesCounter(suite, derive(LABEL.rtpKey, suite.keyBytes), this.rtpSalt)
-      this.rtcpCounter = new AesCounter(suite, derive(LABEL.rtcpKey, suite.keyBytes), this.rtcpSalt)
+      this.rtpCounter = new AesCounter(suite, derive(LABEL.rtpKey, suite.keyBytes), this.rtpSalt, batch)
+      this.rtcpCounter = new AesCounter(suite, derive(LABEL.rtcpKey, suite.keyBytes), this.rtcpSalt, 1)
       this.rtpMac = new HmacSha1(derive(LABEL.rtpAuth, AUTH_KEY_BYTES))
       this.rtcpMac = new HmacSha1(derive(LABEL.rtcpAuth, AUTH_KEY_BYTES))
     }
@@ -199,7 +253,7 @@ export class SrtpSender {
 
   constructor (suiteName: SrtpSuiteName, key: SrtpKey) {
     this.suite = SRTP_SUITES[suiteName]
-    this.keys = new SessionKeys(this.suite, key)
+    this.keys = new SessionKeys(this.suite, key, SENDER_BATCH)
     this.mki = key.mki === null ? null : Buffer.from(key.mki)
     const mkiBytes = this.mki?.length ?? 0
     this.rtpTrailerBytes = this.suite.rtpTagBytes + mkiBytes
@@ -228,11 +282,16 @@ export class SrtpSender {
       // The tag covers header and encrypted payload, then the ROC (§4.2); not the MKI.
       k.rtpMac!.sign(packet, 0, length, Math.floor(index / 65536), packet, end, this.suite.rtpTagBytes)
     } else {
-      const cipher = createCipheriv(gcmName(this.suite.keyBytes), k.rtpKey!, gcmIv(this.iv, k.rtpSalt, ssrc, index), { authTagLength: GCM_TAG })
-      cipher.setAAD(packet.subarray(0, 12))
-      cipher.update(packet.subarray(12, length)).copy(packet, 12)
-      cipher.final()
-      end += cipher.getAuthTag().copy(packet, end)
+      // AES-GCM (RFC 7714 §8): the header is the AAD, the tag follows the ciphertext, then the MKI.
+      const { counter, ghash } = k.rtpGcm!
+      const at = counter.at(ssrc, index, length - 12)
+      const ks = counter.bytes
+      for (let i = 12; i < length; i++) packet[i]! ^= ks[at + 4 + i]!
+      ghash.reset()
+      ghash.update(packet, 0, 12)
+      ghash.update(packet, 12, length)
+      ghash.finish(12, length - 12, ks, at, packet, end)
+      end += GCM_TAG
       if (this.mki !== null) this.mki.copy(packet, end)
     }
   }
@@ -311,7 +370,7 @@ export class SrtpReceiver {
 
   constructor (suiteName: SrtpSuiteName, key: SrtpKey) {
     this.suite = SRTP_SUITES[suiteName]
-    this.keys = new SessionKeys(this.suite, key)
+    this.keys = new SessionKeys(this.suite, key, 1)
     this.mki = key.mki === null ? null : Buffer.from(key.mki)
     this.left = key.lifetime
   }

@@ -5,6 +5,7 @@
  * sealing the far end's key presses and reports.
  */
 import http from 'node:http'
+import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { parseRtpPacket } from 'rtp-parser'
@@ -267,5 +268,39 @@ t.test('no key anywhere but the 201: not in GET, lists, SSE, webhooks, logs at t
   t.ok(run.lines.some(l => /"msg":"play started"/.test(l)) && run.lines.some(l => /"url":"\/v1\/plays","method":"POST"|"method":"POST","url":"\/v1\/plays"/.test(l)), 'the log (at trace level: every line any level writes) has the request and the play')
   for (const [where, text] of Object.entries(seen)) {
     t.notOk(secrets.some(s => text.includes(s)), `no key in ${where}`)
+  }
+})
+
+t.test('controls under SRTP: pause in silence and in hold, seek, loop; libsrtp opens every packet, the sequence never jumps, the media clock holds', async t => {
+  for (const [suite, pauseMode] of [['AES_CM_128_HMAC_SHA1_32', 'silence'], ['AEAD_AES_128_GCM', 'hold']] as Array<[Suite, 'silence' | 'hold']>) {
+    const app = await buildApp(t)
+    const receiver = await Receiver.open(t)
+    const res = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['welcome'], loop: 2, pauseMode, ssrc: 77, firstSequence: 65500, srtp: { suite } } })
+    const play = res.json()
+    const control = async (body: object): Promise<void> => { await app.inject({ method: 'POST', url: `/v1/plays/${play.id as string}/control`, payload: body }) }
+    await receiver.waitFor(20)
+    await control({ operation: 'pause' })
+    const pausedAt = receiver.packets.length
+    await waitUntil(() => performance.now() - receiver.packets.at(-1)!.at > 150 || receiver.packets.length >= pausedAt + 8, 'the pause to last eight packet times')
+    await control({ operation: 'resume' })
+    await control({ operation: 'seek', positionMs: 1500 })
+    const done = await ended(app, play.id)
+    t.equal(done.state, 'finished', `${suite}/${pauseMode}: finished`)
+    t.equal(receiver.packets.length, done.packetsSent, 'every packet arrived')
+    const opened = await libsrtpOpen(t, { suite, key: res.json().srtp.localKey, ssrc: 77, packets: receiver.packets.map(p => p.raw) })
+    t.equal(opened.length, receiver.packets.length, `${suite}/${pauseMode}: libsrtp opened all ${opened.length} packets, across pause, seek, loop and the wrap`)
+    const rtp = opened.map(raw => parseRtpPacket(raw))
+    t.ok(rtp.every((p, k) => p.sequenceNumber === (65500 + k) % 65536), 'the sequence never jumps')
+    const steps = rtp.slice(1).map((p, k) => (p.timestamp - rtp[k]!.timestamp + 2 ** 32) % 2 ** 32)
+    if (pauseMode === 'silence') {
+      t.ok(steps.every(s => s === 160), 'in silence, every timestamp step is one packet')
+      t.ok(rtp.some(p => p.payload.every(b => b === 0xff)), 'the silence is there, sealed')
+      t.equal(rtp.filter(p => p.marker === 1).length, 1, 'one marker, on the first packet')
+    } else {
+      const jumps = steps.filter(s => s !== 160)
+      t.equal(jumps.length, 1, 'in hold, one timestamp jump: over the time paused')
+      t.equal(jumps[0]! % 160, 0, 'a whole number of packet times')
+      t.equal(rtp.filter(p => p.marker === 1).length, 2, 'markers on the first packet and on the first after the hold')
+    }
   }
 })

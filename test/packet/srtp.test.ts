@@ -4,8 +4,9 @@
  * GStreamer's libsrtp (test/e2e/srtp.test.ts): these tests only pin the parts down.
  */
 import t from 'tap'
-import { createCipheriv } from 'node:crypto'
+import { createCipheriv, createHmac, randomBytes } from 'node:crypto'
 import { deriveSessionKey, SrtpReceiver, SrtpSender } from '../../src/packet/srtp.js'
+import { HmacSha1 } from '../../src/packet/hmac-sha1.js'
 import { makeSdesKey, parseSdesKey, SRTP_SUITE_NAMES, SRTP_SUITES, SrtpKeyError, type SrtpSuiteName } from '../../src/common/srtp-suites.js'
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex')
@@ -16,6 +17,32 @@ t.test('key derivation: RFC 3711 B.3', async t => {
   t.equal(deriveSessionKey(suite, key, 0, 16).toString('hex').toUpperCase(), 'C61E7A93744F39EE10734AFE3FF7A087', 'cipher key (label 0)')
   t.equal(deriveSessionKey(suite, key, 2, 14).toString('hex').toUpperCase(), '30CBBC08863D8C85D49DB34A9AE1', 'cipher salt (label 2)')
   t.equal(deriveSessionKey(suite, key, 1, 20).toString('hex').toUpperCase(), 'CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4', 'auth key (label 1)')
+})
+
+t.test('HMAC-SHA1: RFC 2202, and OpenSSL at every length across the block boundaries', async t => {
+  const tag = (key: Buffer, data: Buffer, roc: number | null = null): string => {
+    const out = Buffer.alloc(20)
+    new HmacSha1(key).sign(data, 0, data.length, roc, out, 0, 20)
+    return out.toString('hex')
+  }
+  t.equal(tag(Buffer.alloc(20, 0x0b), Buffer.from('Hi There')), 'b617318655057264e28bc0b6fb378c8ef146be00', 'RFC 2202 test case 1')
+  t.equal(tag(Buffer.from('Jefe'), Buffer.from('what do ya want for nothing?')), 'effcdf6ae5eb2fa2d27416d5f184df9c259a7c79', 'RFC 2202 test case 2')
+  t.equal(tag(Buffer.alloc(20, 0xaa), Buffer.alloc(50, 0xdd)), '125d7342b9ac11cd91a39af48aa17b4f63f175d3', 'RFC 2202 test case 3')
+  let differ = 0
+  for (let length = 0; length < 300; length++) {
+    const key = randomBytes(20)
+    const data = randomBytes(length)
+    const roc = length % 3 === 0 ? null : length * 7919
+    const rocBytes = Buffer.alloc(roc === null ? 0 : 4)
+    if (roc !== null) rocBytes.writeUInt32BE(roc)
+    if (tag(key, data, roc) !== createHmac('sha1', key).update(data).update(rocBytes).digest('hex')) differ++
+  }
+  t.equal(differ, 0, 'the same tag as OpenSSL for messages of 0 to 299 bytes, with and without a ROC')
+  const mac = new HmacSha1(Buffer.alloc(20, 1))
+  const out = Buffer.alloc(14, 0xee)
+  mac.sign(Buffer.from('abc'), 0, 3, null, out, 2, 10)
+  t.same([out[0], out[1], out[12], out[13]], [0xee, 0xee, 0xee, 0xee], 'a 10-byte tag written in place, nothing around it')
+  t.equal(out.subarray(2, 12).toString('hex'), createHmac('sha1', Buffer.alloc(20, 1)).update('abc').digest('hex').slice(0, 20))
 })
 
 /** A packet sealed for (ssrc, index) with the sender's own machinery, read back as keystream. */
@@ -104,26 +131,39 @@ t.test('AES_CM_128_HMAC_SHA1_32 has a 4-byte SRTP tag and a 10-byte SRTCP tag (R
   t.equal(sender.rtcpTrailerBytes, 14)
 })
 
-t.test('GCM seals exactly as AES-GCM with the RFC 7714 IV', async t => {
-  // Checked against OpenSSL's GCM directly: the IV is 00 00 | SSRC | ROC | SEQ XOR the session salt.
-  const suite = 'AEAD_AES_128_GCM'
-  const key = keyFor(suite)
-  const sender = new SrtpSender(suite, key)
-  const p = rtpPacket(0x1234, 0xcafebabe, Buffer.alloc(160, 0x55), sender.rtpTrailerBytes)
-  const header = Buffer.from(p.subarray(0, 12))
-  sender.sealRtp(p, 172, 5 * 65536 + 0x1234)
-  const s = SRTP_SUITES[suite]
-  const sessionKey = deriveSessionKey(s, key, 0, 16)
-  const salt = deriveSessionKey(s, key, 2, 12)
-  const iv = hex('0000cafebabe000000051234')
-  for (let i = 0; i < 12; i++) iv[i]! ^= salt[i]!
-  const c = createCipheriv('aes-128-gcm', sessionKey, iv)
-  c.setAAD(header)
-  const body = c.update(Buffer.alloc(160, 0x55))
-  c.final()
-  t.same(p.subarray(12, 172), body, 'ciphertext')
-  t.same(p.subarray(172, 188), c.getAuthTag(), 'tag')
-})
+for (const suite of ['AEAD_AES_128_GCM', 'AEAD_AES_256_GCM'] as const) {
+  t.test(`${suite} seals exactly as OpenSSL's AES-GCM with the RFC 7714 IV, at every ptime's payload and in every batch position`, async t => {
+    // The IV is 00 00 | SSRC | ROC | SEQ XOR the session salt; the header is the AAD.
+    const key = keyFor(suite)
+    const sender = new SrtpSender(suite, key)
+    const s = SRTP_SUITES[suite]
+    const sessionKey = deriveSessionKey(s, key, 0, s.keyBytes)
+    const salt = deriveSessionKey(s, key, 2, 12)
+    let differ = 0
+    let checked = 0
+    for (const bytes of [80, 160, 240, 320]) {
+      for (let k = 0; k < 40; k++) {
+        const index = 5 * 65536 + 0xfff0 + k + bytes * 100
+        const payload = randomBytes(bytes)
+        const p = rtpPacket(index & 0xffff, 0xcafebabe, payload, sender.rtpTrailerBytes)
+        const header = Buffer.from(p.subarray(0, 12))
+        sender.sealRtp(p, 12 + bytes, index)
+        const iv = Buffer.alloc(12)
+        iv.writeUInt32BE(0xcafebabe, 2)
+        iv.writeUInt16BE(Math.floor(index / 2 ** 32), 6)
+        iv.writeUInt32BE(index >>> 0, 8)
+        for (let i = 0; i < 12; i++) iv[i]! ^= salt[i]!
+        const c = createCipheriv(s.keyBytes === 32 ? 'aes-256-gcm' : 'aes-128-gcm', sessionKey, iv)
+        c.setAAD(header)
+        const body = c.update(payload)
+        c.final()
+        if (!p.subarray(12, 12 + bytes).equals(body) || !p.subarray(12 + bytes, 28 + bytes).equals(c.getAuthTag())) differ++
+        checked++
+      }
+    }
+    t.equal(differ, 0, `ciphertext and tag as OpenSSL's for all ${checked} packets (payloads of 80 to 320 bytes, across a ROC change)`)
+  })
+}
 
 t.test('the key lifetime: once used up, nothing more is sealed or opened', async t => {
   const suite = 'AES_CM_128_HMAC_SHA1_80'

@@ -420,9 +420,7 @@ const SRTP_TRAILER: Record<string, number> = { plain: 0, AES_CM_128_HMAC_SHA1_80
  * sealing alone, in this process, per packet.
  */
 async function secureUnderLoad (url: string, pid: number, receiver: Receiver, work: string, n: number, rounds: number): Promise<SecureLoad> {
-  const { RtpStream } = await import('../src/packet/rtp-packetizer.js')
-  const { SrtpSender } = await import('../src/packet/srtp.js')
-  const { makeSdesKey, parseSdesKey } = await import('../src/common/srtp-suites.js')
+  const { RtpStream, SrtpSender, makeSdesKey, parseSdesKey } = await import('../src/index.js')
   const result: SecureLoad = { suites: {}, sealUs: {} }
   const capture = path.join(work, 'srtp.pcap')
   await uploadNoise(url)

@@ -17,8 +17,7 @@
 import dgram from 'node:dgram'
 import { performance } from 'node:perf_hooks'
 import { bindPair } from '../cli/udp-pair.js'
-import { isRtcp, keyPress, ntpMiddle, parseSdesKey, readSenderReport, receiverReport, type SrtpSuiteName } from '../src/index.js'
-import { SrtpSender } from '../src/packet/srtp.js'
+import { isRtcp, keyPress, ntpMiddle, parseSdesKey, readSenderReport, receiverReport, SrtpSender, type SrtpSuiteName } from '../src/index.js'
 
 export interface StreamStats {
   port: number

@@ -3,9 +3,9 @@
  *
  *   prompt-player serve [--host H] [--port P] [--library DIR] [--rtp-ports MIN-MAX] [--max-plays N] [--tokens T]
  *   prompt-player upload FILE [--name NAME] [--replace]
- *   prompt-player play NAME... --to HOST:PORT [--codec PCMU|PCMA] [--ptime MS] [--wait]
+ *   prompt-player play NAME... --to HOST:PORT [--codec PCMU|PCMA] [--ptime MS] [--wait] [--stop-on DIGITS] [--srtp SUITE [--srtp-key K] [--srtp-remote-key K]]
  *   prompt-player stop ID
- *   prompt-player listen --port P [--host ADDR] [--wav FILE] [--seconds S] [--idle S] [--json]
+ *   prompt-player listen --port P [--host ADDR] [--wav FILE] [--seconds S] [--idle S] [--json] [--srtp SUITE [--srtp-key K] [--srtp-send-key K]]
  *   prompt-player listen --pcap FILE [--port P] [--json] [--wav FILE]
  *
  * Commands that call the service take --url (PROMPT_PLAYER_URL, default http://127.0.0.1:8080)
@@ -19,7 +19,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { PromptPlayerClient, PromptPlayerError, type PlayControl } from '../client/index.js'
-import { CODECS, Ffmpeg, SAMPLE_RATE, isRtcp, keyPress, wavFile, type Codec } from '../src/index.js'
+import { CODECS, Ffmpeg, SAMPLE_RATE, SRTP_SUITE_NAMES, SrtpReceiver, SrtpSender, isRtcp, keyPress, makeSdesKey, parseSdesKey, wavFile, type Codec, type SrtpSuiteName } from '../src/index.js'
 import { readPcap } from './pcap.js'
 import { bindPair } from './udp-pair.js'
 import { RtpMonitor, type StreamReport } from './rtp-monitor.js'
@@ -29,11 +29,15 @@ const USAGE = `usage: prompt-player <command> [options]
   serve    run the service         [--host H] [--port P] [--library DIR] [--rtp-ports MIN-MAX] [--max-plays N] [--tokens T]
   upload   upload a prompt         FILE [--name NAME] [--replace]
   play     play prompts into RTP   NAME... --to HOST:PORT [--codec PCMU|PCMA] [--ptime 10|20|30|40] [--wait]
+                                   [--stop-on DIGITS]: the caller's key presses (RFC 4733, PT 101) that stop it
+                                   [--srtp SUITE [--srtp-key K] [--srtp-remote-key K]]: as SRTP, sealed with K (made when absent)
   stop     stop a play             ID
   control  control a running play  ID pause|resume|restart | ID forward|reverse MS | ID seek MS
   listen   receive RTP, report it  --port P [--host 127.0.0.1] [--wav out.wav] [--seconds S] [--idle 3] [--json]
                                    [--dtmf DIGIT --after S [--dtmf-pt 101]]: press a key, as the caller would
                                    --pcap FILE [--port P]: report the RTP (and RTCP) of a capture instead
+                                   [--srtp SUITE [--srtp-key K] [--srtp-send-key K]]: open SRTP sealed with K (the play's key),
+                                   seal reports and key presses with the send key (both made and printed when absent)
 
   upload, play, stop and control call the service at --url (or PROMPT_PLAYER_URL, default
   http://127.0.0.1:8080) with --token (or PROMPT_PLAYER_TOKEN) when it needs one.`
@@ -110,20 +114,25 @@ async function upload (argv: string[], io: Io): Promise<number> {
 }
 
 async function play (argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CLIENT_OPTIONS, to: { type: 'string' }, codec: { type: 'string' }, ptime: { type: 'string' }, wait: { type: 'boolean' } } })
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CLIENT_OPTIONS, to: { type: 'string' }, codec: { type: 'string' }, ptime: { type: 'string' }, wait: { type: 'boolean' }, 'stop-on': { type: 'string' }, srtp: { type: 'string' }, 'srtp-key': { type: 'string' }, 'srtp-remote-key': { type: 'string' } } })
   if (positionals.length === 0) throw new UsageError('play takes one or more prompt NAMEs')
   if (values.to === undefined) throw new UsageError('play needs --to HOST:PORT (the address and port from the call\'s SDP)')
   const target = parseTarget(values.to)
   const codec = (values.codec ?? 'PCMU').toUpperCase()
   if (codec !== 'PCMU' && codec !== 'PCMA') throw new UsageError(`--codec is PCMU or PCMA, not ${values.codec}`)
+  const suite = values.srtp === undefined ? null : srtpSuite(values.srtp)
+  if (suite === null && (values['srtp-key'] !== undefined || values['srtp-remote-key'] !== undefined)) throw new UsageError('--srtp-key and --srtp-remote-key go with --srtp SUITE')
   const api = client(values, io.env)
   const started = await api.play({
     target,
     prompts: positionals,
     codec,
-    ...(values.ptime === undefined ? {} : { ptimeMs: Number(values.ptime) as 10 | 20 | 30 | 40 })
+    ...(values.ptime === undefined ? {} : { ptimeMs: Number(values.ptime) as 10 | 20 | 30 | 40 }),
+    ...(values['stop-on'] === undefined ? {} : { dtmf: { stopOn: values['stop-on'] } }),
+    ...(suite === null ? {} : { srtp: { suite, ...(values['srtp-key'] === undefined ? {} : { localKey: values['srtp-key'] }), ...(values['srtp-remote-key'] === undefined ? {} : { remoteKey: values['srtp-remote-key'] }) } })
   })
   io.out(`${started.id}: playing ${started.prompts.join(', ')} to ${target.host}:${target.port} from port ${started.source.port}, ${started.codec}/${started.ptimeMs} ms, SSRC ${started.ssrc}, ${(started.durationMs / 1000).toFixed(2)} s`)
+  if (started.srtp?.localKey !== undefined) io.out(`${started.id}: SRTP, sealed with a=crypto:1 ${started.srtp.suite} inline:${started.srtp.localKey}`)
   if (!values.wait) return 0
   for await (const event of api.events({ play: started.id })) {
     if (event.type === 'play.started') continue
@@ -171,15 +180,19 @@ function parseTarget (text: string): { host: string, port: number } {
 async function listen (argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: 'string' }, host: { type: 'string' }, wav: { type: 'string' }, seconds: { type: 'string' }, idle: { type: 'string' }, json: { type: 'boolean' }, progress: { type: 'string' }, dtmf: { type: 'string' }, after: { type: 'string' }, 'dtmf-pt': { type: 'string' }, pcap: { type: 'string' } }
+    options: { port: { type: 'string' }, host: { type: 'string' }, wav: { type: 'string' }, seconds: { type: 'string' }, idle: { type: 'string' }, json: { type: 'boolean' }, progress: { type: 'string' }, dtmf: { type: 'string' }, after: { type: 'string' }, 'dtmf-pt': { type: 'string' }, pcap: { type: 'string' }, srtp: { type: 'string' }, 'srtp-key': { type: 'string' }, 'srtp-send-key': { type: 'string' } }
   })
+  const srtp = values.srtp === undefined ? null : srtpEnds(values.srtp, values['srtp-key'], values['srtp-send-key'], io)
+  if (srtp === null && (values['srtp-key'] !== undefined || values['srtp-send-key'] !== undefined)) throw new UsageError('--srtp-key and --srtp-send-key go with --srtp SUITE')
   // A key press sent back to where the stream comes from, as the caller's phone would.
   let press: Buffer[] | null = null
   if (values.dtmf !== undefined) {
     const pt = Number(values['dtmf-pt'] ?? 101)
     if (!Number.isInteger(pt) || pt < 96 || pt > 127) throw new UsageError('--dtmf-pt is the telephone-event payload type, 96 to 127')
     try {
-      press = keyPress(values.dtmf, { payloadType: pt, ssrc: randomInt(2 ** 32), sequence: randomInt(2 ** 16), timestamp: randomInt(2 ** 32) })
+      const sequence = randomInt(2 ** 16)
+      press = keyPress(values.dtmf, { payloadType: pt, ssrc: randomInt(2 ** 32), sequence, timestamp: randomInt(2 ** 32) })
+      if (srtp !== null) press = press.map((packet, k) => srtp.sealRtp(packet, sequence + k))
     } catch (err) {
       throw new UsageError(`--dtmf: ${(err as Error).message}`)
     }
@@ -192,9 +205,13 @@ async function listen (argv: string[], io: Io): Promise<number> {
     const rtpPort = values.port === undefined ? null : Number(values.port)
     for (const d of readPcap(await fs.readFile(values.pcap))) {
       if (rtpPort !== null && d.to.port !== rtpPort && d.to.port !== rtpPort + 1) continue
-      if (isRtcp(d.payload) || (rtpPort !== null && d.to.port === rtpPort + 1)) monitor.addRtcp(d.payload, d.at)
-      else monitor.add(d.payload, d.at, `${d.from.address}:${d.from.port}`)
+      const rtcp = isRtcp(d.payload) || (rtpPort !== null && d.to.port === rtpPort + 1)
+      const payload = srtp === null ? d.payload : rtcp ? srtp.open.openRtcp(d.payload) : srtp.open.openRtp(d.payload)
+      if (payload === null) srtp!.unauthenticated++
+      else if (rtcp) monitor.addRtcp(payload, d.at)
+      else monitor.add(payload, d.at, `${d.from.address}:${d.from.port}`)
     }
+    if (srtp !== null && srtp.unauthenticated > 0) io.err(`${srtp.unauthenticated} packet(s) did not open with --srtp-key: another key, or not SRTP`)
     return await finish(monitor, values, io, `${values.pcap}${rtpPort === null ? '' : ` to port ${rtpPort}`}`, rtpPort ?? 0)
   }
   if (values.port === undefined) throw new UsageError('listen needs --port P (the RTP port you gave the play as its target), or --pcap FILE')
@@ -208,7 +225,12 @@ async function listen (argv: string[], io: Io): Promise<number> {
   const replies = new Set<NodeJS.Timeout>()
   // The sender's RTCP, shown as it comes; each SR answered with a receiver report about what
   // arrived, as a phone would, so that the play's `remote` shows loss, jitter and round trip.
-  const onRtcp = (msg: Buffer, rinfo: dgram.RemoteInfo, via: dgram.Socket): void => {
+  const onRtcp = (arrived: Buffer, rinfo: dgram.RemoteInfo, via: dgram.Socket): void => {
+    const msg = srtp === null ? arrived : srtp.open.openRtcp(arrived)
+    if (msg === null) {
+      srtp!.unauthenticated++
+      return
+    }
     const sr = monitor.addRtcp(msg, performance.now())
     if (sr === null) return
     io.err(`RTCP ${sr.bye ? 'BYE' : 'SR'} from ${rinfo.address}:${rinfo.port}: SSRC ${hex(sr.ssrc)} sent ${sr.packets} packets, ${sr.octets} octets${sr.bye ? '; the stream has ended' : ''}`)
@@ -216,14 +238,19 @@ async function listen (argv: string[], io: Io): Promise<number> {
     const reply = setTimeout(() => {
       replies.delete(reply)
       const rr = monitor.receiverReport(sr.ssrc, ourSsrc, performance.now())
-      if (rr !== null) via.send(rr, rinfo.port, rinfo.address, () => {})
+      if (rr !== null) via.send(srtp === null ? rr : srtp.sealRtcp(rr), rinfo.port, rinfo.address, () => {})
     }, 100 + randomInt(200))
     replies.add(reply)
   }
   rtcpSocket?.on('message', (msg, rinfo) => onRtcp(msg, rinfo, rtcpSocket))
-  socket.on('message', (msg, rinfo) => {
-    if (isRtcp(msg)) {
-      onRtcp(msg, rinfo, socket)
+  socket.on('message', (arrived, rinfo) => {
+    if (isRtcp(arrived)) {
+      onRtcp(arrived, rinfo, socket)
+      return
+    }
+    const msg = srtp === null ? arrived : srtp.open.openRtp(arrived)
+    if (msg === null) {
+      srtp!.unauthenticated++
       return
     }
     last = performance.now()
@@ -260,7 +287,48 @@ async function listen (argv: string[], io: Io): Promise<number> {
   for (const reply of replies) clearTimeout(reply)
   socket.close()
   rtcpSocket?.close()
+  if (srtp !== null && srtp.unauthenticated > 0) io.err(`${srtp.unauthenticated} packet(s) did not open with --srtp-key: another key, a replay, or not SRTP; dropped`)
   return await finish(monitor, values, io, `${host}:${port}`, port)
+}
+
+function srtpSuite (name: string): SrtpSuiteName {
+  if (!(SRTP_SUITE_NAMES as readonly string[]).includes(name)) throw new UsageError(`--srtp is one of ${SRTP_SUITE_NAMES.join(', ')}, not ${name}`)
+  return name as SrtpSuiteName
+}
+
+/**
+ * `listen`'s two SRTP ends: what opens the stream (the play's key, its srtp.localKey) and what
+ * seals the reports and key presses sent back (the play's srtp.remoteKey). A key not given is
+ * made and printed, with the play command that matches.
+ */
+function srtpEnds (suiteName: string, key: string | undefined, sendKey: string | undefined, io: Io): { open: SrtpReceiver, sealRtp: (packet: Buffer, index: number) => Buffer, sealRtcp: (packet: Buffer) => Buffer, unauthenticated: number } {
+  const suite = srtpSuite(suiteName)
+  const openKey = key ?? makeSdesKey(suite)
+  const closeKey = sendKey ?? makeSdesKey(suite)
+  let open: SrtpReceiver
+  let sender: SrtpSender
+  try {
+    open = new SrtpReceiver(suite, parseSdesKey(openKey, suite, '--srtp-key'))
+    sender = new SrtpSender(suite, parseSdesKey(closeKey, suite, '--srtp-send-key'))
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  if (key === undefined || sendKey === undefined) io.err(`SRTP ${suite}: start the play with --srtp ${suite} --srtp-key ${openKey} --srtp-remote-key ${closeKey}`)
+  return {
+    open,
+    sealRtp: (packet, index) => {
+      const sealed = Buffer.alloc(packet.length + sender.rtpTrailerBytes)
+      packet.copy(sealed)
+      sender.sealRtp(sealed, packet.length, index)
+      return sealed
+    },
+    sealRtcp: packet => {
+      const sealed = Buffer.alloc(packet.length + sender.rtcpTrailerBytes)
+      packet.copy(sealed)
+      return sealed.subarray(0, sender.sealRtcp(sealed, packet.length))
+    },
+    unauthenticated: 0
+  }
 }
 
 /** What `listen` heard, for a person or as JSON, and the audio as a WAV file when asked. */

@@ -122,7 +122,7 @@ export function Plays ({ client, prompts, announce, onAuthError }: Props): preac
             {rows.map(play => (
               <tr key={play.id} data-play={play.id} data-state={play.state}>
                 <th scope='row'><code title={play.id}>{shortId(play.id)}</code><span class='started'>{time(play.startedAt)}</span></th>
-                <td><code>{play.target.host.includes(':') ? `[${play.target.host}]` : play.target.host}:{play.target.port}</code><span class='codec'>{play.codec}/{play.ptimeMs} ms from :{play.source.port}</span><span class='instance' title='the instance that sends it'>{play.instance}</span></td>
+                <td><code>{play.target.host.includes(':') ? `[${play.target.host}]` : play.target.host}:{play.target.port}</code><span class='codec'>{play.codec}/{play.ptimeMs} ms{play.srtp === null ? '' : ` SRTP ${play.srtp.suite}`} from :{play.source.port}</span><span class='instance' title='the instance that sends it'>{play.instance}</span></td>
                 <td class='prompt-list'>{play.prompts.join(', ')}</td>
                 <td class='state'>
                   <span class={`state ${play.paused ? 'paused' : play.state}`}>{play.paused ? 'paused' : play.state}</span>

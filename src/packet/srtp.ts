@@ -12,12 +12,13 @@
  *   | 8 bytes of header | rest, encrypted |  | 8 bytes of header (AAD) | rest, encrypted | tag 16 |
  *   | E | index (31) | MKI | tag (10) |       | E | index (31) (AAD) | MKI |
  *
- * What it costs per packet on the send path, with nothing allocated that could be kept: AES-CM's
- * keystream comes from one AES-ECB cipher kept for the play, made 16 packets at a time (one call
- * into OpenSSL and one Buffer per 16 packets); the tag is HMAC-SHA1 in JavaScript from the key's
- * pads compressed once per play (hmac-sha1.ts says why not OpenSSL's). GCM has no such shortcut
- * in Node: a cipher object per packet (`createCipheriv` with a KeyObject made once). `npm run
- * bench -- --srtp` measures both against plain RTP.
+ * What it costs per packet on the send path, with no object made per packet: the keystream
+ * (AES-CM's, and GCM's counter blocks) comes from one AES-ECB cipher kept for the play, made 16
+ * packets at a time (one call into OpenSSL and one Buffer per 16 packets); AES-CM's tag is
+ * HMAC-SHA1 from two one-shot hashes over precomputed pads (hmac-sha1.ts), GCM's tag GHASH in
+ * JavaScript (ghash.ts), since Node's GCM cipher cannot take a new IV. What arrives is opened
+ * one packet at a time, GCM with OpenSSL's decipher. `npm run bench -- --srtp` measures it
+ * against plain RTP (docs/design.md, SRTP, has the designs that measured worse).
  */
 import { createCipheriv, createDecipheriv, createSecretKey, timingSafeEqual, type Cipher, type CipherGCMTypes, type KeyObject } from 'node:crypto'
 import { SRTP_SUITES, type SrtpKey, type SrtpSuite, type SrtpSuiteName } from '../common/srtp-suites.js'
@@ -34,7 +35,7 @@ const E_FLAG = 0x80000000
 /** Packets behind the highest seen that are still checked against replay (RFC 3711 §3.3.2: at least 64). */
 const REPLAY_WINDOW = 128
 /** Packets of keystream a sender makes at once. */
-const SENDER_BATCH = Number(process.env.SRTP_BATCH ?? 16)
+const SENDER_BATCH = 16
 /** The counter blocks being encrypted, shared by every counter on the thread (only the keystream is kept per play). */
 let counterBlocks = Buffer.alloc(0)
 function blocksOf (size: number): Buffer {

@@ -171,3 +171,34 @@ t.test('serve runs the service with flags for its settings', async t => {
   child.kill('SIGTERM')
   t.equal(await new Promise(resolve => child.on('exit', resolve)), 0)
 })
+
+t.test('SRTP from the command line: listen opens what play seals, answers with sealed reports, and a sealed # stops the play', async t => {
+  const app = await buildApp(t, { rtcpIntervalMs: 500 })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  const suite = 'AEAD_AES_128_GCM'
+  const listener = io()
+  const listening = run(['listen', '--port', '0', '--idle', '0.6', '--json', '--srtp', suite, '--dtmf', '#', '--after', '1.2'], listener.io)
+  for (let i = 0; i < 50 && listener.err.length < 2; i++) await sleep(20)
+  const hint = listener.err.find(l => l.startsWith('SRTP'))!
+  t.match(hint, /^SRTP AEAD_AES_128_GCM: start the play with --srtp AEAD_AES_128_GCM --srtp-key \S+ --srtp-remote-key \S+$/, 'listen made both keys and says how to start the play')
+  const [, key, remoteKey] = / --srtp-key (\S+) --srtp-remote-key (\S+)$/.exec(hint)!
+  const port = Number(/127\.0\.0\.1:(\d+) and RTCP/.exec(listener.err.join('\n'))![1])
+  const player = io()
+  t.equal(await run(['play', 'welcome', 'menu', '--to', `127.0.0.1:${port}`, '--stop-on', '#', '--srtp', suite, '--srtp-key', key!, '--srtp-remote-key', remoteKey!, '--url', url], player.io), 0)
+  t.equal(player.out[1], `${player.out[0]!.split(':')[0]!}: SRTP, sealed with a=crypto:1 ${suite} inline:${key!}`, 'play prints the a=crypto line of its key')
+  t.equal(await listening, 0)
+  const stream = JSON.parse(listener.out[0]!).streams[0]
+  t.match(stream, { lost: 0, payloadBytes: { 160: stream.packets } }, 'every packet opened, 160 bytes of audio each')
+  t.notMatch(listener.err.join('\n'), /did not open/, 'nothing failed to open')
+  const id = player.out[0]!.split(':')[0]!
+  const play = (await app.inject({ url: `/v1/plays/${id}` })).json()
+  t.match(play, { state: 'stopped', stoppedBy: 'dtmf', received: { digits: '#', unauthenticated: 0 } }, 'the sealed # stopped the play')
+  t.ok(play.received.reports >= 1, `listen's sealed receiver reports reached the play (${play.received.reports as number})`)
+
+  const wrong = io()
+  t.equal(await run(['listen', '--port', '0', '--srtp', 'AES_CM_128_HMAC_SHA1_80', '--srtp-key', 'short'], wrong.io), 2)
+  t.match(wrong.err.join('\n'), /--srtp-key is not base64 key material|--srtp-key holds/)
+  const unknown = io()
+  t.equal(await run(['play', 'welcome', '--to', '127.0.0.1:40000', '--srtp', 'F8_128', '--url', url], unknown.io), 2)
+  t.match(unknown.err.join('\n'), /--srtp is one of AES_CM_128_HMAC_SHA1_80/)
+})

@@ -15,19 +15,22 @@
 /** x^4 · r for the four bits r shifted out, reduced by x^128 + x^7 + x^2 + x + 1: the top 16 bits of the high word. */
 const REM = [0x0000, 0x1c20, 0x3840, 0x2460, 0x7080, 0x6ca0, 0x48c0, 0x54e0, 0xe100, 0xfd20, 0xd940, 0xc560, 0x9180, 0x8da0, 0xa9c0, 0xb5e0]
 
+/** A partial block, zero-padded (shared: the packet thread runs one GHASH at a time). */
+const PARTIAL = new Uint8Array(16)
+
 export class Ghash {
   /** i · H for i = 0..15, four big-endian 32-bit words each. */
   private readonly table = new Int32Array(64)
-  /** The running value Y, as 16 bytes. */
-  private readonly y = new Uint8Array(16)
+  /** The running value Y, as four big-endian 32-bit words. */
+  private y0 = 0
+  private y1 = 0
+  private y2 = 0
+  private y3 = 0
 
   /** `h`: the hash key, AES_K(0^128). */
   constructor (h: Uint8Array) {
     const t = this.table
-    let v0 = (h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!
-    let v1 = (h[4]! << 24) | (h[5]! << 16) | (h[6]! << 8) | h[7]!
-    let v2 = (h[8]! << 24) | (h[9]! << 16) | (h[10]! << 8) | h[11]!
-    let v3 = (h[12]! << 24) | (h[13]! << 16) | (h[14]! << 8) | h[15]!
+    let v0 = word(h, 0); let v1 = word(h, 4); let v2 = word(h, 8); let v3 = word(h, 12)
     for (let i = 8; i >= 1; i >>= 1) {
       t[i * 4] = v0; t[i * 4 + 1] = v1; t[i * 4 + 2] = v2; t[i * 4 + 3] = v3
       // V · x: one bit right, reduced when a bit falls off.
@@ -44,52 +47,60 @@ export class Ghash {
 
   /** Starts a new message. */
   reset (): void {
-    this.y.fill(0)
+    this.y0 = 0; this.y1 = 0; this.y2 = 0; this.y3 = 0
   }
 
   /** Absorbs data[start, end), zero-padded to whole blocks (each part of a GCM message is padded on its own). */
   update (data: Uint8Array, start: number, end: number): void {
-    const y = this.y
     for (let at = start; at < end; at += 16) {
-      const n = Math.min(16, end - at)
-      for (let i = 0; i < n; i++) y[i]! ^= data[at + i]!
-      this.multiply()
+      if (end - at >= 16) {
+        this.multiply(this.y0 ^ word(data, at), this.y1 ^ word(data, at + 4), this.y2 ^ word(data, at + 8), this.y3 ^ word(data, at + 12))
+      } else {
+        // The last, partial block of a part (the 12-byte header, say): zero-padded.
+        const b = PARTIAL
+        b.fill(0)
+        for (let i = 0; at + i < end; i++) b[i] = data[at + i]!
+        this.multiply(this.y0 ^ word(b, 0), this.y1 ^ word(b, 4), this.y2 ^ word(b, 8), this.y3 ^ word(b, 12))
+      }
     }
   }
 
   /** Absorbs the lengths block (the AAD's and the ciphertext's, in bits) and writes the 16-byte result XOR `mask` to out at `at`. */
   finish (aadBytes: number, textBytes: number, mask: Uint8Array, maskAt: number, out: Uint8Array, at: number): void {
-    const y = this.y
     // 64-bit lengths in bits; the high halves are zero for anything an RTP packet holds.
-    const a = aadBytes * 8
-    const c = textBytes * 8
-    y[4]! ^= a >>> 24; y[5]! ^= (a >>> 16) & 0xff; y[6]! ^= (a >>> 8) & 0xff; y[7]! ^= a & 0xff
-    y[12]! ^= c >>> 24; y[13]! ^= (c >>> 16) & 0xff; y[14]! ^= (c >>> 8) & 0xff; y[15]! ^= c & 0xff
-    this.multiply()
-    for (let i = 0; i < 16; i++) out[at + i] = y[i]! ^ mask[maskAt + i]!
+    this.multiply(this.y0, this.y1 ^ (aadBytes * 8), this.y2, this.y3 ^ (textBytes * 8))
+    for (let i = 0; i < 4; i++) {
+      const y = i === 0 ? this.y0 : i === 1 ? this.y1 : i === 2 ? this.y2 : this.y3
+      const o = at + i * 4
+      const m = maskAt + i * 4
+      out[o] = (y >>> 24) ^ mask[m]!; out[o + 1] = ((y >>> 16) & 0xff) ^ mask[m + 1]!
+      out[o + 2] = ((y >>> 8) & 0xff) ^ mask[m + 2]!; out[o + 3] = (y & 0xff) ^ mask[m + 3]!
+    }
   }
 
-  /** Y = Y · H (OpenSSL's gcm_gmult_4bit). */
-  private multiply (): void {
-    const y = this.y
+  /** Y = X · H for X = (x0, x1, x2, x3): OpenSSL's gcm_gmult_4bit, nibbles from the last byte to the first. */
+  private multiply (x0: number, x1: number, x2: number, x3: number): void {
     const t = this.table
-    let nlo = y[15]! & 0xf
-    let nhi = y[15]! >>> 4
-    let z0 = t[nlo * 4]!; let z1 = t[nlo * 4 + 1]!; let z2 = t[nlo * 4 + 2]!; let z3 = t[nlo * 4 + 3]!
-    for (let cnt = 15; ; cnt--) {
-      let rem = z3 & 0xf
-      z3 = (z3 >>> 4) | (z2 << 28); z2 = (z2 >>> 4) | (z1 << 28); z1 = (z1 >>> 4) | (z0 << 28); z0 = (z0 >>> 4) ^ (REM[rem]! << 16)
-      z0 ^= t[nhi * 4]!; z1 ^= t[nhi * 4 + 1]!; z2 ^= t[nhi * 4 + 2]!; z3 ^= t[nhi * 4 + 3]!
-      if (cnt === 0) break
-      nlo = y[cnt - 1]! & 0xf
-      nhi = y[cnt - 1]! >>> 4
-      rem = z3 & 0xf
-      z3 = (z3 >>> 4) | (z2 << 28); z2 = (z2 >>> 4) | (z1 << 28); z1 = (z1 >>> 4) | (z0 << 28); z0 = (z0 >>> 4) ^ (REM[rem]! << 16)
-      z0 ^= t[nlo * 4]!; z1 ^= t[nlo * 4 + 1]!; z2 ^= t[nlo * 4 + 2]!; z3 ^= t[nlo * 4 + 3]!
+    let z0 = 0; let z1 = 0; let z2 = 0; let z3 = 0
+    let first = true
+    for (let w = 3; w >= 0; w--) {
+      const x = w === 3 ? x3 : w === 2 ? x2 : w === 1 ? x1 : x0
+      for (let shift = 0; shift < 32; shift += 4) {
+        const n = (x >>> shift) & 0xf
+        if (first) {
+          first = false
+        } else {
+          const rem = z3 & 0xf
+          z3 = (z3 >>> 4) | (z2 << 28); z2 = (z2 >>> 4) | (z1 << 28); z1 = (z1 >>> 4) | (z0 << 28); z0 = (z0 >>> 4) ^ (REM[rem]! << 16)
+        }
+        const k = n * 4
+        z0 ^= t[k]!; z1 ^= t[k + 1]!; z2 ^= t[k + 2]!; z3 ^= t[k + 3]!
+      }
     }
-    y[0] = z0 >>> 24; y[1] = (z0 >>> 16) & 0xff; y[2] = (z0 >>> 8) & 0xff; y[3] = z0 & 0xff
-    y[4] = z1 >>> 24; y[5] = (z1 >>> 16) & 0xff; y[6] = (z1 >>> 8) & 0xff; y[7] = z1 & 0xff
-    y[8] = z2 >>> 24; y[9] = (z2 >>> 16) & 0xff; y[10] = (z2 >>> 8) & 0xff; y[11] = z2 & 0xff
-    y[12] = z3 >>> 24; y[13] = (z3 >>> 16) & 0xff; y[14] = (z3 >>> 8) & 0xff; y[15] = z3 & 0xff
+    this.y0 = z0; this.y1 = z1; this.y2 = z2; this.y3 = z3
   }
+}
+
+function word (b: Uint8Array, at: number): number {
+  return (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!
 }

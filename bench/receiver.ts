@@ -186,12 +186,7 @@ function press (port: number, digit: string, afterMs: number, srtp?: { suite: Sr
     if (srtp !== undefined) {
       // Sealed as the caller's phone would (the tests prove the sealing against libsrtp).
       const sender = new SrtpSender(srtp.suite, parseSdesKey(srtp.key, srtp.suite))
-      packets = packets.map((p, k) => {
-        const sealed = Buffer.alloc(p.length + sender.rtpTrailerBytes)
-        p.copy(sealed)
-        sender.sealRtp(sealed, p.length, 1 + k)
-        return sealed
-      })
+      packets = packets.map((p, k) => sender.sealedRtp(p, 1 + k))
     }
     const { address, port: to } = state.source
     state.pressAt = now()

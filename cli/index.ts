@@ -192,7 +192,7 @@ async function listen (argv: string[], io: Io): Promise<number> {
     try {
       const sequence = randomInt(2 ** 16)
       press = keyPress(values.dtmf, { payloadType: pt, ssrc: randomInt(2 ** 32), sequence, timestamp: randomInt(2 ** 32) })
-      if (srtp !== null) press = press.map((packet, k) => srtp.sealRtp(packet, sequence + k))
+      if (srtp !== null) press = press.map((packet, k) => srtp.send.sealedRtp(packet, sequence + k))
     } catch (err) {
       throw new UsageError(`--dtmf: ${(err as Error).message}`)
     }
@@ -238,7 +238,7 @@ async function listen (argv: string[], io: Io): Promise<number> {
     const reply = setTimeout(() => {
       replies.delete(reply)
       const rr = monitor.receiverReport(sr.ssrc, ourSsrc, performance.now())
-      if (rr !== null) via.send(srtp === null ? rr : srtp.sealRtcp(rr), rinfo.port, rinfo.address, () => {})
+      if (rr !== null) via.send(srtp === null ? rr : srtp.send.sealedRtcp(rr), rinfo.port, rinfo.address, () => {})
     }, 100 + randomInt(200))
     replies.add(reply)
   }
@@ -301,7 +301,7 @@ function srtpSuite (name: string): SrtpSuiteName {
  * seals the reports and key presses sent back (the play's srtp.remoteKey). A key not given is
  * made and printed, with the play command that matches.
  */
-function srtpEnds (suiteName: string, key: string | undefined, sendKey: string | undefined, io: Io): { open: SrtpReceiver, sealRtp: (packet: Buffer, index: number) => Buffer, sealRtcp: (packet: Buffer) => Buffer, unauthenticated: number } {
+function srtpEnds (suiteName: string, key: string | undefined, sendKey: string | undefined, io: Io): { open: SrtpReceiver, send: SrtpSender, unauthenticated: number } {
   const suite = srtpSuite(suiteName)
   const openKey = key ?? makeSdesKey(suite)
   const closeKey = sendKey ?? makeSdesKey(suite)
@@ -314,21 +314,7 @@ function srtpEnds (suiteName: string, key: string | undefined, sendKey: string |
     throw new UsageError((err as Error).message)
   }
   if (key === undefined || sendKey === undefined) io.err(`SRTP ${suite}: start the play with --srtp ${suite} --srtp-key ${openKey} --srtp-remote-key ${closeKey}`)
-  return {
-    open,
-    sealRtp: (packet, index) => {
-      const sealed = Buffer.alloc(packet.length + sender.rtpTrailerBytes)
-      packet.copy(sealed)
-      sender.sealRtp(sealed, packet.length, index)
-      return sealed
-    },
-    sealRtcp: packet => {
-      const sealed = Buffer.alloc(packet.length + sender.rtcpTrailerBytes)
-      packet.copy(sealed)
-      return sealed.subarray(0, sender.sealRtcp(sealed, packet.length))
-    },
-    unauthenticated: 0
-  }
+  return { open, send: sender, unauthenticated: 0 }
 }
 
 /** What `listen` heard, for a person or as JSON, and the audio as a WAV file when asked. */

@@ -52,6 +52,9 @@ export interface SrtpKey {
   lifetime: number
 }
 
+/** A play's SRTP as the packet thread takes it: what it sends is sealed with `local`, what arrives opened with `remote` (none: all of it dropped). */
+export interface SrtpKeys { suite: SrtpSuiteName, local: SrtpKey, remote: SrtpKey | null }
+
 /** Why a key was refused, and in which part: the service turns it into a 400 naming the field. */
 export class SrtpKeyError extends Error {
   constructor (message: string) {

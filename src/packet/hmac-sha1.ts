@@ -16,8 +16,8 @@ export class HmacSha1 {
   private inner: Buffer
   /** The outer hash's input: the key XOR opad, then the inner digest. */
   private readonly outer: Buffer
-  /** Views of `inner` by message length, made once: every packet of a play has one length. */
-  private readonly views = new Map<number, Buffer>()
+  /** The inner hash's input as a view, made again only when the length changes (every packet of a play has one length). */
+  private message: Buffer = Buffer.alloc(0)
 
   constructor (key: Uint8Array) {
     if (key.length > 64) throw new RangeError('an HMAC-SHA1 key of more than 64 bytes is hashed first; SRTP\'s are 20')
@@ -40,17 +40,13 @@ export class HmacSha1 {
       const grown = Buffer.alloc(64 + length)
       this.inner.copy(grown, 0, 0, 64)
       this.inner = grown
-      this.views.clear()
+      this.message = Buffer.alloc(0)
     }
     const inner = this.inner
     for (let i = start; i < end; i++) inner[64 + i - start] = data[i]!
     if (roc !== null) inner.writeUInt32BE(roc >>> 0, 64 + end - start)
-    let message = this.views.get(length)
-    if (message === undefined) {
-      message = inner.subarray(0, 64 + length)
-      this.views.set(length, message)
-    }
-    const digest = hash('sha1', message, 'binary')
+    if (this.message.length !== 64 + length) this.message = inner.subarray(0, 64 + length)
+    const digest = hash('sha1', this.message, 'binary')
     const outer = this.outer
     for (let i = 0; i < 20; i++) outer[64 + i] = digest.charCodeAt(i)
     const tag = hash('sha1', outer, 'binary')

@@ -14,7 +14,7 @@ import { COUNTERS, type Control, type PauseMode, type StoppedBy } from './protoc
 import { DtmfReceiver, type DtmfOptions } from './dtmf.js'
 import { isRtcp, nextReportMs, readRtcp, RtcpWriter, wallClockMs } from './rtcp.js'
 import { SrtpReceiver, SrtpSender } from './srtp.js'
-import type { SrtpKey, SrtpSuiteName } from '../common/srtp-suites.js'
+import type { SrtpKeys } from '../common/srtp-suites.js'
 
 /** A prompt's payloads at one codec and ptime (see Prompt.frames). */
 export type Frames = readonly Buffer[]
@@ -33,7 +33,7 @@ export interface PlayOptions {
    * SRTP (RFC 3711): RTP and RTCP sent sealed with `local`; what arrives opened with `remote`,
    * and dropped (counted as unauthenticated) when it does not open, or when there is no `remote`.
    */
-  srtp?: { suite: SrtpSuiteName, local: SrtpKey, remote: SrtpKey | null }
+  srtp?: SrtpKeys
   /** The law of the payloads, for the silence sent while paused (default PCMU). */
   codec?: Codec
   /** Times the whole list plays (default 1); 0 plays it until stopped. */

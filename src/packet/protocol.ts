@@ -6,7 +6,7 @@ import type { EngineErrorCode } from '../common/errors.js'
 import type { Codec, Ptime } from '../common/g711.js'
 import type { Endpoint, PAUSE_MODES, PlayControl, PlayState, STOPPED_BY } from '../common/schemas.js'
 import type { RtcpMode } from './rtcp.js'
-import type { SrtpKey, SrtpSuiteName } from '../common/srtp-suites.js'
+import type { SrtpKeys } from '../common/srtp-suites.js'
 
 /**
  * Each play's counters: Float64s in one SharedArrayBuffer, a slot of COUNTERS.size per play
@@ -87,8 +87,8 @@ export interface StartPlay {
   rtcp: RtcpMode
   /** The first packet's sequence number; random when absent. */
   firstSequence?: number
-  /** SRTP: what the play sends is sealed with `local`; what arrives is opened with `remote` (none: all of it dropped). */
-  srtp: { suite: SrtpSuiteName, local: SrtpKey, remote: SrtpKey | null } | null
+  /** SRTP, or null for plain RTP. */
+  srtp: SrtpKeys | null
 }
 
 export interface Started {

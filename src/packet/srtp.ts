@@ -67,63 +67,68 @@ export function deriveSessionKey (suite: SrtpSuite, key: SrtpKey, label: number,
     x.copy(blocks, j * 16)
     blocks.writeUInt16BE(j, j * 16 + 14)
   }
-  const prf = createCipheriv(ecbName(suite.keyBytes), key.masterKey, null).setAutoPadding(false)
-  return prf.update(blocks).subarray(0, bytes)
+  return ecbOf(suite, Buffer.from(key.masterKey)).update(blocks).subarray(0, bytes)
 }
 
 /**
- * AES in counter mode as SRTP uses it (RFC 3711 §4.1.1): block j of a packet's keystream is
- * AES(k_e, IV + j), IV = (k_s << 16) XOR (SSRC << 64) XOR (index << 16). One ECB cipher serves
- * every packet: only the counter blocks change. A sender's packets come in index order, so the
- * keystream of the next `batch` packets is made in one `update`: one call into OpenSSL, and one
+ * A keystream of counter blocks under one AES-ECB cipher, the part AES-CM (RFC 3711 §4.1.1) and
+ * GCM (NIST SP 800-38D §7.1) share: per packet an IV (`ivOf`: 16 bytes, the last `counterBytes`
+ * left for the block counter), then block j is AES(k, IV with counter first + j). One ECB
+ * cipher serves every packet: only the counter blocks change. A sender's packets come in index
+ * order, so `batch` packets' keystream is made in one `update`: one call into OpenSSL, and one
  * Buffer, per `batch` packets.
  */
-class AesCounter {
+class CounterKeystream {
   private readonly ecb: Cipher
-  private readonly salt: Buffer
   private readonly batch: number
+  private readonly ivOf: (iv: Buffer, ssrc: number, index: number) => void
+  private readonly counterBytes: 2 | 4
+  private readonly firstCounter: number
   /** Keystream of packets [first, first + batch) of stream `ssrc`, `stride` bytes each. */
   private keystream: Buffer = Buffer.alloc(0)
   private first = -1
   private ssrc = -1
   private stride = 0
+  private readonly iv = Buffer.alloc(16)
 
-  constructor (suite: SrtpSuite, key: Buffer, salt: Buffer, batch: number) {
-    this.ecb = createCipheriv(ecbName(suite.keyBytes), key, null).setAutoPadding(false)
-    this.salt = Buffer.alloc(16)
-    salt.copy(this.salt, 0)
+  constructor (ecb: Cipher, batch: number, o: { ivOf: (iv: Buffer, ssrc: number, index: number) => void, counterBytes: 2 | 4, firstCounter: number }) {
+    this.ecb = ecb
     this.batch = batch
+    this.ivOf = o.ivOf
+    this.counterBytes = o.counterBytes
+    this.firstCounter = o.firstCounter
+  }
+
+  get bytes (): Buffer { return this.keystream }
+
+  /** Where packet `index` of `ssrc` starts in `bytes`, with at least `length` bytes of keystream. */
+  at (ssrc: number, index: number, length: number): number {
+    if (ssrc !== this.ssrc || index < this.first || index >= this.first + this.batch || length > this.stride) this.refill(ssrc, index, length)
+    return (index - this.first) * this.stride
   }
 
   /** XORs the keystream of (ssrc, index) into data[start, end). */
   apply (data: Buffer, start: number, end: number, ssrc: number, index: number): void {
     const length = end - start
     if (length <= 0) return
-    if (ssrc !== this.ssrc || index < this.first || index >= this.first + this.batch || length > this.stride) this.refill(ssrc, index, length)
+    const from = this.at(ssrc, index, length)
     const ks = this.keystream
-    const from = (index - this.first) * this.stride
     for (let i = 0; i < length; i++) data[start + i]! ^= ks[from + i]!
   }
 
-  /** The keystream of packets [index, index + batch) of `ssrc`, each at least `length` bytes. */
   private refill (ssrc: number, index: number, length: number): void {
     const perPacket = Math.ceil(Math.max(length, this.stride) / 16)
     const b = blocksOf(perPacket * 16 * this.batch)
-    const salt = this.salt
+    const iv = this.iv
+    const counterAt = 16 - this.counterBytes
     for (let k = 0; k < this.batch; k++) {
-      const i = index + k
-      const high = Math.floor(i / 2 ** 32)
-      const low = i >>> 0
+      this.ivOf(iv, ssrc, index + k)
       for (let j = 0; j < perPacket; j++) {
         const at = (k * perPacket + j) * 16
-        // The salt, with the SSRC XORed into bytes 4-7 and the 48-bit index into 8-13; j in 14-15.
-        b[at] = salt[0]!; b[at + 1] = salt[1]!; b[at + 2] = salt[2]!; b[at + 3] = salt[3]!
-        b[at + 4] = salt[4]! ^ (ssrc >>> 24); b[at + 5] = salt[5]! ^ ((ssrc >>> 16) & 0xff)
-        b[at + 6] = salt[6]! ^ ((ssrc >>> 8) & 0xff); b[at + 7] = salt[7]! ^ (ssrc & 0xff)
-        b[at + 8] = salt[8]! ^ ((high >>> 8) & 0xff); b[at + 9] = salt[9]! ^ (high & 0xff)
-        b[at + 10] = salt[10]! ^ (low >>> 24); b[at + 11] = salt[11]! ^ ((low >>> 16) & 0xff)
-        b[at + 12] = salt[12]! ^ ((low >>> 8) & 0xff); b[at + 13] = salt[13]! ^ (low & 0xff)
-        b[at + 14] = j >>> 8; b[at + 15] = j & 0xff
+        for (let i = 0; i < counterAt; i++) b[at + i] = iv[i]!
+        const counter = this.firstCounter + j
+        if (this.counterBytes === 4) { b[at + 12] = counter >>> 24; b[at + 13] = (counter >>> 16) & 0xff }
+        b[at + 14] = (counter >>> 8) & 0xff; b[at + 15] = counter & 0xff
       }
     }
     this.keystream = this.ecb.update(b)
@@ -133,54 +138,23 @@ class AesCounter {
   }
 }
 
-/**
- * GCM's counter blocks for a sender (NIST SP 800-38D §7.1): per packet J0 = IV | 1, whose
- * encryption masks the tag, then IV | 2, IV | 3, ... for the payload; the IV is RFC 7714's.
- * Made `batch` packets at a time with one AES-ECB cipher, like AesCounter.
- */
-class GcmCounter {
-  private readonly ecb: Cipher
-  private readonly salt: Buffer
-  private readonly batch: number
-  /** The hash key H = AES_K(0^128). */
-  readonly h: Buffer
-  private keystream: Buffer = Buffer.alloc(0)
-  private first = -1
-  private ssrc = -1
-  private stride = 0
-  private readonly iv = Buffer.alloc(12)
+/** AES-CM's IV (RFC 3711 §4.1.1), its first 14 bytes: the session salt, the SSRC XORed into bytes 4-7 and the 48-bit index into 8-13. */
+function cmIv (iv: Buffer, salt: Buffer, ssrc: number, index: number): void {
+  const high = Math.floor(index / 2 ** 32)
+  const low = index >>> 0
+  for (let i = 0; i < 14; i++) iv[i] = salt[i]!
+  iv[4]! ^= ssrc >>> 24; iv[5]! ^= (ssrc >>> 16) & 0xff; iv[6]! ^= (ssrc >>> 8) & 0xff; iv[7]! ^= ssrc & 0xff
+  iv[8]! ^= (high >>> 8) & 0xff; iv[9]! ^= high & 0xff
+  iv[10]! ^= low >>> 24; iv[11]! ^= (low >>> 16) & 0xff; iv[12]! ^= (low >>> 8) & 0xff; iv[13]! ^= low & 0xff
+}
 
-  constructor (suite: SrtpSuite, key: Buffer, salt: Buffer, batch: number) {
-    this.ecb = createCipheriv(ecbName(suite.keyBytes), key, null).setAutoPadding(false)
-    this.h = this.ecb.update(Buffer.alloc(16))
-    this.salt = salt
-    this.batch = batch
-  }
+/** AES-CM's keystream for one session key and salt. */
+function aesCounter (suite: SrtpSuite, key: Buffer, salt: Buffer, batch: number): CounterKeystream {
+  return new CounterKeystream(ecbOf(suite, key), batch, { ivOf: (iv, ssrc, index) => cmIv(iv, salt, ssrc, index), counterBytes: 2, firstCounter: 0 })
+}
 
-  /** Where packet `index` of `ssrc` starts in `keystream` (E(J0), then the payload's blocks), its payload at most `length` bytes. */
-  at (ssrc: number, index: number, length: number): number {
-    if (ssrc !== this.ssrc || index < this.first || index >= this.first + this.batch || 16 + length > this.stride) this.refill(ssrc, index, length)
-    return (index - this.first) * this.stride
-  }
-
-  get bytes (): Buffer { return this.keystream }
-
-  private refill (ssrc: number, index: number, length: number): void {
-    const perPacket = 1 + Math.ceil(Math.max(length, this.stride - 16) / 16)
-    const b = blocksOf(perPacket * 16 * this.batch)
-    for (let k = 0; k < this.batch; k++) {
-      gcmIv(this.iv, this.salt, ssrc, index + k)
-      for (let j = 0; j < perPacket; j++) {
-        const at = (k * perPacket + j) * 16
-        this.iv.copy(b, at)
-        b.writeUInt32BE(j + 1, at + 12)
-      }
-    }
-    this.keystream = this.ecb.update(b)
-    this.first = index
-    this.ssrc = ssrc
-    this.stride = perPacket * 16
-  }
+function ecbOf (suite: SrtpSuite, key: Buffer): Cipher {
+  return createCipheriv(ecbName(suite.keyBytes), key, null).setAutoPadding(false)
 }
 
 /** The session keys of one direction (RFC 3711 §4.3): SRTP's and SRTCP's, from one master key. */
@@ -189,15 +163,18 @@ class SessionKeys {
   readonly rtpSalt: Buffer
   readonly rtcpSalt: Buffer
   /** AES-CM suites. */
-  readonly rtpCounter: AesCounter | null = null
-  readonly rtcpCounter: AesCounter | null = null
+  readonly rtpCounter: CounterKeystream | null = null
+  readonly rtcpCounter: CounterKeystream | null = null
   readonly rtpMac: HmacSha1 | null = null
   readonly rtcpMac: HmacSha1 | null = null
   /** GCM suites: the session keys as KeyObjects, so each packet's cipher skips the import (SRTCP, and what arrives). */
   readonly rtpKey: KeyObject | null = null
   readonly rtcpKey: KeyObject | null = null
-  /** GCM suites, sending: the counter blocks and GHASH, with no cipher object per packet. */
-  readonly rtpGcm: { counter: GcmCounter, ghash: Ghash } | null = null
+  /**
+   * GCM suites, sending: the counter blocks (J0 = IV | 1 masks the tag, IV | 2... the payload)
+   * and GHASH, with no cipher object per packet.
+   */
+  readonly rtpGcm: { counter: CounterKeystream, ghash: Ghash } | null = null
 
   /** `batch`: packets of keystream made at once (a sender's come in order; a receiver's need not). */
   constructor (suite: SrtpSuite, key: SrtpKey, batch: number) {
@@ -209,13 +186,16 @@ class SessionKeys {
       const rtpKey = derive(LABEL.rtpKey, suite.keyBytes)
       this.rtpKey = createSecretKey(rtpKey)
       if (batch > 1) {
-        const counter = new GcmCounter(suite, rtpKey, this.rtpSalt, batch)
-        this.rtpGcm = { counter, ghash: new Ghash(counter.h) }
+        const ecb = ecbOf(suite, rtpKey)
+        const h = ecb.update(Buffer.alloc(16)) // the hash key, AES_K(0^128)
+        const salt = this.rtpSalt
+        const counter = new CounterKeystream(ecb, batch, { ivOf: (iv, ssrc, index) => gcmIv(iv, salt, ssrc, index), counterBytes: 4, firstCounter: 1 })
+        this.rtpGcm = { counter, ghash: new Ghash(h) }
       }
       this.rtcpKey = createSecretKey(derive(LABEL.rtcpKey, suite.keyBytes))
     } else {
-      this.rtpCounter = new AesCounter(suite, derive(LABEL.rtpKey, suite.keyBytes), this.rtpSalt, batch)
-      this.rtcpCounter = new AesCounter(suite, derive(LABEL.rtcpKey, suite.keyBytes), this.rtcpSalt, 1)
+      this.rtpCounter = aesCounter(suite, derive(LABEL.rtpKey, suite.keyBytes), this.rtpSalt, batch)
+      this.rtcpCounter = aesCounter(suite, derive(LABEL.rtcpKey, suite.keyBytes), this.rtcpSalt, 1)
       this.rtpMac = new HmacSha1(derive(LABEL.rtpAuth, AUTH_KEY_BYTES))
       this.rtcpMac = new HmacSha1(derive(LABEL.rtcpAuth, AUTH_KEY_BYTES))
     }
@@ -226,11 +206,13 @@ class SessionKeys {
  * GCM's 12-byte IV (RFC 7714 §8.1, §9.1): 00 00 | SSRC | ROC | SEQ for SRTP (ROC | SEQ is the
  * 48-bit index), 00 00 | SSRC | 00 00 | 0 | index (31) for SRTCP, XORed with the session salt.
  */
-function gcmIv (iv: Buffer, salt: Buffer, ssrc: number, index: number): Buffer {
-  iv.writeUInt16BE(0, 0)
-  iv.writeUInt32BE(ssrc >>> 0, 2)
-  iv.writeUInt16BE(Math.floor(index / 2 ** 32) & 0xffff, 6)
-  iv.writeUInt32BE(index >>> 0, 8)
+function gcmIv (iv: Uint8Array, salt: Buffer, ssrc: number, index: number): Uint8Array {
+  const high = Math.floor(index / 2 ** 32)
+  const low = index >>> 0
+  iv[0] = 0; iv[1] = 0
+  iv[2] = ssrc >>> 24; iv[3] = (ssrc >>> 16) & 0xff; iv[4] = (ssrc >>> 8) & 0xff; iv[5] = ssrc & 0xff
+  iv[6] = (high >>> 8) & 0xff; iv[7] = high & 0xff
+  iv[8] = low >>> 24; iv[9] = (low >>> 16) & 0xff; iv[10] = (low >>> 8) & 0xff; iv[11] = low & 0xff
   for (let i = 0; i < 12; i++) iv[i]! ^= salt[i]!
   return iv
 }
@@ -285,7 +267,7 @@ export class SrtpSender {
     } else {
       // AES-GCM (RFC 7714 §8): the header is the AAD, the tag follows the ciphertext, then the MKI.
       const { counter, ghash } = k.rtpGcm!
-      const at = counter.at(ssrc, index, length - 12)
+      const at = counter.at(ssrc, index, 16 + length - 12)
       const ks = counter.bytes
       for (let i = 12; i < length; i++) packet[i]! ^= ks[at + 4 + i]!
       ghash.reset()
@@ -295,6 +277,21 @@ export class SrtpSender {
       end += GCM_TAG
       if (this.mki !== null) this.mki.copy(packet, end)
     }
+  }
+
+  /** A sealed copy of a whole RTP packet whose index is `index`: for tools that play the far end, not the packet path. */
+  sealedRtp (packet: Buffer, index: number): Buffer {
+    const sealed = Buffer.alloc(packet.length + this.rtpTrailerBytes)
+    packet.copy(sealed)
+    this.sealRtp(sealed, packet.length, index)
+    return sealed
+  }
+
+  /** A sealed copy of a whole compound RTCP packet, as SRTCP: for tools that play the far end. */
+  sealedRtcp (packet: Buffer): Buffer {
+    const sealed = Buffer.alloc(packet.length + this.rtcpTrailerBytes)
+    packet.copy(sealed)
+    return sealed.subarray(0, this.sealRtcp(sealed, packet.length))
   }
 
   /**
@@ -313,7 +310,7 @@ export class SrtpSender {
       // The tag covers the packet and E | index (§3.4); the MKI sits between them and the tag.
       const signed = end
       if (this.mki !== null) end += this.mki.copy(packet, end)
-      this.keys.rtcpMac!.sign(packet, 0, signed, null, packet, end, this.suite.rtcpTagBytes)
+      k.rtcpMac!.sign(packet, 0, signed, null, packet, end, this.suite.rtcpTagBytes)
       return end + this.suite.rtcpTagBytes
     }
     const word = Buffer.alloc(4)
@@ -432,7 +429,7 @@ export class SrtpReceiver {
     const wordAt = aead ? packet.length - mkiBytes - 4 : packet.length - tagBytes - mkiBytes - 4
     const end = aead ? wordAt - tagBytes : wordAt
     if (end < 8 || (packet[0]! >> 6) !== 2) return null
-    const mkiAt = aead ? wordAt + 4 : wordAt + 4
+    const mkiAt = wordAt + 4
     if (this.mki !== null && !this.mki.equals(packet.subarray(mkiAt, mkiAt + mkiBytes))) return null
     const word = packet.readUInt32BE(wordAt)
     const encrypted = (word & E_FLAG) !== 0

@@ -16,8 +16,7 @@ import type { UrlCache } from '../library/url-cache.js'
 import type { PlayRecord } from './play-record.js'
 import type { PromptStore } from '../library/prompt-store.js'
 import { TargetPolicy, type TargetPolicyOptions } from './target-policy.js'
-import { isSrtpSuiteName, makeSdesKey, parseSdesKey, SRTP_SUITE_NAMES, SrtpKeyError } from '../common/srtp-suites.js'
-import type { StartPlay } from '../packet/protocol.js'
+import { isSrtpSuiteName, makeSdesKey, parseSdesKey, SRTP_SUITE_NAMES, SrtpKeyError, type SrtpKeys } from '../common/srtp-suites.js'
 
 export interface PlayManagerOptions {
   /** Local UDP ports plays send from; RTP uses the even ones, RTCP the odd one above. */
@@ -291,7 +290,7 @@ export class PlayManager {
  * key of the suite's length, no session parameter; the local key made when absent. Refusals
  * are INVALID_REQUEST naming the field, and never repeat a key.
  */
-function secureMedia (srtp: NonNullable<PlayRequest['srtp']>): { keys: NonNullable<StartPlay['srtp']>, localKey: string } {
+function secureMedia (srtp: NonNullable<PlayRequest['srtp']>): { keys: SrtpKeys, localKey: string } {
   const suite = srtp.suite
   if (!isSrtpSuiteName(suite)) {
     throw new EngineError('INVALID_REQUEST', `srtp.suite "${suite}" is not a suite prompt-player speaks; use one of ${SRTP_SUITE_NAMES.join(', ')} (the a=crypto line's second word)`)

@@ -10,8 +10,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { Ivr, type Call } from '../../examples/ivr/ivr.js'
-import { buildApp, correlation, referenceDecode, sample, tempDir, waitUntil } from '../helpers/index.js'
-import { freePortPair } from '../helpers/srtp-judges.js'
+import { buildApp, correlation, freePortPair, referenceDecode, sample, tempDir, waitUntil } from '../helpers/index.js'
 
 const MODULES = '/usr/lib/baresip/modules'
 

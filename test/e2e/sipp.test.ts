@@ -10,21 +10,11 @@ import path from 'node:path'
 import t from 'tap'
 import { run } from '../../cli/index.js'
 import { readPcap } from '../../cli/pcap.js'
-import { bindPair } from '../../cli/udp-pair.js'
 import { Ivr, answerFor, readOffer, type Call } from '../../examples/ivr/ivr.js'
-import { LIBRARY, ROOT, buildApp, sleep, tempDir } from '../helpers/index.js'
+import { LIBRARY, ROOT, buildApp, freePortPair, sleep, tempDir } from '../helpers/index.js'
 
 const SCENARIO = path.join(ROOT, 'examples', 'ivr', 'caller.xml')
 const POUND = '/usr/share/sip-tester/dtmf_2833_pound.pcap'
-
-/** A free UDP port on loopback whose neighbour above is free too (sipp's media port and its RTCP). */
-async function freePort (): Promise<number> {
-  const { socket, rtcpSocket } = await bindPair('127.0.0.1', 0)
-  const port = socket.address().port
-  socket.close()
-  rtcpSocket!.close()
-  return port
-}
 
 async function exited (child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) return child.exitCode
@@ -53,7 +43,7 @@ t.test('sipp calls the IVR: it hears welcome, presses #, the play stops within a
   }
   const app = await buildApp(t)
   const url = await app.listen({ host: '127.0.0.1', port: 0 })
-  const [ivrPort, callerPort, mediaPort] = [await freePort(), await freePort(), await freePort()]
+  const [ivrPort, callerPort, mediaPort] = [await freePortPair(), await freePortPair(), await freePortPair()]
   const ivr = new Ivr({ sip: { address: '127.0.0.1', port: ivrPort! }, player: { url }, mediaAddress: '127.0.0.1' })
   const answered: Call[] = []
   const digits: string[] = []

@@ -231,6 +231,15 @@ export function median (values: number[]): number {
   return sorted[sorted.length >> 1] ?? NaN
 }
 
+/** A free UDP port on loopback whose neighbour above is free too (for a far end that binds its RTP and RTCP ports itself). */
+export async function freePortPair (): Promise<number> {
+  const { socket, rtcpSocket } = await bindPair('127.0.0.1', 0)
+  const port = socket.address().port
+  socket.close()
+  rtcpSocket?.close()
+  return port
+}
+
 /** Resolves once `check` holds (polled every `everyMs`), rejects with `what` after `timeoutMs`. */
 export async function waitUntil (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, everyMs = 10): Promise<void> {
   const start = performance.now()

@@ -6,8 +6,7 @@
 import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { bindPair } from '../../cli/udp-pair.js'
-import { sleep, tempDir } from './index.js'
+import { freePortPair, sleep, tempDir } from './index.js'
 import type { Test as TapTest } from 'tap'
 
 type Test = Pick<TapTest, 'teardown'>
@@ -93,15 +92,6 @@ export async function libsrtpSeal (t: Test, o: { suite: Suite, key: string, pack
     ...(mki === null ? [] : [`mki=${mki}`]), `e.${pad}_src_0`, '!', 'multifilesink', `location=${path.join(out, '%06d.bin')}`
   ])
   return readPackets(out)
-}
-
-/** A free even UDP port with the odd one above it free too (for a receiver that binds both itself). */
-export async function freePortPair (): Promise<number> {
-  const { socket, rtcpSocket } = await bindPair('127.0.0.1', 0)
-  const port = socket.address().port
-  socket.close()
-  rtcpSocket?.close()
-  return port
 }
 
 /** Whether something has bound UDP `port` on this machine (from /proc/net/udp). */

@@ -19,7 +19,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { PromptPlayerClient, PromptPlayerError, type PlayControl } from '../client/index.js'
-import { CODECS, Ffmpeg, SAMPLE_RATE, SRTP_SUITE_NAMES, SrtpReceiver, SrtpSender, isRtcp, keyPress, makeSdesKey, parseSdesKey, wavFile, type Codec, type SrtpSuiteName } from '../src/index.js'
+import { G711, Ffmpeg, SAMPLE_RATE, SRTP_SUITE_NAMES, SrtpReceiver, SrtpSender, isRtcp, keyPress, makeSdesKey, parseSdesKey, wavFile, type Law, type SrtpSuiteName } from '../src/index.js'
 import { readPcap } from './pcap.js'
 import { bindPair } from './udp-pair.js'
 import { RtpMonitor, type StreamReport } from './rtp-monitor.js'
@@ -324,8 +324,8 @@ async function finish (monitor: RtpMonitor, values: { json?: boolean | undefined
   else io.out(reports.length === 0 ? `nothing arrived on ${where}: check the play's target and that no firewall drops UDP` : reports.map((r, i) => describe(r, i + 1)).join('\n'))
   if (values.wav !== undefined && reports.length > 0) {
     const main = reports.reduce((a, b) => (b.packets > a.packets ? b : a))
-    const codec: Codec = main.payloadTypes['8'] !== undefined ? 'PCMA' : 'PCMU'
-    const pcm = await new Ffmpeg().decodeG711(monitor.audio(main.ssrc, CODECS[codec].silence), codec)
+    const codec: Law = main.payloadTypes['8'] !== undefined ? 'PCMA' : 'PCMU'
+    const pcm = await new Ffmpeg().decodeG711(monitor.audio(main.ssrc, G711[codec].silence), codec)
     await fs.writeFile(values.wav, wavFile(pcm, SAMPLE_RATE))
     io.err(`wrote ${values.wav}: ${(pcm.length / 2 / SAMPLE_RATE).toFixed(2)} s of 8 kHz mono 16-bit audio (${codec}, SSRC ${hex(main.ssrc)})`)
   }

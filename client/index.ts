@@ -8,7 +8,7 @@
  *   const play = await player.play({ target: { host, port }, prompts: ['welcome'] })
  *   for await (const event of player.events({ play: play.id })) if (event.type !== 'play.started') break
  */
-import type { PlayControl, PlayCreatedInfo, PlayEvent, PlayEventType, PlayInfo, PlayRequest, PromptInfo } from '../src/index.js'
+import type { PlayControl, PlayCreatedInfo, PlayEvent, PlayEventType, PlayInfo, PlayRequest, PromptResourceInfo as PromptInfo } from '../src/index.js'
 
 export type { PlayControl, PlayCreatedInfo, PlayInfo, PlayRequest, PromptInfo, PlayEvent, PlayEventType }
 

@@ -178,10 +178,12 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
 
 export { ENGINE_DEFAULTS } from './common/defaults.js'
 export { EngineError, ENGINE_ERRORS, isEngineError, type EngineErrorCode } from './common/errors.js'
-export { CODECS, CODEC_NAMES, PTIMES, SAMPLE_RATE, type Codec, type Ptime } from './common/g711.js'
+export { CODECS, CODEC_NAMES, PTIMES, RENDITIONS, UPLOAD_RENDITIONS, renditionOf, silencePayload, type Codec, type CodecInfo, type Ptime, type Rendition, type Renditions } from './common/codecs.js'
+export { G711, LAWS, SAMPLE_RATE, type Law } from './common/g711.js'
+export { opusPacketMs, unpackOpus } from './common/opus-packets.js'
 export {
-  CONTAINERS, ContainerName, Endpoint, MAX_PROMPTS_PER_PLAY_LIMIT, Play, PlayControl, PlayCreated, PlayRequest, Prompt as PromptSchema, PromptName,
-  PROMPT_NAME_PATTERN, type PlayCreatedInfo, type PlayInfo, type PlayState, type PromptInfo
+  CONTAINERS, ContainerName, Endpoint, MAX_PROMPTS_PER_PLAY_LIMIT, Play, PlayControl, PlayCreated, PlayRequest, PromptResource as PromptSchema, Rendition as RenditionSchema, PromptName,
+  PROMPT_NAME_PATTERN, type PlayCreatedInfo, type PlayInfo, type PlayState, type PromptInfo, type PromptResourceInfo, type RenditionInfo
 } from './common/schemas.js'
 export { SRTP_SUITE_NAMES, SRTP_SUITES, makeSdesKey, parseSdesKey, type SrtpSuiteName } from './common/srtp-suites.js'
 export { detectContainer, type Container, type Detection } from './library/detect.js'

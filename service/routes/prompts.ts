@@ -53,7 +53,7 @@ export default async function promptRoutes (fastify: FastifyInstance, opts: Prom
     const upload = request.isMultipart() ? await readMultipart(request) : rawUpload(request)
     const { prompt, created } = await store.put(request.params.name, upload.bytes, { filename: upload.filename, replace: true })
     request.log.info({ prompt: prompt.name, container: prompt.info.source.container, created }, 'prompt stored')
-    return await reply.code(created ? 201 : 200).send(prompt.info)
+    return await reply.code(created ? 201 : 200).send(prompt.describe())
   })
 
   app.post('/v1/prompts', {
@@ -75,7 +75,7 @@ export default async function promptRoutes (fastify: FastifyInstance, opts: Prom
     PromptStore.checkName(name)
     const { prompt } = await store.put(name, upload.bytes, { filename: upload.filename, replace: false })
     request.log.info({ prompt: prompt.name, container: prompt.info.source.container, created: true }, 'prompt stored')
-    return await reply.code(201).send(prompt.info)
+    return await reply.code(201).send(prompt.describe())
   })
 
   app.get('/v1/prompts', {
@@ -84,7 +84,7 @@ export default async function promptRoutes (fastify: FastifyInstance, opts: Prom
 
   app.get('/v1/prompts/:name', {
     schema: { summary: 'Describe a prompt', params: NameParams, response: { 200: Prompt, 404: ErrorResponse } }
-  }, async (request) => store.getOrThrow(request.params.name).info)
+  }, async (request) => store.getOrThrow(request.params.name).describe())
 
   app.get('/v1/prompts/:name/audio', {
     schema: {

@@ -15,6 +15,8 @@ export const ENGINE_DEFAULTS = {
   ffmpegNiceness: 10,
   /** Longest prompt, in seconds of decoded audio. */
   maxPromptSeconds: 600,
+  /** The Opus encoder's bitrate for Opus renditions, bits per second. */
+  opusBitrate: 32000,
   /** Transcodes at once, and uploads waiting beyond them. */
   maxTranscodes: 2,
   transcodeQueue: 32,

@@ -3,13 +3,11 @@
  * PT 0 is PCMU (µ-law), PT 8 is PCMA (A-law). No RFC defines a silence byte; by convention
  * it is the code for zero amplitude: 0xFF in µ-law and 0xD5 in A-law.
  */
-export const CODEC_NAMES = ['PCMU', 'PCMA'] as const
-export type Codec = typeof CODEC_NAMES[number]
+export const LAWS = ['PCMU', 'PCMA'] as const
+export type Law = typeof LAWS[number]
 
-export interface CodecInfo {
-  readonly name: Codec
-  /** Static payload type from RFC 3551 table 4. */
-  readonly payloadType: number
+export interface LawInfo {
+  readonly name: Law
   /** The byte that decodes to (near) zero amplitude. */
   readonly silence: number
   /** ffmpeg's raw format (`-f`) and encoder for this law. */
@@ -23,10 +21,7 @@ export const SAMPLE_RATE = 8000
 /** Samples (and bytes) of G.711 per millisecond. */
 export const SAMPLES_PER_MS = SAMPLE_RATE / 1000
 
-export const CODECS: Readonly<Record<Codec, CodecInfo>> = {
-  PCMU: { name: 'PCMU', payloadType: 0, silence: 0xff, ffmpegFormat: 'mulaw', ffmpegCodec: 'pcm_mulaw', mediaType: 'audio/PCMU' },
-  PCMA: { name: 'PCMA', payloadType: 8, silence: 0xd5, ffmpegFormat: 'alaw', ffmpegCodec: 'pcm_alaw', mediaType: 'audio/PCMA' }
+export const G711: Readonly<Record<Law, LawInfo>> = {
+  PCMU: { name: 'PCMU', silence: 0xff, ffmpegFormat: 'mulaw', ffmpegCodec: 'pcm_mulaw', mediaType: 'audio/PCMU' },
+  PCMA: { name: 'PCMA', silence: 0xd5, ffmpegFormat: 'alaw', ffmpegCodec: 'pcm_alaw', mediaType: 'audio/PCMA' }
 }
-
-export const PTIMES = [10, 20, 30, 40] as const
-export type Ptime = typeof PTIMES[number]

@@ -5,7 +5,7 @@
  * all of them; `PlayHandle.toJSON` is typed by it, so the compiler asks for its value.
  */
 import { Type, type Static, type TLiteral, type TUnion } from 'typebox'
-import { CODEC_NAMES, PTIMES } from './g711.js'
+import { CODEC_NAMES, PTIMES } from './codecs.js'
 import { SRTP_SUITE_NAMES } from './srtp-suites.js'
 
 export const PROMPT_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$'
@@ -170,5 +170,20 @@ export const Prompt = Type.Object({
   }),
   createdAt: Type.String({ format: 'date-time' })
 })
-/** The Prompt resource. */
+/** A prompt's description as stored (the Prompt resource without its renditions). */
 export type PromptInfo = Static<typeof Prompt>
+
+/** One codec's audio of a prompt, made from its source. */
+export const Rendition = Type.Object({
+  codec: CodecName,
+  frameMs: Type.Union([Type.Integer(), Type.Null()], { description: 'Opus: the frame duration (the ptime it serves); null for the byte codecs, which serve every ptime' }),
+  bytes: Type.Integer({ description: 'bytes stored (Opus: its packets, each with a 2-byte length)' })
+})
+export type RenditionInfo = Static<typeof Rendition>
+
+/** The Prompt resource: the description, and the renditions made so far. */
+export const PromptResource = Type.Object({
+  ...Prompt.properties,
+  renditions: Type.Array(Rendition, { description: 'the codecs\' audio made so far: PCMU, PCMA, G722 and opus at 20 ms at upload; opus at 10, 40 or 60 ms at its first play' })
+})
+export type PromptResourceInfo = Static<typeof PromptResource>

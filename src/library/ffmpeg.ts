@@ -11,7 +11,10 @@ import { Readable } from 'node:stream'
 import ffmpeg from 'fluent-ffmpeg'
 import { ENGINE_DEFAULTS } from '../common/defaults.js'
 import { EngineError } from '../common/errors.js'
-import { CODECS, SAMPLE_RATE, type Codec } from '../common/g711.js'
+import { G711, SAMPLE_RATE, type Law } from '../common/g711.js'
+import { describeRendition, type Rendition } from '../common/codecs.js'
+import { packOpus } from '../common/opus-packets.js'
+import { opusPacketsOf } from './ogg.js'
 
 export interface FfmpegOptions {
   /** The ffmpeg binary: a path, or a name looked up on PATH. */
@@ -29,6 +32,8 @@ export interface FfmpegOptions {
   /** Transcodes running at once, and waiting beyond those; past both, TRANSCODER_BUSY. */
   maxConcurrent?: number
   maxQueued?: number
+  /** The Opus encoder's bitrate, bits per second (default 32000). */
+  opusBitrate?: number
   /** Told of every decode run: how long it took and whether it worked (for metrics). */
   onRun?: (run: FfmpegRun) => void
 }
@@ -67,6 +72,7 @@ export class Ffmpeg {
   readonly maxSeconds: number
   readonly maxConcurrent: number
   readonly maxQueued: number
+  readonly opusBitrate: number
   private running = 0
   private readonly waiting: Array<() => void> = []
   private health: { at: number, result: Promise<FfmpegInfo | FfmpegUnusable> } | null = null
@@ -79,6 +85,7 @@ export class Ffmpeg {
     this.maxSeconds = options.maxSeconds ?? ENGINE_DEFAULTS.maxPromptSeconds
     this.maxConcurrent = options.maxConcurrent ?? ENGINE_DEFAULTS.maxTranscodes
     this.maxQueued = options.maxQueued ?? ENGINE_DEFAULTS.transcodeQueue
+    this.opusBitrate = options.opusBitrate ?? ENGINE_DEFAULTS.opusBitrate
     this.onRun = options.onRun
   }
 
@@ -111,11 +118,13 @@ export class Ffmpeg {
   }
 
   /**
-   * Decodes a stored source file once, to 8 kHz mono G.711 in both laws. The demuxer is named
+   * Decodes a stored source file once, into each rendition asked for in one run: 8 kHz mono
+   * G.711 in either law, 16 kHz G.722, Opus at 48 kHz with one frame duration (its packets read
+   * out of the Ogg file and stored length-prefixed, see opus-packets). The demuxer is named
    * (`-f`) from the content detection, so ffmpeg never guesses from the file name either.
    * ffmpeg's resampler low-pass filters before it decimates; writing our own would alias.
    */
-  async transcode (inputPath: string, inputFormat: string, outputs: { PCMU: string, PCMA: string }): Promise<DecodedStream> {
+  async transcode (inputPath: string, inputFormat: string, outputs: Partial<Record<Rendition, string>>): Promise<DecodedStream> {
     await this.slot()
     try {
       return await this.transcodeNow(inputPath, inputFormat, outputs)
@@ -138,25 +147,39 @@ export class Ffmpeg {
     this.running++
   }
 
-  private async transcodeNow (inputPath: string, inputFormat: string, outputs: { PCMU: string, PCMA: string }): Promise<DecodedStream> {
+  private async transcodeNow (inputPath: string, inputFormat: string, outputs: Partial<Record<Rendition, string>>): Promise<DecodedStream> {
     const command = ffmpeg(inputPath, { timeout: this.timeoutMs / 1000, niceness: this.niceness })
       .setFfmpegPath(this.path)
       .inputFormat(inputFormat)
       .inputOptions(['-nostdin'])
-    for (const codec of ['PCMU', 'PCMA'] as const) {
-      command.output(outputs[codec])
+    const opus: Array<{ file: string, frameMs: number }> = []
+    for (const [rendition, file] of Object.entries(outputs) as Array<[Rendition, string]>) {
+      const { codec, frameMs } = describeRendition(rendition)
+      const rate = codec === 'G722' ? 16000 : codec === 'opus' ? 48000 : SAMPLE_RATE
+      const output = command.output(codec === 'opus' ? `${file}.ogg` : file)
         .outputOptions(['-map', '0:a:0', '-vn', '-sn', '-dn', '-t', String(this.maxSeconds + 1)])
-        .audioFilters(`aresample=${SAMPLE_RATE}`)
+        .audioFilters(`aresample=${rate}`)
         .audioChannels(1)
-        .audioFrequency(SAMPLE_RATE)
-        .audioCodec(CODECS[codec].ffmpegCodec)
-        .format(CODECS[codec].ffmpegFormat)
+        .audioFrequency(rate)
+      if (codec === 'opus') {
+        output.audioCodec('libopus').audioBitrate(`${this.opusBitrate / 1000}k`).outputOptions(['-frame_duration', String(frameMs)]).format('ogg')
+        opus.push({ file, frameMs: frameMs! })
+      } else if (codec === 'G722') {
+        output.audioCodec('g722').format('g722')
+      } else {
+        output.audioCodec(G711[codec as Law].ffmpegCodec).format(G711[codec as Law].ffmpegFormat)
+      }
     }
     const stream: DecodedStream = { codec: null, sampleRate: null, channels: null }
     command.on('codecData', (data: { audio?: string, audio_details?: string[] }) => {
       Object.assign(stream, parseAudioDetails(data.audio, data.audio_details))
     })
     await this.run(command, 'decode the audio', 'transcode')
+    for (const { file, frameMs } of opus) {
+      // The packets as RTP carries them; the Ogg framing is not kept.
+      await fs.writeFile(file, packOpus(opusPacketsOf(await fs.readFile(`${file}.ogg`), frameMs)))
+      await fs.rm(`${file}.ogg`)
+    }
     return stream
   }
 
@@ -166,13 +189,13 @@ export class Ffmpeg {
    * stream closed" when ffmpeg's exit is seen more than 20 ms after its stdout closed, which
    * happens under load (fluent-ffmpeg issues #1067, #1171; seen here in a full test run).
    */
-  async decodeG711 (bytes: Buffer, codec: Codec): Promise<Buffer> {
+  async decodeG711 (bytes: Buffer, codec: Law): Promise<Buffer> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'prompt-player-decode-'))
     try {
       const output = path.join(dir, 'pcm')
       const command = ffmpeg(Readable.from([bytes]), { timeout: this.timeoutMs / 1000, niceness: this.niceness })
         .setFfmpegPath(this.path)
-        .inputFormat(CODECS[codec].ffmpegFormat)
+        .inputFormat(G711[codec].ffmpegFormat)
         .inputOptions(['-ar', String(SAMPLE_RATE), '-ac', '1'])
         .audioCodec('pcm_s16le')
         .format('s16le')

@@ -5,6 +5,8 @@
  *   media/<sha256>/source     the uploaded bytes, as uploaded
  *   media/<sha256>/pcmu       the audio as 8 kHz mono G.711 µ-law
  *   media/<sha256>/pcma       ... and A-law
+ *   media/<sha256>/g722       ... as 16 kHz G.722
+ *   media/<sha256>/opus-20    ... as Opus packets of 20 ms (opus-10, -40, -60 once a play needs them)
  *   .tmp/                     work in progress; emptied at startup
  *
  * An upload is transcoded in .tmp, its media directory renamed into place, and only then is
@@ -16,10 +18,10 @@ import { randomBytes } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import type { Codec } from '../common/g711.js'
+import type { Rendition, Renditions } from '../common/codecs.js'
 import type { PromptInfo } from '../common/schemas.js'
 import { isPromptName } from './prompt.js'
-import { discard, readAudio, stage, stagedDir } from './staging.js'
+import { discard, readAudio, renditionFile, stage, stagedDir } from './staging.js'
 import type { LibraryStorage, Staged, StoredPrompt, StoreWarning } from './storage.js'
 
 const MEDIA = 'media'
@@ -72,7 +74,7 @@ export class LocalStorage implements LibraryStorage {
     return await stage(path.join(this.dir, TMP), bytes, sha256)
   }
 
-  async readStaged (staged: Staged): Promise<Record<Codec, Buffer>> {
+  async readStaged (staged: Staged): Promise<Renditions> {
     return await readAudio(stagedDir(staged))
   }
 
@@ -103,6 +105,29 @@ export class LocalStorage implements LibraryStorage {
     }
   }
 
+  async readSource (sha256: string): Promise<Buffer | null> {
+    return await fs.readFile(this.sourcePath(sha256))
+  }
+
+  async readRendition (sha256: string, rendition: Rendition): Promise<Buffer | null> {
+    try {
+      return await fs.readFile(renditionFile(path.join(this.dir, MEDIA, sha256), rendition))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err
+    }
+  }
+
+  async addRendition (sha256: string, rendition: Rendition, bytes: Buffer): Promise<void> {
+    const media = path.join(this.dir, MEDIA, sha256)
+    try {
+      await fs.access(media)
+    } catch {
+      return
+    }
+    await writeAtomically(renditionFile(media, rendition), path.join(this.dir, TMP), bytes)
+  }
+
   async remove (name: string): Promise<void> {
     await fs.rm(path.join(this.dir, `${name}.json`), { force: true })
   }
@@ -125,7 +150,7 @@ export class LocalStorage implements LibraryStorage {
   }
 }
 
-async function writeAtomically (file: string, tmpDir: string, text: string): Promise<void> {
+async function writeAtomically (file: string, tmpDir: string, text: string | Uint8Array): Promise<void> {
   const tmp = path.join(tmpDir, `${path.basename(file)}.${randomBytes(6).toString('hex')}`)
   try {
     const handle = await fs.open(tmp, 'w')

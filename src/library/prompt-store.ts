@@ -5,15 +5,17 @@
  * (LocalStorage), shared storage for a pool of instances.
  */
 import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { detectContainer, extensionMismatch } from './detect.js'
 import { EngineError } from '../common/errors.js'
 import { checkComplete, checkDecodedLength } from './integrity.js'
 import type { DecodedStream, Ffmpeg } from './ffmpeg.js'
-import { CODECS, SAMPLE_RATE, SAMPLES_PER_MS, type Codec } from '../common/g711.js'
-import type { PromptInfo } from '../common/schemas.js'
+import { G711, SAMPLE_RATE, SAMPLES_PER_MS, type Law } from '../common/g711.js'
+import { UPLOAD_RENDITIONS, type Rendition, type Renditions } from '../common/codecs.js'
+import type { PromptInfo, PromptResourceInfo } from '../common/schemas.js'
 import { LocalStorage, storageHint } from './local-storage.js'
 import { probe } from './probe.js'
-import { Prompt, isPromptName, packetCount } from './prompt.js'
+import { Prompt, isPromptName, packetCount, toShared } from './prompt.js'
 import type { LibraryStorage, Staged, StoreWarning } from './storage.js'
 import { wavFile } from './wav.js'
 
@@ -54,7 +56,7 @@ export class PromptStore {
     const store = new PromptStore(typeof where === 'string' ? new LocalStorage(where) : where, ffmpeg)
     try {
       const { prompts, warnings } = await store.storage.load()
-      for (const { info, audio } of prompts) store.prompts.set(info.name, new Prompt(info, audio))
+      for (const { info, audio } of prompts) store.prompts.set(info.name, store.prompt(info, audio))
       // Shared storage: prompts committed or removed by other instances are followed here.
       store.storage.watch?.(name => { void (name === null ? store.resync() : store.refresh(name)).catch(() => {}) })
       return { store, warnings }
@@ -73,8 +75,8 @@ export class PromptStore {
     this.removeListeners.push(listener)
   }
 
-  list (): PromptInfo[] {
-    return [...this.prompts.values()].map(p => p.info).sort((a, b) => a.name < b.name ? -1 : 1)
+  list (): PromptResourceInfo[] {
+    return [...this.prompts.values()].map(p => p.describe()).sort((a, b) => a.name < b.name ? -1 : 1)
   }
 
   get (name: string): Prompt | undefined {
@@ -126,8 +128,8 @@ export class PromptStore {
       const pcm = await this.ffmpeg.decodeG711(prompt.audio.PCMU, 'PCMU')
       return { mediaType: 'audio/wav', bytes: wavFile(pcm, SAMPLE_RATE) }
     }
-    const codec: Codec = format === 'pcmu' ? 'PCMU' : 'PCMA'
-    return { mediaType: CODECS[codec].mediaType, bytes: prompt.audio[codec] }
+    const law: Law = format === 'pcmu' ? 'PCMU' : 'PCMA'
+    return { mediaType: G711[law].mediaType, bytes: prompt.audio[law] }
   }
 
   /** Detects, probes, transcodes and stores an upload under `name`. */
@@ -147,7 +149,7 @@ export class PromptStore {
         throw wrapStorage(err, 'writing its description')
       }
       const previous = this.prompts.get(name)
-      const prompt = new Prompt(info, audio)
+      const prompt = this.prompt(info, audio)
       this.prompts.set(name, prompt)
       if (previous !== undefined) {
         for (const listener of this.removeListeners) listener(previous)
@@ -206,13 +208,40 @@ export class PromptStore {
     // The same audio under another name is in memory already: share it.
     const same = [...this.prompts.values()].find(p => p.info.source.sha256 === info.source.sha256)
     const audio = same?.audio ?? await this.storage.readMedia!(info.source.sha256)
-    this.prompts.set(name, new Prompt(info, audio))
+    this.prompts.set(name, this.prompt(info, audio))
     if (previous !== undefined) for (const listener of this.removeListeners) listener(previous)
   }
 
   /** Throws unless the library can be read and written now (for readiness checks). */
   async checkWritable (): Promise<void> {
     await this.storage.checkWritable()
+  }
+
+  /** A prompt of this library: its missing renditions are made from its stored source. */
+  private prompt (info: PromptInfo, audio: Renditions): Prompt {
+    return new Prompt(info, audio, async (prompt, rendition) => await this.makeRendition(prompt, rendition))
+  }
+
+  /**
+   * A rendition made after the upload (Opus at a ptime other than 20 ms, or any codec of a
+   * prompt stored by an earlier version): read where another instance stored it, or made from
+   * the stored source by ffmpeg and stored beside the others.
+   */
+  private async makeRendition (prompt: Prompt, rendition: Rendition): Promise<Buffer> {
+    const sha256 = prompt.info.source.sha256
+    const stored = await this.storage.readRendition(sha256, rendition)
+    if (stored !== null) return toShared(stored)
+    const source = await this.storage.readSource(sha256)
+    if (source === null) {
+      throw new EngineError('INVALID_REQUEST', `the prompt "${prompt.name}" has no ${rendition} rendition, and the library did not keep its source to make one (keepSource); upload it again to make every rendition`)
+    }
+    const bytes = await makeRendition(source, rendition, this.ffmpeg, this.storage)
+    try {
+      await this.storage.addRendition(sha256, rendition, bytes)
+    } catch (err) {
+      throw wrapStorage(err, `storing its ${rendition} rendition`, 'the prompt is as it was')
+    }
+    return bytes
   }
 
   /** Frees a source's audio once no prompt refers to it. */
@@ -256,29 +285,30 @@ export type Stager = Pick<LibraryStorage, 'stage' | 'readStaged' | 'discard'>
 export interface Transcoded {
   /** The staged upload: the caller commits or discards it. */
   staged: Staged
-  audio: Record<Codec, Buffer>
+  audio: Renditions
   /** The prompt's description under `name`: its source and what a play of it sends. */
   info: PromptInfo
 }
 
 /**
  * What every upload goes through, by HTTP or from a URL: the container detected from the bytes,
- * the file checked whole, the source probed, and ffmpeg's two laws read back. Throws the
- * upload's error (415, 422, 503, 507) with nothing left staged.
+ * the file checked whole, the source probed, and ffmpeg's renditions read back (those of every
+ * upload, and `extra` ones). Throws the upload's error (415, 422, 503, 507) with nothing left
+ * staged.
  */
-export async function transcodeUpload (name: string, bytes: Uint8Array, ffmpeg: Ffmpeg, stager: Stager, filename: string | null): Promise<Transcoded> {
+export async function transcodeUpload (name: string, bytes: Uint8Array, ffmpeg: Ffmpeg, stager: Stager, filename: string | null, extra: readonly Rendition[] = []): Promise<Transcoded> {
   const detection = detectContainer(bytes)
   checkComplete(bytes, detection)
   const facts = await probe(bytes, detection)
   const sha256 = createHash('sha256').update(bytes).digest('hex')
   let staged: Staged | null = null
-  let audio: Record<Codec, Buffer>
+  let audio: Renditions
   let decoded: DecodedStream
   let step = 'saving the upload'
   try {
     staged = await stager.stage(bytes, sha256)
     step = 'transcoding it'
-    decoded = await ffmpeg.transcode(staged.source, detection.ffmpegFormat, staged.outputs)
+    decoded = await ffmpeg.transcode(staged.source, detection.ffmpegFormat, outputsFor(staged, [...new Set([...UPLOAD_RENDITIONS, ...extra])]))
     audio = await stager.readStaged(staged)
     if (audio.PCMU.length > ffmpeg.maxSeconds * SAMPLE_RATE) {
       throw new EngineError('PROMPT_TOO_LONG', `the audio lasts more than ${ffmpeg.maxSeconds} s, the longest prompt allowed (maxPromptSeconds); cut it, or raise the limit`, { options: ['maxPromptSeconds'] })
@@ -313,5 +343,25 @@ export async function transcodeUpload (name: string, bytes: Uint8Array, ffmpeg: 
       telephony: { sampleRate: SAMPLE_RATE, durationMs: packets * 20, packets },
       createdAt: new Date().toISOString()
     }
+  }
+}
+
+function outputsFor (staged: Staged, renditions: readonly Rendition[]): Partial<Record<Rendition, string>> {
+  return Object.fromEntries(renditions.map(r => [r, staged.outputs[r]]))
+}
+
+/**
+ * One rendition of a stored source, made by ffmpeg in a staging directory of the storage's,
+ * in shared memory. Nothing is left staged.
+ */
+export async function makeRendition (source: Buffer, rendition: Rendition, ffmpeg: Ffmpeg, stager: Stager): Promise<Buffer> {
+  const detection = detectContainer(source)
+  const staged = await stager.stage(source, createHash('sha256').update(source).digest('hex'))
+  try {
+    await ffmpeg.transcode(staged.source, detection.ffmpegFormat, outputsFor(staged, [rendition]))
+    const bytes = (await readFile(staged.outputs[rendition]))
+    return toShared(bytes)
+  } finally {
+    await stager.discard(staged)
   }
 }

@@ -4,16 +4,16 @@
  * implementation; a shared one (Redis, for a pool of instances) implements the same calls.
  *
  * An upload goes: `stage` (the source bytes put where ffmpeg can read them, with room for its
- * outputs), ffmpeg writes the two laws, `readStaged`, then `commit`, which makes the prompt
+ * outputs), ffmpeg writes the renditions, `readStaged`, then `commit`, which makes the prompt
  * visible all at once or not at all. `discard` gives a staged upload up. The library calls
  * `dropMedia` once no prompt refers to a source's audio any more.
  */
-import type { Codec } from '../common/g711.js'
+import type { Rendition, Renditions } from '../common/codecs.js'
 import type { PromptInfo } from '../common/schemas.js'
 
 export interface StoredPrompt {
   info: PromptInfo
-  audio: Record<Codec, Buffer>
+  audio: Renditions
 }
 
 export interface StoreWarning {
@@ -27,8 +27,8 @@ export interface Staged {
   readonly sha256: string
   /** The uploaded bytes, as uploaded. */
   readonly source: string
-  /** Where ffmpeg writes each law. */
-  readonly outputs: Readonly<Record<Codec, string>>
+  /** Where ffmpeg writes each rendition it is asked for. */
+  readonly outputs: Readonly<Record<Rendition, string>>
 }
 
 export interface LibraryStorage {
@@ -42,7 +42,7 @@ export interface LibraryStorage {
   /** Puts an upload's bytes where ffmpeg can read them. */
   stage: (bytes: Uint8Array, sha256: string) => Promise<Staged>
   /** The audio ffmpeg wrote for a staged upload, in shared memory. */
-  readStaged: (staged: Staged) => Promise<Record<Codec, Buffer>>
+  readStaged: (staged: Staged) => Promise<Renditions>
   /** Gives a staged upload up; never throws. */
   discard: (staged: Staged) => Promise<void>
   /**
@@ -69,5 +69,17 @@ export interface LibraryStorage {
   /** With `watch`: every prompt's description as it is now. */
   readInfos?: () => Promise<PromptInfo[]>
   /** With `watch`: a source's audio, in shared memory. */
-  readMedia?: (sha256: string) => Promise<Record<Codec, Buffer>>
+  readMedia?: (sha256: string) => Promise<Renditions>
+  /**
+   * The uploaded bytes of a stored source, to make a rendition at its first use; null when the
+   * storage did not keep them.
+   */
+  readSource: (sha256: string) => Promise<Buffer | null>
+  /** A rendition of a stored source, if one was made and stored (by this instance or another). */
+  readRendition: (sha256: string, rendition: Rendition) => Promise<Buffer | null>
+  /**
+   * Stores a rendition made after the upload, beside the others; nothing when the source's
+   * media is gone meanwhile (its prompts were deleted).
+   */
+  addRendition: (sha256: string, rendition: Rendition, bytes: Buffer) => Promise<void>
 }

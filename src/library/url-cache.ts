@@ -16,13 +16,14 @@ import type { PromptInfo } from '../common/schemas.js'
 import { fetchUrl, FetchPolicy, type FetchOptions, type Fetched } from './fetch-url.js'
 import type { Ffmpeg } from './ffmpeg.js'
 import { Prompt } from './prompt.js'
-import { transcodeUpload, type Stager } from './prompt-store.js'
-import { discard, readAudio, stage, stagedDir } from './staging.js'
+import { makeRendition, transcodeUpload, type Stager } from './prompt-store.js'
+import { discard, readAudio, renditionFile, stage, stagedDir } from './staging.js'
+import type { Renditions } from '../common/codecs.js'
 
 export interface UrlCacheOptions {
   /** The cache's folder (created when missing). */
   dir: string
-  /** Bytes of audio kept (both laws), least recently used evicted first. */
+  /** Bytes of audio kept (every rendition), least recently used evicted first. */
   maxBytes: number
   fetch: Omit<FetchOptions, 'headers'>
   ffmpeg: Ffmpeg
@@ -32,7 +33,7 @@ export interface UrlCacheOptions {
 export interface CacheEntryInfo {
   url: string
   container: PromptInfo['source']['container']
-  /** The body's bytes as fetched, and the audio kept for it (both laws). */
+  /** The body's bytes as fetched (kept too), and the audio kept for it (every rendition). */
   sourceBytes: number
   bytes: number
   durationMs: number
@@ -100,7 +101,7 @@ export class UrlCache {
       try {
         const stored = JSON.parse(await fs.readFile(path.join(options.dir, file), 'utf8')) as Stored
         const audio = await readAudio(path.join(options.dir, stored.media))
-        cache.entries.set(stored.info.url, { info: stored.info, key: file.slice(0, -5), prompt: new Prompt(stored.prompt, audio), policy: CachePolicy.fromObject(stored.policy), media: stored.media, lastUsed: cache.clock++ })
+        cache.entries.set(stored.info.url, { info: stored.info, key: file.slice(0, -5), prompt: cache.kept(stored.prompt, audio, stored.media), policy: CachePolicy.fromObject(stored.policy), media: stored.media, lastUsed: cache.clock++ })
       } catch {
         await fs.rm(path.join(options.dir, file), { force: true })
       }
@@ -208,26 +209,27 @@ export class UrlCache {
       throw withUrl(err, url)
     }
     const { source, telephony } = transcoded.info
-    const prompt = new Prompt(transcoded.info, transcoded.audio)
     const policy = new CachePolicy(requestOf(url), { status: 200, headers: fetched.headers }, { shared: true })
     if (!policy.storable()) {
-      // no-store (or a status HTTP does not cache): played this once, kept nowhere.
+      // no-store (or a status HTTP does not cache): played this once, kept nowhere; a rendition
+      // the play needs beyond the upload's is made from the body it holds.
       await stager.discard(transcoded.staged)
       if (previous !== null) await this.drop(previous)
-      return prompt
+      return new Prompt(transcoded.info, transcoded.audio, async (_prompt, rendition) => await makeRendition(fetched.body, rendition, this.options.ffmpeg, stager))
     }
     const media = `media-${key.slice(0, 16)}-${source.sha256.slice(0, 16)}`
+    const prompt = this.kept(transcoded.info, transcoded.audio, media)
     const now = new Date().toISOString()
     const entry: Entry = {
-      info: { url, container: source.container, sourceBytes: source.bytes, bytes: transcoded.audio.PCMU.length + transcoded.audio.PCMA.length, durationMs: telephony.durationMs, fetchedAt: now, validatedAt: now },
+      info: { url, container: source.container, sourceBytes: source.bytes, bytes: audioBytes(transcoded.audio), durationMs: telephony.durationMs, fetchedAt: now, validatedAt: now },
       key,
       prompt,
       policy,
       media,
       lastUsed: this.clock++
     }
+    // The body is kept beside its renditions: a play at another Opus ptime makes one from it.
     const dir = stagedDir(transcoded.staged)
-    await fs.rm(transcoded.staged.source, { force: true })
     await fs.rm(path.join(this.options.dir, media), { recursive: true, force: true })
     await fs.rename(dir, path.join(this.options.dir, media))
     // The entry's description is replaced in one rename: a restart finds the old or the new.
@@ -237,6 +239,22 @@ export class UrlCache {
     if (previous !== null) for (const listener of this.removeListeners) listener(previous.prompt)
     await this.trim()
     return prompt
+  }
+
+  /** A prompt kept in media folder `media`: a rendition it lacks is made from the body kept there, and kept too. */
+  private kept (info: PromptInfo, audio: Renditions, media: string): Prompt {
+    return new Prompt(info, audio, async (_prompt, rendition) => {
+      const dir = path.join(this.options.dir, media)
+      const bytes = await makeRendition(await fs.readFile(path.join(dir, 'source')), rendition, this.options.ffmpeg, this.stager)
+      // Kept unless the entry was evicted or replaced meanwhile.
+      const entry = [...this.entries.values()].find(e => e.media === media)
+      if (entry !== undefined) {
+        await fs.writeFile(renditionFile(dir, rendition), bytes)
+        entry.info = { ...entry.info, bytes: entry.info.bytes + bytes.length }
+        await this.write(entry)
+      }
+      return bytes
+    })
   }
 
   private async write (entry: Entry): Promise<void> {
@@ -263,6 +281,10 @@ export class UrlCache {
     await discard(path.join(this.options.dir, entry.media))
     for (const listener of this.removeListeners) listener(entry.prompt)
   }
+}
+
+function audioBytes (audio: Renditions): number {
+  return Object.values(audio).reduce((n, bytes) => n + bytes.length, 0)
 }
 
 function keyOf (url: string): string {

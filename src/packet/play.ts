@@ -6,7 +6,7 @@
  * sequence number never jumps, and the timestamp follows the media clock (RFC 3550 §5.1).
  */
 import type { Socket } from 'node:dgram'
-import { CODECS, SAMPLES_PER_MS, type Codec, type Ptime } from '../common/g711.js'
+import { CODECS, silencePayload, type Codec, type Ptime } from '../common/codecs.js'
 import { PACKET_RING, RtpStream } from './rtp-packetizer.js'
 import type { Scheduler, Task } from './scheduler.js'
 import type { Endpoint, PlayState } from '../common/schemas.js'
@@ -34,13 +34,13 @@ export interface PlayOptions {
    * and dropped (counted as unauthenticated) when it does not open, or when there is no `remote`.
    */
   srtp?: SrtpKeys
-  /** The law of the payloads, for the silence sent while paused (default PCMU). */
+  /** The payloads' codec: its RTP clock, and the silence sent while paused (default PCMU). */
   codec?: Codec
   /** Times the whole list plays (default 1); 0 plays it until stopped. */
   loop?: number
   /** Packets of the list skipped at the start (offsetMs / ptime). */
   offsetPackets?: number
-  /** While paused: G.711 silence every ptime (default), or nothing at all ("hold"). */
+  /** While paused: the codec's silence every ptime (default), or nothing at all ("hold"). */
   pauseMode?: PauseMode
   /** The caller's key presses (RFC 4733) on this socket, each told once to `onDigit`. */
   dtmf?: DtmfOptions & { onDigit: (digit: string, durationMs: number) => void }
@@ -101,6 +101,8 @@ export class Play implements Task {
   /** Where each prompt starts in the list, in packets. */
   private readonly listStarts: number[]
   private readonly silence: Buffer
+  /** RTP timestamp units per millisecond: the codec's clock (8, or 48 for Opus). */
+  private readonly clockPerMs: number
   private listIndex = 0
   private frameIndex = 0
   /** Packets of the list played in this loop. */
@@ -136,7 +138,12 @@ export class Play implements Task {
     for (let i = 0, at = 0; i < this.frameLists.length; at += this.frameLists[i]!.length, i++) this.listStarts.push(at)
     this.loop = options.loop ?? 1
     this.pauseMode = options.pauseMode ?? 'silence'
-    this.silence = Buffer.alloc(options.ptimeMs * SAMPLES_PER_MS, CODECS[options.codec ?? 'PCMU'].silence)
+    const codec = options.codec ?? 'PCMU'
+    this.silence = silencePayload(codec, options.ptimeMs)
+    this.clockPerMs = CODECS[codec].clockPerMs
+    // The packet ring holds the largest payload: every one for byte codecs, Opus's largest.
+    let payloadBytes = this.silence.length
+    for (const frames of this.frameLists) for (const frame of frames) if (frame.length > payloadBytes) payloadBytes = frame.length
     if ((options.offsetPackets ?? 0) > 0) this.seekTo(options.offsetPackets!)
     const srtp = options.srtp
     // The session keys are derived here, once per play; per packet only the counter and the tag are computed.
@@ -144,8 +151,8 @@ export class Play implements Task {
     this.opener = srtp?.remote == null ? null : new SrtpReceiver(srtp.suite, srtp.remote)
     this.rtp = new RtpStream({
       payloadType: options.payloadType,
-      samplesPerPacket: options.ptimeMs * SAMPLES_PER_MS,
-      payloadBytes: options.ptimeMs * SAMPLES_PER_MS,
+      samplesPerPacket: options.ptimeMs * this.clockPerMs,
+      payloadBytes,
       ...(options.ssrc === undefined ? {} : { ssrc: options.ssrc }),
       ...(options.firstSequence === undefined ? {} : { sequence: options.firstSequence }),
       ...(this.sealer === null ? {} : { seal: this.sealer })
@@ -321,7 +328,8 @@ export class Play implements Task {
   /**
    * A sender report (SR + SDES) now, or with `bye` the last one, with its BYE. The RTP timestamp
    * is the media clock's at this instant: packet k, due at start + k * ptime, has the first
-   * timestamp plus k packets' samples, so the clock reads first + (now - start) * 8 kHz.
+   * timestamp plus k packets' samples, so the clock reads first + (now - start) * the codec's
+   * clock (8 kHz, G.722's too; 48 kHz for Opus).
    */
   private sendReport (now: number, bye = false): void {
     const rtcp = this.rtcp!
@@ -329,7 +337,7 @@ export class Play implements Task {
     const report = rtcp.writer.write({
       ssrc: this.rtp.ssrc,
       wallMs: wallClockMs(),
-      rtpTimestamp: (this.rtp.firstTimestamp + Math.round((now - this.start) * SAMPLES_PER_MS)) % 2 ** 32,
+      rtpTimestamp: (this.rtp.firstTimestamp + Math.round((now - this.start) * this.clockPerMs)) % 2 ** 32,
       packets: this.counters[PACKETS]!,
       octets: this.counters[OCTETS]!
     }, bye)

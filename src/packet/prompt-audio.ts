@@ -1,31 +1,57 @@
-import { CODECS, SAMPLES_PER_MS, type Codec, type Ptime } from '../common/g711.js'
+import { CODECS, renditionOf, silenceByte, type Codec, type Ptime, type Rendition, type Renditions } from '../common/codecs.js'
+import { countOpus, unpackOpus } from '../common/opus-packets.js'
 
 /**
- * A prompt's audio in both G.711 laws, and its payloads per ptime. The audio lives in shared
- * memory and is never written after load, so any number of plays, in any thread, read the same
- * bytes; payloads are views into it, made once per codec and ptime.
+ * A prompt's audio in each rendition made so far, and its payloads per codec and ptime. The
+ * audio lives in shared memory and is never written after load, so any number of plays, in any
+ * thread, read the same bytes; payloads are views into it, made once per codec and ptime.
  */
 export class PromptAudio {
-  readonly audio: Readonly<Record<Codec, Buffer>>
+  readonly audio: Renditions
   private readonly frameCache = new Map<string, readonly Buffer[]>()
 
-  constructor (audio: Record<Codec, Buffer>) {
+  constructor (audio: Renditions) {
     this.audio = audio
   }
 
+  /** Whether the rendition a play of `codec` at `ptimeMs` needs is here. */
+  has (codec: Codec, ptimeMs: Ptime): boolean {
+    return this.audio[renditionOf(codec, ptimeMs)] !== undefined
+  }
+
+  /** Adds a rendition made after the prompt was loaded. */
+  add (rendition: Rendition, bytes: Buffer): void {
+    this.audio[rendition] ??= bytes
+  }
+
   /**
-   * The payloads at a packet time: `subarray` views of the stored audio, the last one copied
-   * and padded with the codec's silence byte so that every packet is full (a short last packet
-   * clicks: freeswitch#146).
+   * The payloads at a packet time. Byte codecs: `subarray` views of the stored audio, the last
+   * one copied and padded with the codec's silence so that every packet is full (a short last
+   * packet clicks: freeswitch#146). Opus: views of the packets of the rendition at that frame
+   * duration. Throws when the rendition has not been made.
    */
   frames (codec: Codec, ptimeMs: Ptime): readonly Buffer[] {
     const key = `${codec}/${ptimeMs}`
     let frames = this.frameCache.get(key)
     if (frames === undefined) {
-      frames = slice(this.audio[codec], ptimeMs * SAMPLES_PER_MS, CODECS[codec].silence)
+      const bytes = this.bytesOf(codec, ptimeMs)
+      frames = codec === 'opus' ? unpackOpus(bytes) : slice(bytes, ptimeMs * CODECS[codec].bytesPerMs!, silenceByte(codec))
       this.frameCache.set(key, frames)
     }
     return frames
+  }
+
+  /** How many packets a play of it sends at a codec and ptime. */
+  packets (codec: Codec, ptimeMs: Ptime): number {
+    const bytes = this.bytesOf(codec, ptimeMs)
+    return codec === 'opus' ? countOpus(bytes) : Math.ceil(bytes.length / (ptimeMs * CODECS[codec].bytesPerMs!))
+  }
+
+  private bytesOf (codec: Codec, ptimeMs: Ptime): Buffer {
+    const rendition = renditionOf(codec, ptimeMs)
+    const bytes = this.audio[rendition]
+    if (bytes === undefined) throw new Error(`the ${rendition} rendition of this prompt has not been made`)
+    return bytes
   }
 }
 

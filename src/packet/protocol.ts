@@ -3,7 +3,7 @@
  * Prompt audio crosses as views on SharedArrayBuffers: shared, never copied.
  */
 import type { EngineErrorCode } from '../common/errors.js'
-import type { Codec, Ptime } from '../common/g711.js'
+import type { Codec, Ptime, Rendition, Renditions } from '../common/codecs.js'
 import type { Endpoint, PAUSE_MODES, PlayControl, PlayState, STOPPED_BY } from '../common/schemas.js'
 import type { RtcpMode } from './rtcp.js'
 import type { SrtpKeys } from '../common/srtp-suites.js'
@@ -97,7 +97,9 @@ export interface Started {
 }
 
 export type ToWorker =
-  | { type: 'prompt', id: number, PCMU: Uint8Array, PCMA: Uint8Array }
+  | { type: 'prompt', id: number, audio: Renditions }
+  /** A rendition made after the prompt was registered (a play's first need of it). */
+  | { type: 'rendition', id: number, rendition: Rendition, bytes: Uint8Array }
   | { type: 'release', id: number }
   | { type: 'start', call: number, play: StartPlay }
   | { type: 'stop', call: number, id: string, by: StoppedBy }

@@ -27,9 +27,12 @@ export const PACKET_RING = 8
 
 export interface RtpStreamOptions {
   payloadType: number
-  /** Timestamp units per packet: ptime in ms times 8 for 8 kHz audio. */
+  /** Timestamp units per packet: ptime in ms times the codec's clock per ms (8, or 48 for Opus). */
   samplesPerPacket: number
-  /** Bytes of every payload (all payloads of a stream have one size). */
+  /**
+   * Bytes of the largest payload. Byte codecs' payloads all have this size; Opus packets vary,
+   * and a shorter one is sent as a view of the first bytes of its slot.
+   */
   payloadBytes: number
   ssrc?: number
   /** Initial values; random when absent (RFC 3550 §5.1). */
@@ -61,7 +64,8 @@ export class RtpStream {
   private markNext = true
   private readonly packets: Buffer[]
   private readonly seal: RtpSeal | null
-  private readonly plainBytes: number
+  private readonly trailerBytes: number
+  private readonly fullBytes: number
 
   constructor (options: RtpStreamOptions) {
     this.payloadType = options.payloadType
@@ -70,10 +74,11 @@ export class RtpStream {
     this.firstSequence = options.sequence ?? randomInt(0, 2 ** 16)
     this.firstTimestamp = options.timestamp ?? randomInt(0, 2 ** 32)
     this.seal = options.seal ?? null
-    this.plainBytes = RTP_HEADER_BYTES + options.payloadBytes
+    this.trailerBytes = this.seal?.rtpTrailerBytes ?? 0
     // One allocation for the ring; each packet is a view into it, its header preset, with room
-    // for SRTP's trailer: every packet of a stream has one length, sealed or not.
-    const size = this.plainBytes + (this.seal?.rtpTrailerBytes ?? 0)
+    // for the largest payload and SRTP's trailer.
+    const size = RTP_HEADER_BYTES + options.payloadBytes + this.trailerBytes
+    this.fullBytes = size
     const slab = Buffer.alloc(size * PACKET_RING)
     this.packets = []
     for (let i = 0; i < PACKET_RING; i++) {
@@ -84,7 +89,11 @@ export class RtpStream {
     }
   }
 
-  /** Writes the next packet (header, then a copy of `payload`, sealed with SRTP if the stream has it) into its ring slot and returns it. */
+  /**
+   * Writes the next packet (header, then a copy of `payload`, sealed with SRTP if the stream has
+   * it) into its ring slot and returns it: the slot itself when the payload is the largest size
+   * (every byte codec's packet), else a view of its first bytes.
+   */
   next (payload: Buffer): Buffer {
     const k = this.count++
     const packet = this.packets[k % PACKET_RING]!
@@ -95,9 +104,11 @@ export class RtpStream {
     // (k + held) * samples stays exact far past any call.
     packet.writeUInt32BE((this.firstTimestamp + (k + this.held) * this.samplesPerPacket) % 2 ** 32, 4)
     payload.copy(packet, RTP_HEADER_BYTES)
+    const plain = RTP_HEADER_BYTES + payload.length
     // The packet index counts from the first sequence number: its ROC is the number of wraps.
-    this.seal?.sealRtp(packet, this.plainBytes, this.firstSequence + k)
-    return packet
+    this.seal?.sealRtp(packet, plain, this.firstSequence + k)
+    const length = plain + this.trailerBytes
+    return length === this.fullBytes ? packet : packet.subarray(0, length)
   }
 
   /** Counts a packet that was not sent: its sequence number and timestamp are used up. */

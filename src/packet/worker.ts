@@ -14,6 +14,7 @@ import { countersOf, type FromWorker, type StartPlay, type Started, type ToWorke
 import { Play } from './play.js'
 import type { Endpoint } from '../common/schemas.js'
 import { PromptAudio } from './prompt-audio.js'
+import type { Rendition, Renditions } from '../common/codecs.js'
 import { LatenessStats } from './lateness.js'
 import { Scheduler } from './scheduler.js'
 import { systemClock } from './clock.js'
@@ -68,8 +69,14 @@ post({ type: 'ready', niceness, realtime })
 
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
-    case 'prompt':
-      prompts.set(message.id, new PromptAudio({ PCMU: shared(message.PCMU), PCMA: shared(message.PCMA) }))
+    case 'prompt': {
+      const audio: Partial<Renditions> = {}
+      for (const [rendition, bytes] of Object.entries(message.audio)) audio[rendition as Rendition] = shared(bytes)
+      prompts.set(message.id, new PromptAudio(audio as Renditions))
+      break
+    }
+    case 'rendition':
+      prompts.get(message.id)?.add(message.rendition, shared(message.bytes))
       break
     case 'release':
       // Running plays keep the frames they hold; the audio is freed when the last one ends.

@@ -8,6 +8,7 @@ import { EngineError } from '../common/errors.js'
 import { COUNTERS, countersOf, type Control, type FromWorker, type StartPlay, type Started, type StoppedBy, type ToWorker, type WorkerSetup } from '../packet/protocol.js'
 import type { PlayState } from '../common/schemas.js'
 import type { Prompt } from '../library/prompt.js'
+import type { Rendition } from '../common/codecs.js'
 import { LatenessStats } from '../packet/lateness.js'
 
 export interface ThreadPriority { niceness: number | null, realtime: number | null }
@@ -39,6 +40,8 @@ export class PacketEngine {
   private readonly calls = new Map<number, { resolve: (value: Reply) => void, reject: (err: Error) => void }>()
   private readonly promptIds = new WeakMap<Prompt, number>()
   private readonly registered = new Map<number, Prompt>()
+  /** The renditions of each registered prompt that the packet thread has. */
+  private readonly sent = new WeakMap<Prompt, Set<Rendition>>()
   private nextPromptId = 1
   private closing = false
   /** The packet thread's priority once it has started: niceness -10 and the SCHED_FIFO priority where it could raise them, else null. */
@@ -64,14 +67,25 @@ export class PacketEngine {
     return countersOf(this.counters, slot)
   }
 
-  /** The id the packet thread knows a prompt by; its audio is handed over on first use. */
+  /**
+   * The id the packet thread knows a prompt by; its audio is handed over on first use, and each
+   * rendition made since then on the next use (messages arrive in order, before the play's start).
+   */
   register (prompt: Prompt): number {
     let id = this.promptIds.get(prompt)
     if (id === undefined) {
       id = this.nextPromptId++
       this.promptIds.set(prompt, id)
       this.registered.set(id, prompt)
-      this.post({ type: 'prompt', id, PCMU: prompt.audio.PCMU, PCMA: prompt.audio.PCMA })
+      this.sent.set(prompt, new Set(Object.keys(prompt.audio) as Rendition[]))
+      this.post({ type: 'prompt', id, audio: { ...prompt.audio } })
+    } else {
+      const sent = this.sent.get(prompt)!
+      for (const [rendition, bytes] of Object.entries(prompt.audio) as Array<[Rendition, Buffer]>) {
+        if (sent.has(rendition)) continue
+        sent.add(rendition)
+        this.post({ type: 'rendition', id, rendition, bytes })
+      }
     }
     return id
   }
@@ -183,6 +197,9 @@ export class PacketEngine {
     void this.worker.terminate()
     this.options.onCrashed(`the packet thread failed: ${err.message}`)
     this.worker = this.spawn(false)
-    for (const [id, prompt] of this.registered) this.post({ type: 'prompt', id, PCMU: prompt.audio.PCMU, PCMA: prompt.audio.PCMA })
+    for (const [id, prompt] of this.registered) {
+      this.sent.set(prompt, new Set(Object.keys(prompt.audio) as Rendition[]))
+      this.post({ type: 'prompt', id, audio: { ...prompt.audio } })
+    }
   }
 }

@@ -2,7 +2,7 @@
  * A play as the HTTP thread knows it: what was asked, where it goes, its state, and its
  * counters read live from the memory the packet thread writes.
  */
-import type { Codec, Ptime } from '../common/g711.js'
+import type { Codec, Ptime } from '../common/codecs.js'
 import type { Endpoint, PlayCreatedInfo, PlayInfo, PlayState } from '../common/schemas.js'
 import { COUNTERS, type PauseMode, type StoppedBy } from '../packet/protocol.js'
 import type { RtcpMode } from '../packet/rtcp.js'

@@ -7,11 +7,11 @@
 import { randomBytes } from 'node:crypto'
 import { EngineError } from '../common/errors.js'
 import type { SafeEmitter, EngineEvents, PlayEventType } from '../events/events.js'
-import { CODECS } from '../common/g711.js'
+import { CODECS } from '../common/codecs.js'
 import { PacketEngine, type Ended, type ThreadPriority } from './packet-engine.js'
 import { PlayHandle } from './play-handle.js'
 import type { PlayControl, PlayInfo, PlayRequest } from '../common/schemas.js'
-import { packetCount, type Prompt } from '../library/prompt.js'
+import type { Prompt } from '../library/prompt.js'
 import type { UrlCache } from '../library/url-cache.js'
 import type { PlayRecord } from './play-record.js'
 import type { PromptStore } from '../library/prompt-store.js'
@@ -90,6 +90,15 @@ export class PlayManager {
       throw new EngineError('PROMPT_NOT_FOUND', 'the play names no prompt; give at least one prompt name')
     }
     this.targets.check(request.target)
+    const codec = request.codec ?? 'PCMU'
+    const ptimeMs = request.ptimeMs ?? 20
+    const info = CODECS[codec]
+    if (!info.ptimes.includes(ptimeMs)) {
+      throw new EngineError('INVALID_REQUEST', `ptimeMs ${ptimeMs} is not a packet time of ${codec}; use one of ${info.ptimes.join(', ')}`)
+    }
+    if (codec === 'opus' && request.payloadType !== undefined && (request.payloadType < 96 || request.payloadType > 127)) {
+      throw new EngineError('INVALID_REQUEST', `payloadType ${request.payloadType} is not dynamic; opus has no static payload type (RFC 7587): use the a=rtpmap number of the call's SDP, 96-127 (default 111)`)
+    }
     const srtp = request.srtp === undefined ? null : secureMedia(request.srtp)
     const rtcp = request.rtcp ?? 'on'
     if (rtcp === 'on' && request.target.port === 65535) {
@@ -100,10 +109,12 @@ export class PlayManager {
     await Promise.all(request.prompts.map(async (p, i) => {
       if (typeof p !== 'string') prompts[i] = await this.urls.get(p.url)
     }))
-    const ptimeMs = request.ptimeMs ?? 20
+    // Each prompt's rendition in the play's codec: there already (made at upload), or made once
+    // now from its source and kept, before the play starts; the packet thread only slices.
+    await Promise.all([...new Set(prompts)].map(async p => { await p!.ensure(codec, ptimeMs) }))
     // The list's length at this ptime, each prompt's last packet padded: the play's length, and
     // where offsetMs may point.
-    const listPackets = prompts.reduce((n, p) => n + packetCount(p!.audio.PCMU.length, ptimeMs), 0)
+    const listPackets = prompts.reduce((n, p) => n + p!.packets(codec, ptimeMs), 0)
     const offsetPackets = Math.floor((request.offsetMs ?? 0) / ptimeMs)
     if (offsetPackets >= listPackets) {
       throw new EngineError('INVALID_REQUEST', `offsetMs ${request.offsetMs ?? 0} is past the end of the prompts, which last ${listPackets * ptimeMs} ms; give an offset below that`)
@@ -112,10 +123,9 @@ export class PlayManager {
     if (slot === undefined) {
       throw new EngineError('AT_CAPACITY', `${this.options.maxPlays} plays are running, the most this player is configured for (maxPlays); retry when one ends`, { options: ['maxPlays'] })
     }
-    const codec = request.codec ?? 'PCMU'
     const loop = request.loop ?? 1
     const pauseMode = request.pauseMode ?? 'silence'
-    const payloadType = request.payloadType ?? CODECS[codec].payloadType
+    const payloadType = request.payloadType ?? info.payloadType
     const id = playId()
     const target = { host: request.target.host, port: request.target.port }
     let started

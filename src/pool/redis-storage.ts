@@ -2,7 +2,8 @@
  * The prompt library in Redis, shared by every instance of a pool:
  *
  *   prompt-player:library          hash: name -> the prompt's description (PromptInfo JSON)
- *   prompt-player:media:<sha256>   hash: pcmu, pcma (and source, unless turned off)
+ *   prompt-player:media:<sha256>   hash: a field per rendition (pcmu, pcma, g722, opus-20, ...;
+ *                                  see RENDITIONS), and source, unless turned off
  *   prompt-player:library          channel: the name of each prompt committed or removed
  *
  * A commit is one Lua script, so it is atomic: the media and the description appear together
@@ -15,25 +16,30 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Redis } from 'ioredis'
 import { EngineError } from '../common/errors.js'
-import type { Codec } from '../common/g711.js'
+import { RENDITIONS, type Rendition, type Renditions } from '../common/codecs.js'
 import type { PromptInfo } from '../common/schemas.js'
 import { toShared } from '../library/prompt.js'
 import { discard, readAudio, stage, stagedDir } from '../library/staging.js'
 import type { LibraryStorage, Staged, StoredPrompt, StoreWarning } from '../library/storage.js'
 import { KEYS, storeUnavailable } from './redis.js'
 
-const FIELDS: Record<Codec, string> = { PCMU: 'pcmu', PCMA: 'pcma' }
+/** A rendition's field in a media hash. */
+const field = (rendition: Rendition): string => rendition.toLowerCase()
 
-// KEYS: library, media:<sha>. ARGV: name, info, replace (1/0), pcmu, pcma, source ('' when not kept).
+// KEYS: library, media:<sha>. ARGV: name, info, replace (1/0), source ('' when not kept), then
+// field, value pairs of the renditions. A rendition stored already (same source) is kept.
 const COMMIT = `
 if ARGV[3] == '0' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-if redis.call('HEXISTS', KEYS[2], 'pcmu') == 0 then
-  redis.call('HSET', KEYS[2], 'pcmu', ARGV[4], 'pcma', ARGV[5])
-end
-if ARGV[6] ~= '' then redis.call('HSETNX', KEYS[2], 'source', ARGV[6]) end
+for i = 5, #ARGV, 2 do redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if ARGV[4] ~= '' then redis.call('HSETNX', KEYS[2], 'source', ARGV[4]) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1`
+
+// KEYS: media:<sha>. ARGV: field, value. Only beside the other renditions: media dropped meanwhile stays dropped.
+const ADD_RENDITION = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])`
 
 // KEYS: library. ARGV: name.
 const REMOVE = `
@@ -78,7 +84,7 @@ export class RedisStorage implements LibraryStorage {
     await fs.rm(this.stagingDir, { recursive: true, force: true })
     const warnings: StoreWarning[] = []
     const prompts: StoredPrompt[] = []
-    const media = new Map<string, Record<Codec, Buffer>>()
+    const media = new Map<string, Renditions>()
     for (const info of await this.readInfos(warnings)) {
       try {
         let audio = media.get(info.source.sha256)
@@ -99,7 +105,7 @@ export class RedisStorage implements LibraryStorage {
     return await stage(this.stagingDir, bytes, sha256)
   }
 
-  async readStaged (staged: Staged): Promise<Record<Codec, Buffer>> {
+  async readStaged (staged: Staged): Promise<Renditions> {
     return await readAudio(stagedDir(staged))
   }
 
@@ -109,12 +115,12 @@ export class RedisStorage implements LibraryStorage {
 
   async commit (info: PromptInfo, staged: Staged, options: { replace: boolean }): Promise<void> {
     try {
-      const [pcmu, pcma, source] = await Promise.all([
-        fs.readFile(staged.outputs.PCMU),
-        fs.readFile(staged.outputs.PCMA),
+      const [audio, source] = await Promise.all([
+        readAudio(stagedDir(staged)),
         this.keepSource ? fs.readFile(staged.source) : Promise.resolve(Buffer.alloc(0))
       ])
-      const done = await this.run(async () => await this.redis.eval(COMMIT, 2, KEYS.library, KEYS.media(staged.sha256), info.name, JSON.stringify(info), options.replace ? '1' : '0', pcmu, pcma, source))
+      const fields = (Object.entries(audio) as Array<[Rendition, Buffer]>).flatMap(([rendition, bytes]) => [field(rendition), bytes])
+      const done = await this.run(async () => await this.redis.eval(COMMIT, 2, KEYS.library, KEYS.media(staged.sha256), info.name, JSON.stringify(info), options.replace ? '1' : '0', source, ...fields))
       if (done === 0) {
         throw new EngineError('PROMPT_EXISTS', `a prompt named "${info.name}" was stored meanwhile (by another instance); upload with replace (PUT) to replace it, or delete it first`)
       }
@@ -184,15 +190,29 @@ export class RedisStorage implements LibraryStorage {
     return infos.sort((a, b) => a.name < b.name ? -1 : 1)
   }
 
-  async readMedia (sha256: string): Promise<Record<Codec, Buffer>> {
-    const [pcmu, pcma] = await this.run(async () => await this.redis.hmgetBuffer(KEYS.media(sha256), FIELDS.PCMU, FIELDS.PCMA))
-    if (pcmu == null || pcma == null) throw new Error(`the audio of ${sha256.slice(0, 12)}... is missing from ${KEYS.media(sha256)}`)
-    return { PCMU: toShared(pcmu), PCMA: toShared(pcma) }
+  async readMedia (sha256: string): Promise<Renditions> {
+    const values = await this.run(async () => await this.redis.hmgetBuffer(KEYS.media(sha256), ...RENDITIONS.map(field)))
+    const audio: Partial<Renditions> = {}
+    for (const [i, rendition] of RENDITIONS.entries()) if (values[i] != null) audio[rendition] = toShared(values[i]!)
+    if (audio.PCMU === undefined || audio.PCMA === undefined) throw new Error(`the audio of ${sha256.slice(0, 12)}... is missing from ${KEYS.media(sha256)}`)
+    return audio as Renditions
   }
 
   /** The uploaded bytes of a stored source, if kept. */
   async source (sha256: string): Promise<Buffer | null> {
     return await this.run(async () => await this.redis.hgetBuffer(KEYS.media(sha256), 'source'))
+  }
+
+  async readSource (sha256: string): Promise<Buffer | null> {
+    return await this.source(sha256)
+  }
+
+  async readRendition (sha256: string, rendition: Rendition): Promise<Buffer | null> {
+    return await this.run(async () => await this.redis.hgetBuffer(KEYS.media(sha256), field(rendition)))
+  }
+
+  async addRendition (sha256: string, rendition: Rendition, bytes: Buffer): Promise<void> {
+    await this.run(async () => await this.redis.eval(ADD_RENDITION, 1, KEYS.media(sha256), field(rendition), bytes))
   }
 
   private async run<T> (fn: () => Promise<T>): Promise<T> {

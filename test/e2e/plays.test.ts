@@ -4,7 +4,8 @@
  */
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { CODECS, type Codec } from '../../src/common/g711.js'
+import { CODECS } from '../../src/common/codecs.js'
+import { G711, type Law } from '../../src/common/g711.js'
 import { Receiver, buildApp, engineOf, correlation, referenceDecode, sample, sleep, type Received } from '../helpers/index.js'
 
 async function listen (t: Test): Promise<{ app: FastifyInstance, url: string }> {
@@ -42,12 +43,12 @@ function checkStream (t: Test, packets: Received[], play: any, expectedPayload: 
 }
 
 /** The stored audio of the prompts, each padded with the codec's silence to whole packets. */
-async function storedAudio (app: FastifyInstance, names: string[], codec: Codec, ptimeMs: number): Promise<Buffer> {
+async function storedAudio (app: FastifyInstance, names: string[], codec: Law, ptimeMs: number): Promise<Buffer> {
   const parts = []
   for (const name of names) {
     const audio = engineOf(app).prompts.get(name)!.audio[codec]
     const size = Math.ceil(audio.length / (ptimeMs * 8)) * ptimeMs * 8
-    const padded = Buffer.alloc(size, CODECS[codec].silence)
+    const padded = Buffer.alloc(size, G711[codec].silence)
     audio.copy(padded)
     parts.push(padded)
   }

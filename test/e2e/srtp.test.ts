@@ -10,7 +10,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { parseRtpPacket } from 'rtp-parser'
 import { keyPress, readSenderReport, receiverReport, type PlayEvent } from '../../src/index.js'
-import { CODECS } from '../../src/common/g711.js'
+import { G711 } from '../../src/common/g711.js'
 import { Receiver, buildApp, correlation, engineOf, referenceDecode, sample, waitUntil } from '../helpers/index.js'
 import { ffmpegReceiver, libsrtpOpen, libsrtpSeal, type Suite } from '../helpers/srtp-judges.js'
 import { spawnServer, waitForLine } from '../helpers/server-process.js'
@@ -43,7 +43,7 @@ async function ended (app: FastifyInstance, id: string): Promise<any> {
 /** The stored audio of a prompt, padded with the codec's silence to whole 20 ms packets. */
 function storedPackets (app: FastifyInstance, name: string): Buffer[] {
   const audio = engineOf(app).prompts.get(name)!.audio.PCMU
-  const padded = Buffer.alloc(Math.ceil(audio.length / 160) * 160, CODECS.PCMU.silence)
+  const padded = Buffer.alloc(Math.ceil(audio.length / 160) * 160, G711.PCMU.silence)
   audio.copy(padded)
   return Array.from({ length: padded.length / 160 }, (_, k) => padded.subarray(k * 160, (k + 1) * 160))
 }

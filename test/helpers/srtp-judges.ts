@@ -104,7 +104,7 @@ function udpBound (port: number): boolean {
 
 export interface FfmpegReceiver {
   port: number
-  /** The decoded audio (8 kHz mono 16-bit) once ffmpeg has ended: at the stream's RTCP BYE, or at `stop()`. */
+  /** The decoded audio (mono 16-bit, at `sampleRate`, 8 kHz by default) once ffmpeg has ended: at the stream's RTCP BYE, or at `stop()`. */
   done: Promise<Int16Array>
   /** Whether ffmpeg ended by itself (it read the BYE), rather than at `stop()`. */
   endedByItself: () => boolean
@@ -113,20 +113,26 @@ export interface FfmpegReceiver {
   stderr: () => string
 }
 
+/** The a=rtpmap of each codec, as a call's SDP names it (RFC 3551, RFC 7587), and its usual payload type. */
+const RTPMAP = { PCMU: [0, 'PCMU/8000'], PCMA: [8, 'PCMA/8000'], G722: [9, 'G722/8000'], opus: [111, 'opus/48000/2'] } as const
+
 /**
- * ffmpeg as the call's far end: it reads an SDP with an `a=crypto` line (RFC 4568), listens on
- * its m= port (RTP) and the port above (RTCP), decrypts with its own SRTP code, decodes the
- * G.711, and ends at the stream's BYE, which it can only see if it could open the SRTCP.
- * Resolves once ffmpeg's sockets are bound.
+ * ffmpeg as the call's far end: it reads an SDP (with an `a=crypto` line, RFC 4568, for SRTP),
+ * listens on its m= port (RTP) and the port above (RTCP), decrypts with its own SRTP code,
+ * decodes the codec with its own decoder, and ends at the stream's BYE (which, with SRTP, it can
+ * only see if it could open the SRTCP). Resolves once ffmpeg's sockets are bound.
  */
-export async function ffmpegReceiver (t: Test, o: { suite: Suite, key: string, codec?: 'PCMU' | 'PCMA', payloadType?: number }): Promise<FfmpegReceiver> {
-  const dir = tempDir(t, 'ffmpeg-srtp-')
+export async function ffmpegReceiver (t: Test, o: { suite?: Suite, key?: string, codec?: keyof typeof RTPMAP, payloadType?: number, sampleRate?: number }): Promise<FfmpegReceiver> {
+  const dir = tempDir(t, 'ffmpeg-receiver-')
   const port = await freePortPair()
-  const pt = o.payloadType ?? (o.codec === 'PCMA' ? 8 : 0)
+  const [defaultPt, rtpmap] = RTPMAP[o.codec ?? 'PCMU']
+  const pt = o.payloadType ?? defaultPt
   const sdp = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=prompt-player test', 'c=IN IP4 127.0.0.1', 't=0 0',
-    `m=audio ${port} RTP/SAVP ${pt}`, `a=rtpmap:${pt} ${o.codec ?? 'PCMU'}/8000`, `a=crypto:1 ${o.suite} inline:${o.key}`, ''].join('\n')
+    `m=audio ${port} ${o.suite === undefined ? 'RTP/AVP' : 'RTP/SAVP'} ${pt}`, `a=rtpmap:${pt} ${rtpmap}`,
+    ...(o.suite === undefined ? [] : [`a=crypto:1 ${o.suite} inline:${o.key!}`]), ''].join('\n')
   fs.writeFileSync(path.join(dir, 'call.sdp'), sdp)
-  const child = spawn('ffmpeg', ['-nostdin', '-v', 'error', '-protocol_whitelist', 'file,udp,rtp', '-i', path.join(dir, 'call.sdp'), '-ac', '1', '-ar', '8000', '-f', 's16le', 'pipe:1'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const rate = String(o.sampleRate ?? 8000)
+  const child = spawn('ffmpeg', ['-nostdin', '-v', 'error', '-protocol_whitelist', 'file,udp,rtp', '-i', path.join(dir, 'call.sdp'), '-ac', '1', '-ar', rate, '-f', 's16le', 'pipe:1'], { stdio: ['ignore', 'pipe', 'pipe'] })
   const chunks: Buffer[] = []
   let stderr = ''
   child.stdout.on('data', (c: Buffer) => chunks.push(c))

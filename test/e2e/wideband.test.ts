@@ -1,0 +1,233 @@
+/**
+ * G.722 and Opus end to end, judged by independent implementations: ffmpeg as the call's far
+ * end (an SDP with a=rtpmap:9 G722/8000 or a=rtpmap:111 opus/48000/2) decodes what a real
+ * server sent, and the audio is compared with the source at 16 and 48 kHz; tshark's RTP
+ * analysis reads a capture of plays paused in hold mode and seeked.
+ */
+import { execFile, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { Receiver, buildApp, correlation, sampleLibrary, tempDir, waitUntil } from '../helpers/index.js'
+import { ffmpegReceiver } from '../helpers/srtp-judges.js'
+
+/** Runs a program to its end; its stdout. */
+async function run (file: string, args: string[], input?: Buffer): Promise<Buffer> {
+  return await new Promise((resolve, reject) => {
+    const child = execFile(file, args, { encoding: 'buffer', maxBuffer: 1 << 28, timeout: 60_000 }, (err, stdout, stderr) => err ? reject(new Error(`${file} failed: ${err.message}\n${String(stderr)}`)) : resolve(stdout))
+    if (input !== undefined) child.stdin!.end(input)
+  })
+}
+
+const samplesOf = (b: Buffer): Int16Array => new Int16Array(b.buffer, b.byteOffset, b.length >> 1)
+
+/** ffmpeg decodes a file to mono 16-bit samples at `rate`. */
+async function decodeAt (file: string, rate: number): Promise<Int16Array> {
+  return samplesOf(await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ac', '1', '-ar', String(rate), '-f', 's16le', 'pipe:1']))
+}
+
+/** The RMS of what ffmpeg's band-pass filters (5-7 kHz, 6 poles) leave of 16 kHz samples: a band G.711 cannot carry. */
+async function highBandRms (pcm: Int16Array): Promise<number> {
+  const out = samplesOf(await run('ffmpeg', ['-nostdin', '-v', 'error', '-f', 's16le', '-ar', '16000', '-ac', '1', '-i', 'pipe:0', '-af', 'highpass=f=5000,highpass=f=5000,highpass=f=5000,lowpass=f=7000', '-f', 's16le', 'pipe:1'], Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength)))
+  let sum = 0
+  for (const x of out) sum += x * x
+  return Math.sqrt(sum / Math.max(1, out.length))
+}
+
+/** A 2 s sweep from 200 Hz to 7 kHz at 48 kHz: a waveform that no lag but the right one matches, with energy G.711 cuts off. */
+async function sweep (dir: string): Promise<string> {
+  const file = path.join(dir, 'sweep.wav')
+  await run('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.4*sin(2*PI*(200*t+1700*t*t)):s=48000:d=2', '-c:a', 'pcm_s16le', file])
+  return file
+}
+
+async function post (app: FastifyInstance, url: string, body: unknown): Promise<{ status: number, json: any }> {
+  const res = await app.inject({ method: 'POST', url, payload: body as Record<string, unknown> })
+  return { status: res.statusCode, json: res.json() }
+}
+
+async function setup (t: Test): Promise<{ app: FastifyInstance, source: string }> {
+  const dir = tempDir(t, 'wideband-')
+  const source = await sweep(dir)
+  const app = await buildApp(t, { libraryDir: sampleLibrary(t) })
+  const res = await app.inject({ method: 'PUT', url: '/v1/prompts/sweep', payload: fs.readFileSync(source), headers: { 'content-type': 'application/octet-stream' } })
+  if (res.statusCode !== 201) throw new Error(`upload failed: ${res.body}`)
+  return { app, source }
+}
+
+t.test('the renditions made at upload, reported by GET', async t => {
+  const { app } = await setup(t)
+  const prompt = (await app.inject({ method: 'GET', url: '/v1/prompts/sweep' })).json()
+  const byCodec = Object.fromEntries(prompt.renditions.map((r: any) => [`${r.codec}/${r.frameMs}`, r.bytes]))
+  t.same(Object.keys(byCodec).sort(), ['G722/null', 'PCMA/null', 'PCMU/null', 'opus/20'], 'G.711 in both laws, G.722, and Opus at 20 ms')
+  t.equal(byCodec['PCMU/null'], 16000, '2 s of G.711: 16,000 bytes')
+  t.equal(byCodec['G722/null'], 16000, '2 s of G.722: 16,000 bytes (two 16 kHz samples a byte)')
+  // 32 kbit/s for 2 s is 8,000 bytes of Opus, plus 2 bytes of length per 20 ms packet.
+  t.ok(byCodec['opus/20'] > 6000 && byCodec['opus/20'] < 11000, `Opus at 32 kbit/s: ${byCodec['opus/20']} bytes`)
+})
+
+t.test('G.722: ffmpeg decodes 16 kHz audio that matches the source, with the band above 4 kHz that G.711 loses', async t => {
+  const { app, source } = await setup(t)
+  const heard: Record<string, Int16Array> = {}
+  for (const codec of ['G722', 'PCMU'] as const) {
+    const receiver = await ffmpegReceiver(t, { codec, sampleRate: 16000 })
+    const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec })
+    t.equal(res.status, 201, res.json.message)
+    t.match(res.json, { codec, payloadType: codec === 'G722' ? 9 : 0, durationMs: 2000 })
+    heard[codec] = await receiver.done
+    t.ok(receiver.endedByItself(), `${codec}: ffmpeg ended at the play's RTCP BYE`)
+  }
+  const reference = await decodeAt(source, 16000)
+  const g722 = heard.G722!
+  t.ok(Math.abs(g722.length - 32000) < 1600, `G.722: ${g722.length} samples at 16 kHz for 2 s`)
+  const c = correlation(reference, g722, 200)
+  t.ok(c > 0.9, `G.722 as ffmpeg decodes it correlates with the source at 16 kHz: ${c.toFixed(3)}`)
+  const sourceHigh = await highBandRms(reference)
+  const g722High = await highBandRms(g722)
+  const g711High = await highBandRms(heard.PCMU!)
+  t.ok(g722High > 0.5 * sourceHigh, `G.722 keeps the band from 5 to 7 kHz: RMS ${g722High.toFixed(0)} of the source's ${sourceHigh.toFixed(0)}`)
+  t.ok(g722High > 10 * g711High, `G.711 of the same source does not (RMS ${g711High.toFixed(0)})`)
+})
+
+/**
+ * The source through libopus and back, as ffmpeg does it on its own (same bitrate and frame
+ * duration): what a perfect transport of the encoder's packets decodes to. libopus is
+ * deterministic, so what arrived must match it almost exactly, whatever Opus loses of a sweep.
+ */
+async function opusRoundTrip (dir: string, source: string, frameMs: number): Promise<Int16Array> {
+  const ogg = path.join(dir, `round-trip-${frameMs}.ogg`)
+  await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', source, '-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '32k', '-frame_duration', String(frameMs), ogg])
+  return await decodeAt(ogg, 48000)
+}
+
+t.test('Opus: ffmpeg decodes 48 kHz audio that matches the source, at every ptime', async t => {
+  const { app, source } = await setup(t)
+  const dir = tempDir(t, 'opus-')
+  const reference = await decodeAt(source, 48000)
+  const reversed = reference.slice().reverse()
+  for (const ptimeMs of [20, 60, 10, 40]) {
+    const receiver = await ffmpegReceiver(t, { codec: 'opus', sampleRate: 48000, payloadType: 96 })
+    const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec: 'opus', payloadType: 96, ptimeMs })
+    t.equal(res.status, 201, res.json.message)
+    t.match(res.json, { codec: 'opus', payloadType: 96, ptimeMs })
+    const heard = await receiver.done
+    t.ok(receiver.endedByItself(), `${ptimeMs} ms: ffmpeg ended at the play's RTCP BYE`)
+    t.ok(Math.abs(heard.length - 96000) < 4800, `${ptimeMs} ms: ${heard.length} samples at 48 kHz for 2 s`)
+    // Opus codes a sweep's upper band by its energy, not its waveform: against the source the
+    // match is partial (about 0.65-0.8 at 32 kbit/s), against libopus's own round trip near exact.
+    const c = correlation(reference, heard, 1000)
+    t.ok(c > 0.55, `${ptimeMs} ms: what ffmpeg decoded correlates with the source at 48 kHz: ${c.toFixed(3)}`)
+    const unrelated = correlation(reversed, heard, 1000)
+    t.ok(unrelated < 0.2, `${ptimeMs} ms: and not with the source played backwards (${unrelated.toFixed(3)})`)
+    const exact = correlation(await opusRoundTrip(dir, source, ptimeMs), heard, 1000)
+    t.ok(exact > 0.99, `${ptimeMs} ms: it is what libopus's own encode and decode of the source gives: ${exact.toFixed(4)}`)
+  }
+  const prompt = (await app.inject({ method: 'GET', url: '/v1/prompts/sweep' })).json()
+  t.same(prompt.renditions.filter((r: any) => r.codec === 'opus').map((r: any) => r.frameMs), [10, 20, 40, 60], 'the Opus renditions the plays needed were made once and kept')
+})
+
+/** tcpdump on loopback, capturing one UDP port pair, until `stop(count)` has seen `count` packets written. */
+async function capture (t: Test, port: number): Promise<{ file: string, stop: (count: number) => Promise<void> }> {
+  const file = path.join(tempDir(t, 'capture-'), 'call.pcap')
+  const tcpdump = spawn('tcpdump', ['-i', 'lo', '-n', '-U', '-w', file, `udp and portrange ${port}-${port + 1}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  tcpdump.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  t.teardown(() => { tcpdump.kill('SIGKILL') })
+  await waitUntil(() => stderr.includes('listening on'), 'tcpdump listening')
+  const exited = new Promise<void>(resolve => tcpdump.once('exit', () => resolve()))
+  const written = async (): Promise<number> => (await run('tcpdump', ['-r', file, '-n'])).toString().split('\n').filter(Boolean).length
+  return {
+    file,
+    stop: async (count: number) => {
+      await waitUntil(async () => await written() >= count, `tcpdump writing ${count} packets`, 10_000, 100)
+      tcpdump.kill('SIGINT')
+      await exited
+    }
+  }
+}
+
+/** tshark's reading of a capture, with UDP `port` decoded as RTP: its stream analysis (-z rtp,streams) and each packet's header fields. */
+async function tshark (file: string, port: number): Promise<{ streams: string[][], packets: Array<{ at: number, seq: number, timestamp: number, marker: boolean, payloadBytes: number }>, reports: Array<{ at: number, packets: number, octets: number, timestamp: number }> }> {
+  const decodeAs = ['-d', `udp.port==${port},rtp`, '-d', `udp.port==${port + 1},rtcp`]
+  const report = (await run('tshark', ['-r', file, ...decodeAs, '-q', '-z', 'rtp,streams'])).toString()
+  // One row per stream: start, end, addresses and ports, SSRC, payload, packets, lost (n (x%)),
+  // delta min/mean/max, jitter min/mean/max, and "X" where tshark saw a problem.
+  const streams = report.split('\n').filter(line => /^\s+\d+\.\d+\s+\d+\.\d+\s+\S+\s+\d+/.test(line)).map(line => line.trim().split(/\s+/))
+  const fields = async (filter: string, names: string[]): Promise<string[][]> =>
+    (await run('tshark', ['-r', file, ...decodeAs, '-Y', filter, '-T', 'fields', ...names.flatMap(n => ['-e', n])])).toString().split('\n').filter(Boolean).map(line => line.split('\t'))
+  const packets = (await fields('rtp', ['frame.time_relative', 'rtp.seq', 'rtp.timestamp', 'rtp.marker', 'udp.length'])).map(([at, seq, timestamp, marker, udp]) =>
+    ({ at: Number(at) * 1000, seq: Number(seq), timestamp: Number(timestamp), marker: marker === '1' || marker === 'True', payloadBytes: Number(udp) - 8 - 12 }))
+  const reports = (await fields('rtcp.pt == 200', ['frame.time_relative', 'rtcp.sender.packetcount', 'rtcp.sender.octetcount', 'rtcp.timestamp.rtp'])).map(([at, count, octets, timestamp]) =>
+    ({ at: Number(at) * 1000, packets: Number(count), octets: Number(octets), timestamp: Number(timestamp) }))
+  return { streams, packets, reports }
+}
+
+t.test('tshark finds no sequence or timestamp errors, across a pause in hold mode and a seek', async t => {
+  const { app } = await setup(t)
+  for (const [codec, clockPerMs] of [['G722', 8], ['opus', 48]] as const) {
+    const receiver = await Receiver.open(t)
+    const port = receiver.port
+    const cap = await capture(t, port)
+    const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port }, prompts: ['sweep'], codec, loop: 0, pauseMode: 'hold' })
+    t.equal(res.status, 201, res.json.message)
+    const id = res.json.id
+    const control = async (body: unknown): Promise<void> => {
+      const r = await post(app, `/v1/plays/${id}/control`, body)
+      t.equal(r.status, 200, `${codec}: ${JSON.stringify(body)}`)
+    }
+    await receiver.waitFor(15)
+    await control({ operation: 'pause' })
+    const paused = receiver.packets.length
+    await new Promise(resolve => setTimeout(resolve, 200))
+    t.ok(receiver.packets.length - paused <= 1, `${codec}: nothing sent while held (${receiver.packets.length - paused} packets)`)
+    await control({ operation: 'resume' })
+    await receiver.waitFor(paused + 10)
+    await control({ operation: 'seek', positionMs: 1500 })
+    // Past the seek, to the end of the prompt and into the next loop.
+    await receiver.waitFor(receiver.packets.length + 40)
+    await app.inject({ method: 'DELETE', url: `/v1/plays/${id}` })
+    const sent = receiver.packets.length
+    await cap.stop(sent)
+    const { streams, packets, reports } = await tshark(cap.file, port)
+    t.equal(streams.length, 1, `${codec}: one RTP stream in the capture`)
+    const row = streams[0]!
+    t.equal(Number(row[8]), sent, `${codec}: tshark counts the ${sent} packets sent`)
+    t.equal(row[9], '0', `${codec}: and none lost (no sequence gap)`)
+    t.notOk(row.at(-1) === 'X', `${codec}: and flags no problem (wrong sequence or timestamp): ${row.join(' ')}`)
+    if (codec === 'G722') {
+      // tshark knows G.722's RTP clock (8000, RFC 3551 §4.5.2): a timestamp growing by 16 a
+      // millisecond would show as jitter of whole packet times.
+      t.ok(Number(row[16]) < 5, `G722: tshark's jitter on the 8 kHz clock stays under 5 ms (max ${row[16]} ms)`)
+    }
+    // Each packet's header as tshark decoded it: the sequence never jumps, the timestamp grows
+    // by one ptime of the codec's clock, and after the hold by the time held, with the marker.
+    let problems = 0
+    let markers = 0
+    for (let k = 1; k < packets.length; k++) {
+      const p = packets[k]!
+      const step = (p.timestamp - packets[k - 1]!.timestamp + 2 ** 32) % 2 ** 32
+      if (p.seq !== (packets[k - 1]!.seq + 1) % 65536) problems++
+      if (p.marker) {
+        markers++
+        if (step % (20 * clockPerMs) !== 0 || step < 200 / 20 * 20 * clockPerMs) problems++
+      } else if (step !== 20 * clockPerMs) {
+        problems++
+      }
+    }
+    t.equal(problems, 0, `${codec}: sequence +1 and timestamp +${20 * clockPerMs} per packet, across the hold and the seek`)
+    t.equal(markers, 1, `${codec}: one marker after the start, on the packet after the hold`)
+
+    // RTCP: the sender report sent with the BYE counts this codec's octets (Opus's vary by
+    // packet) and reads the codec's clock at the instant it left.
+    const last = reports.at(-1)
+    t.ok(last !== undefined, `${codec}: tshark decoded the sender report sent with the BYE`)
+    if (last === undefined) continue
+    t.equal(last.packets, sent, `${codec}: the report counts the ${sent} packets`)
+    t.equal(last.octets, packets.reduce((n, p) => n + p.payloadBytes, 0), `${codec}: and their payload octets (${last.octets})`)
+    const first = packets[0]!
+    const clockMs = ((last.timestamp - first.timestamp + 2 ** 32) % 2 ** 32) / clockPerMs
+    const wallMs = last.at - first.at
+    t.ok(Math.abs(clockMs - wallMs) < 5, `${codec}: its RTP timestamp is the media clock at ${clockPerMs} per ms: ${clockMs.toFixed(1)} ms after the first packet's, sent ${wallMs.toFixed(1)} ms after it`)
+  }
+})

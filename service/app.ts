@@ -224,6 +224,27 @@ function isRetried (code: string): boolean {
   return code in ERRORS && 'retry' in ERRORS[code as ErrorCode]
 }
 
+/**
+ * A schema refusal in words: Ajv says "must be equal to constant" once per allowed value of a
+ * list (codec, ptimeMs, ...) and then "must match a schema in anyOf"; that is said once, with
+ * the values, as "body/codec must be one of PCMU, PCMA, G722, opus". Anything else as Ajv says it.
+ */
+function validationMessage (err: FastifyError): string {
+  const context = err.validationContext ?? 'body'
+  const allowed = new Map<string, unknown[]>()
+  for (const v of err.validation!) {
+    if (v.keyword === 'const') allowed.set(v.instancePath, [...(allowed.get(v.instancePath) ?? []), (v.params as { allowedValue: unknown }).allowedValue])
+  }
+  if (allowed.size === 0) return err.message
+  const parts: string[] = []
+  for (const v of err.validation!) {
+    const values = allowed.get(v.instancePath)
+    if (values === undefined) parts.push(`${context}${v.instancePath} ${v.message ?? 'is not valid'}`)
+    else if (v.keyword === 'anyOf') parts.push(`${context}${v.instancePath} must be one of ${values.map(x => String(x)).join(', ')}`)
+  }
+  return parts.join(', ')
+}
+
 /** The status, code and message of any error: the status always from the one table (service/errors.ts). */
 function classify (err: FastifyError, maxUploadBytes: number = SERVICE_DEFAULTS.maxUploadBytes, upload = true): { statusCode: number, code: ErrorCode, message: string } {
   const answer = (code: ErrorCode, message: string): { statusCode: number, code: ErrorCode, message: string } => ({ statusCode: ERRORS[code].status, code, message })
@@ -235,7 +256,7 @@ function classify (err: FastifyError, maxUploadBytes: number = SERVICE_DEFAULTS.
     if (nameInvalid) {
       return answer('INVALID_PROMPT_NAME', 'the prompt name in the URL is not valid: use 1 to 64 letters, digits, "_" or "-", starting with a letter or digit')
     }
-    return answer('INVALID_REQUEST', err.message)
+    return answer('INVALID_REQUEST', validationMessage(err))
   }
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.statusCode === 413) {
     if (!upload) return answer('BODY_TOO_LARGE', `the request body is larger than ${SERVICE_DEFAULTS.jsonBodyLimit} bytes, the most this call takes`)

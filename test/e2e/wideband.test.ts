@@ -9,8 +9,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { Receiver, buildApp, correlation, sampleLibrary, tempDir, waitUntil } from '../helpers/index.js'
-import { ffmpegReceiver } from '../helpers/srtp-judges.js'
+import { Receiver, buildApp, correlation, engineOf, sampleLibrary, tempDir, waitUntil } from '../helpers/index.js'
+import { ffmpegReceiver, libsrtpOpen } from '../helpers/srtp-judges.js'
 
 /** Runs a program to its end; its stdout. */
 async function run (file: string, args: string[], input?: Buffer): Promise<Buffer> {
@@ -230,4 +230,108 @@ t.test('tshark finds no sequence or timestamp errors, across a pause in hold mod
     const wallMs = last.at - first.at
     t.ok(Math.abs(clockMs - wallMs) < 5, `${codec}: its RTP timestamp is the media clock at ${clockPerMs} per ms: ${clockMs.toFixed(1)} ms after the first packet's, sent ${wallMs.toFixed(1)} ms after it`)
   }
+})
+
+/** The longest run of samples under `level` in magnitude, in ms at `rate`. */
+function longestQuiet (pcm: Int16Array, rate: number, level = 200): number {
+  let best = 0
+  let run = 0
+  for (const x of pcm) {
+    run = Math.abs(x) < level ? run + 1 : 0
+    if (run > best) best = run
+  }
+  return best / rate * 1000
+}
+
+t.test("a pause in silence mode sends the codec's silence: ffmpeg decodes it to quiet, the stream never stops", async t => {
+  const { app } = await setup(t)
+  for (const [codec, rate] of [['G722', 16000], ['opus', 48000]] as const) {
+    const ffmpeg = await ffmpegReceiver(t, { codec, sampleRate: rate })
+    const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: ffmpeg.port }, prompts: ['sweep'], codec })
+    t.equal(res.status, 201, res.json.message)
+    const id = res.json.id
+    await waitUntil(async () => (await app.inject({ url: `/v1/plays/${id}` })).json().positionMs >= 300, 'the sweep to play 300 ms')
+    t.equal((await post(app, `/v1/plays/${id}/control`, { operation: 'pause' })).status, 200)
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    t.equal((await post(app, `/v1/plays/${id}/control`, { operation: 'resume' })).status, 200)
+    const heard = await ffmpeg.done
+    // The sweep is never quiet for more than a few ms; the pause is quiet for its whole second
+    // (less what a decoder spends fading in and out).
+    const quiet = longestQuiet(heard, rate)
+    t.ok(quiet > 850 && quiet < 1200, `${codec}: ${quiet.toFixed(0)} ms of quiet in what ffmpeg decoded, for a pause of 1000 ms`)
+    const play = (await app.inject({ url: `/v1/plays/${id}` })).json()
+    t.ok(play.packetsSent >= 145, `${codec}: the silence was sent: ${play.packetsSent} packets for 2 s of prompt and 1 s of pause`)
+  }
+})
+
+t.test('SRTP with G.722 and Opus: ffmpeg decodes AES-CM live; libsrtp opens every GCM packet, whatever its length', async t => {
+  const { app, source } = await setup(t)
+  const suite = 'AES_CM_128_HMAC_SHA1_80'
+  const key = Buffer.from(Array.from({ length: 30 }, (_, i) => i * 7 + 1)).toString('base64')
+  const ffmpeg = await ffmpegReceiver(t, { suite, key, codec: 'G722', sampleRate: 16000 })
+  const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: ffmpeg.port }, prompts: ['sweep'], codec: 'G722', srtp: { suite, localKey: key } })
+  t.equal(res.status, 201, res.json.message)
+  const c = correlation(await decodeAt(source, 16000), await ffmpeg.done, 200)
+  t.ok(c > 0.9, `G.722 over SRTP as ffmpeg decrypts and decodes it correlates with the source at ${c.toFixed(3)}`)
+  t.ok(ffmpeg.endedByItself(), 'ffmpeg ended at the SRTCP BYE')
+
+  const gcm = 'AEAD_AES_128_GCM'
+  const gcmKey = Buffer.from(Array.from({ length: 28 }, (_, i) => 255 - i)).toString('base64')
+  const receiver = await Receiver.open(t)
+  const play = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec: 'opus', ssrc: 0x0b05, srtp: { suite: gcm, localKey: gcmKey } })
+  t.equal(play.status, 201, play.json.message)
+  const expected = engineOf(app).prompts.get('sweep')!.frames('opus', 20)
+  await receiver.waitFor(expected.length, 15_000)
+  const sizes = new Set(receiver.packets.map(p => p.raw.length))
+  t.ok(sizes.size > 5, `Opus packets of ${sizes.size} different lengths`)
+  const opened = await libsrtpOpen(t, { suite: gcm, key: gcmKey, ssrc: 0x0b05, packets: receiver.packets.map(p => p.raw) })
+  t.equal(opened.length, expected.length, `libsrtp authenticated and opened all ${expected.length} packets`)
+  const wrong = opened.filter((p, k) => !p.subarray(12).equals(expected[k]!)).length
+  t.equal(wrong, 0, 'each is the Opus packet of the rendition, in order')
+})
+
+t.test('offsets and seeks land on packet boundaries of the codec; refusals name what works', async t => {
+  const { app } = await setup(t)
+  const receiver = await Receiver.open(t)
+  const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec: 'opus', ptimeMs: 60, offsetMs: 1010, rtcp: 'off' })
+  t.equal(res.status, 201, res.json.message)
+  const frames = engineOf(app).prompts.get('sweep')!.frames('opus', 60)
+  await receiver.waitFor(frames.length - 16)
+  await receiver.waitQuiet(200)
+  t.equal(receiver.packets.length, frames.length - 16, `offsetMs 1010 at 60 ms starts at packet 16 (960 ms): ${receiver.packets.length} of ${frames.length} sent`)
+  t.ok(receiver.packets[0]!.rtp.payload.equals(frames[16]!), 'the first packet sent is the rendition\'s 17th, whole')
+
+  for (const [body, pattern] of [
+    [{ codec: 'opus', ptimeMs: 30 }, /ptimeMs 30 is not a packet time of opus; use one of 10, 20, 40, 60/],
+    [{ codec: 'G722', ptimeMs: 60 }, /ptimeMs 60 is not a packet time of G722; use one of 10, 20, 30, 40/],
+    [{ codec: 'PCMU', ptimeMs: 60 }, /ptimeMs 60 is not a packet time of PCMU/],
+    [{ codec: 'opus', payloadType: 9 }, /payloadType 9 is not dynamic; opus has no static payload type/],
+    [{ codec: 'G729' }, /^body\/codec must be one of PCMU, PCMA, G722, opus$/]
+  ] as const) {
+    const before = engineOf(app).prompts.get('sweep')!.describe().renditions.length
+    const refused = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], ...body })
+    t.equal(refused.status, 400, JSON.stringify(body))
+    t.match(refused.json, { code: 'INVALID_REQUEST', message: pattern }, refused.json.message)
+    t.equal(engineOf(app).prompts.get('sweep')!.describe().renditions.length, before, 'and no rendition was made for it')
+  }
+})
+
+t.test('a library stored before G.722 and Opus: the first play in a codec makes its rendition, stores it, and later plays reuse it', async t => {
+  const library = sampleLibrary(t)
+  const app = await buildApp(t, { libraryDir: library })
+  const welcome = engineOf(app).prompts.get('welcome')!
+  const media = path.join(library, 'media', welcome.info.source.sha256)
+  t.notOk(fs.existsSync(path.join(media, 'g722')), 'the sample library holds G.711 only')
+  const receivers = await Promise.all([0, 1, 2].map(async () => await Receiver.open(t)))
+  // Three plays at once share one rendition, made once.
+  const plays = await Promise.all(receivers.map(async r => await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: r.port }, prompts: ['welcome'], codec: 'G722', rtcp: 'off' })))
+  t.same(plays.map(p => p.status), [201, 201, 201])
+  t.ok(fs.existsSync(path.join(media, 'g722')), 'the G.722 rendition is stored beside the laws')
+  const stored = fs.readFileSync(path.join(media, 'g722'))
+  for (const r of receivers) await r.waitFor(Math.ceil(stored.length / 160))
+  t.ok(receivers.every(r => r.packets[0]!.rtp.payload.equals(stored.subarray(0, 160))), 'every play sent the stored rendition')
+  t.same(welcome.describe().renditions.map(r => r.codec), ['PCMU', 'PCMA', 'G722'], 'GET reports it')
+  // A restart reads it back instead of making it again.
+  const again = await buildApp(t, { libraryDir: library })
+  t.ok(engineOf(again).prompts.get('welcome')!.audio.G722?.equals(stored), 'a new engine on the library loads the stored rendition')
 })

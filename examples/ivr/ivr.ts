@@ -3,8 +3,8 @@
  * to each caller, and lets the caller's "#" cut the prompts short (barge-in, done by the
  * player on the media path, within one packet).
  *
- * For each INVITE it reads the caller's SDP (where the caller wants our audio, which G.711 law,
- * the telephone-event payload type, rtcp-mux), starts a play there with the typed client, and
+ * For each INVITE it reads the caller's SDP (where the caller wants our audio, which codec, the
+ * telephone-event payload type, rtcp-mux), starts a play there with the typed client, and
  * answers 200 OK with an SDP that names the play's own source port as our media address:
  * the caller's RTP, key presses and RTCP then go straight to the player (symmetric RTP). It
  * follows the player's events on one Server-Sent Events stream and hears each key press as
@@ -24,6 +24,14 @@ import { PromptPlayerClient, type PlayInfo, type PlayRequest, type StreamedEvent
 /** The SRTP suites the player speaks; of an offer's crypto lines, the IVR answers the first it finds here. */
 const SUITES = ['AEAD_AES_256_GCM', 'AEAD_AES_128_GCM', 'AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'] as const
 type Suite = typeof SUITES[number]
+
+/** The codecs the player sends, as an SDP names them: the a=rtpmap encoding name (any case, RFC 4855) and clock. */
+const RTPMAP: Record<string, Codec> = { 'opus/48000': 'opus', 'g722/8000': 'G722', 'pcmu/8000': 'PCMU', 'pcma/8000': 'PCMA' }
+/** RFC 3551's static payload types, which an offer may list without an a=rtpmap. */
+const STATIC: Record<number, Codec> = { 0: 'PCMU', 8: 'PCMA', 9: 'G722' }
+type Codec = NonNullable<PlayRequest['codec']>
+/** The packet times each codec can be sent at. */
+const PTIMES: Record<Codec, readonly number[]> = { PCMU: [10, 20, 30, 40], PCMA: [10, 20, 30, 40], G722: [10, 20, 30, 40], opus: [10, 20, 40, 60] }
 
 export interface IvrOptions {
   /** Where the IVR takes SIP (UDP). */
@@ -57,13 +65,14 @@ export interface IvrEvents {
   error: [Error]
 }
 
-/** What the caller's SDP offers, as far as a G.711 player cares. */
+/** What the caller's SDP offers, as far as the player cares. */
 export interface Offer {
   host: string
   port: number
-  codec: 'PCMU' | 'PCMA'
+  /** The first of the offer's formats that the player sends (opus, G722, PCMU or PCMA), in the offer's order of preference. */
+  codec: Codec
   payloadType: number
-  ptimeMs: 10 | 20 | 30 | 40
+  ptimeMs: NonNullable<PlayRequest['ptimeMs']>
   /** The telephone-event payload type, when offered. */
   dtmf: number | null
   mux: boolean
@@ -75,8 +84,10 @@ export interface Offer {
 }
 
 /**
- * Reads an SDP offer; null when it has no audio stream in G.711 we can send to, or is RTP/SAVP
- * with no crypto line we can answer (then 488, as RFC 4568 §7.1.2 asks).
+ * Reads an SDP offer; null when it has no audio stream in a codec the player sends (opus, G.722,
+ * G.711) that we can send to, or is RTP/SAVP with no crypto line we can answer (then 488, as RFC
+ * 3264 §6 and RFC 4568 §7.1.2 ask). The codec is the offer's first that the player sends: the
+ * offerer lists its formats in its order of preference (RFC 3264 §5.1).
  */
 export function readOffer (text: string): Offer | null {
   const session = sdp.parse(text.replace(/\r?\n/g, '\r\n'))
@@ -84,8 +95,14 @@ export function readOffer (text: string): Offer | null {
   const host = audio?.c?.address ?? session.c?.address
   if (audio === undefined || host === undefined) return null
   const attributes = audio.a ?? []
-  const pt = audio.fmt.find(f => f === 0 || f === 8)
+  const rtpmaps = new Map(attributes.map(a => /^rtpmap:(\d+) ([^/\s]+\/\d+)/.exec(a)).filter(m => m !== null).map(m => [Number(m![1]), m![2]!.toLowerCase()]))
+  const codecOf = (pt: number): Codec | undefined => {
+    const named = rtpmaps.get(pt)
+    return named === undefined ? STATIC[pt] : RTPMAP[named]
+  }
+  const pt = audio.fmt.find(f => codecOf(f) !== undefined)
   if (pt === undefined) return null
+  const codec = codecOf(pt)!
   const dtmf = attributes.map(a => /^rtpmap:(\d+) telephone-event\/8000/i.exec(a)).find(m => m !== null)
   const ptime = Number(attributes.map(a => /^ptime:(\d+)/.exec(a)?.[1]).find(p => p !== undefined) ?? 20)
   let crypto: Offer['crypto'] = null
@@ -99,9 +116,9 @@ export function readOffer (text: string): Offer | null {
   return {
     host,
     port: audio.port,
-    codec: pt === 0 ? 'PCMU' : 'PCMA',
+    codec,
     payloadType: pt,
-    ptimeMs: ([10, 20, 30, 40] as const).find(p => p === ptime) ?? 20,
+    ptimeMs: (PTIMES[codec].includes(ptime) ? ptime : 20) as Offer['ptimeMs'],
     dtmf: dtmf == null ? null : Number(dtmf[1]),
     mux: attributes.includes('rtcp-mux'),
     crypto
@@ -109,10 +126,13 @@ export function readOffer (text: string): Offer | null {
 }
 
 /**
- * Our SDP answer: the player's source port as our media port, the same law, telephone-event when
- * offered; for RTP/SAVP the chosen crypto line's tag and suite with the play's own key
- * (`srtp.localKey` of the 201).
+ * Our SDP answer: the player's source port as our media port, the codec chosen with the offer's
+ * payload type, telephone-event when offered; for RTP/SAVP the chosen crypto line's tag and suite
+ * with the play's own key (`srtp.localKey` of the 201).
  */
+/** The a=rtpmap of each codec in an answer (RFC 7587 §7: opus is always named with 2 channels). */
+const ANSWER_RTPMAP: Record<Codec, string> = { PCMU: 'PCMU/8000', PCMA: 'PCMA/8000', G722: 'G722/8000', opus: 'opus/48000/2' }
+
 export function answerFor (offer: Offer, mediaAddress: string, mediaPort: number, localKey?: string): string {
   const family = mediaAddress.includes(':') ? 'IP6' : 'IP4'
   const formats = offer.dtmf === null ? [offer.payloadType] : [offer.payloadType, offer.dtmf]
@@ -123,7 +143,7 @@ export function answerFor (offer: Offer, mediaAddress: string, mediaPort: number
     `c=IN ${family} ${mediaAddress}`,
     't=0 0',
     `m=audio ${mediaPort} ${offer.crypto === null ? 'RTP/AVP' : 'RTP/SAVP'} ${formats.join(' ')}`,
-    `a=rtpmap:${offer.payloadType} ${offer.codec}/8000`,
+    `a=rtpmap:${offer.payloadType} ${ANSWER_RTPMAP[offer.codec]}`,
     ...(offer.dtmf === null ? [] : [`a=rtpmap:${offer.dtmf} telephone-event/8000`, `a=fmtp:${offer.dtmf} 0-16`]),
     `a=ptime:${offer.ptimeMs}`,
     ...(offer.mux ? ['a=rtcp-mux'] : []),

@@ -59,9 +59,9 @@ export type PromptRef = Static<typeof PromptRef>
 export const PlayRequest = Type.Object({
   target: Endpoint,
   prompts: Type.Array(PromptRef, { minItems: 1, maxItems: MAX_PROMPTS_PER_PLAY_LIMIT, description: 'names and {"url": ...} entries, played back to back as one stream; at most the configured prompts per play (default 100)' }),
-  codec: Type.Optional(CodecName),
-  payloadType: Type.Optional(Type.Integer({ minimum: 0, maximum: 127, description: 'default 0 for PCMU, 8 for PCMA' })),
-  ptimeMs: Type.Optional(PtimeMs),
+  codec: Type.Optional(Type.Union(CodecName.anyOf, { description: 'PCMU (default) or PCMA: G.711 at 8 kHz; G722: 16 kHz audio on an 8000 RTP clock (RFC 3551 §4.5.2); opus: Opus at 48 kHz (RFC 7587)' })),
+  payloadType: Type.Optional(Type.Integer({ minimum: 0, maximum: 127, description: 'default 0 for PCMU, 8 for PCMA, 9 for G722, 111 for opus (which takes only dynamic ones, 96-127)' })),
+  ptimeMs: Type.Optional(Type.Union(PtimeMs.anyOf, { description: 'packet time (default 20): 10, 20, 30 or 40 for G.711 and G.722; 10, 20, 40 or 60 for opus' })),
   ssrc: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'random when absent' })),
   callbackUrl: Type.Optional(Nullable(Type.String({ format: 'uri' }))),
   loop: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'times the whole list plays, back to back in one stream (default 1); 0 plays it until stopped' })),

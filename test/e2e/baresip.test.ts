@@ -4,11 +4,11 @@
  * the welcome prompt (its sndfile module dumps what it decoded), its RTCP reaches the play
  * sealed as SRTCP, and its # (RFC 4733, sealed) stops the prompts.
  */
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import dgram from 'node:dgram'
 import fs from 'node:fs'
 import path from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Ivr, type Call } from '../../examples/ivr/ivr.js'
 import { buildApp, correlation, freePortPair, referenceDecode, sample, tempDir, waitUntil } from '../helpers/index.js'
 
@@ -37,28 +37,12 @@ t.test('baresip calls the IVR with SRTP mandatory: it hears welcome, its RTCP ar
   ivr.start()
   t.teardown(() => ivr.close())
 
-  // The phone: SIP and media on loopback only, its microphone a file of silence, its speaker a
-  // bridge nobody listens to, and what it decodes dumped to a WAV by the sndfile filter.
   const dir = tempDir(t, 'baresip-')
-  const silence = path.join(dir, 'silence.wav')
-  fs.writeFileSync(silence, wav(Buffer.alloc(8000 * 2 * 30)))
-  fs.writeFileSync(path.join(dir, 'config'), [
-    `module_path ${MODULES}`, 'poll_method epoll', 'net_interface 127.0.0.1', `sip_listen 127.0.0.1:${phonePort}`,
-    `rtp_ports ${rtpPort}-${rtpPort + 1}`, 'audio_player aubridge,speaker', `audio_source aufile,${silence}`, 'audio_alert aubridge,alert',
-    'module g711.so', 'module srtp.so', 'module aufile.so', 'module aubridge.so', 'module sndfile.so', 'module cons.so',
-    'module_tmp account.so', 'module_app menu.so', `cons_listen 127.0.0.1:${consPort}`, `snd_path ${dir}`, ''
-  ].join('\n'))
-  fs.writeFileSync(path.join(dir, 'accounts'), `<sip:caller@127.0.0.1:${phonePort}>;regint=0;mediaenc=srtp-mand;answermode=manual\n`)
-  const phone = spawn('baresip', ['-f', dir, '-e', `/dial sip:ivr@127.0.0.1:${ivrPort}`], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let log = ''
-  phone.stdout.on('data', (c: Buffer) => { log += c.toString().replace(/\0/g, '') })
-  phone.stderr.on('data', (c: Buffer) => { log += c.toString() })
-  const exited = new Promise<void>(resolve => phone.on('exit', () => resolve()))
-  t.teardown(() => { phone.kill('SIGKILL') })
+  const { log, exited, kill } = startPhone(t, dir, { ivrPort, phonePort, consPort, rtpPort, codecs: ['PCMU/8000'], srtp: true })
 
   await waitUntil(() => answered.length === 1, 'the IVR to answer the call', 15_000)
   const play = answered[0]!.play
-  t.match(log, /SRTP is Enabled \(cryptosuite=AES_CM_128_HMAC_SHA1_\d\d\)/, 'baresip negotiated SRTP with the IVR\'s SDP answer')
+  t.match(log(), /SRTP is Enabled \(cryptosuite=AES_CM_128_HMAC_SHA1_\d\d\)/, 'baresip negotiated SRTP with the IVR\'s SDP answer')
   t.match(play.srtp, { suite: /^AES_CM_128_HMAC_SHA1_(80|32)$|^AEAD_AES_(128|256)_GCM$/ }, 'the play sends SRTP')
   const current = async (): Promise<any> => (await app.inject({ url: `/v1/plays/${play.id}` })).json()
   // Past the welcome prompt (100 packets), and the phone's first RTCP report read.
@@ -74,7 +58,7 @@ t.test('baresip calls the IVR with SRTP mandatory: it hears welcome, its RTCP ar
   t.same(digits, ['#'], 'the IVR heard the digit as play.dtmf')
   await sendUdp('b', consPort)
   await waitUntil(() => hangups.length === 1, 'the hang-up', 10_000)
-  phone.kill('SIGTERM')
+  kill()
   await exited
 
   const dump = fs.readdirSync(dir).find(f => f.endsWith('-dec.wav'))
@@ -85,6 +69,93 @@ t.test('baresip calls the IVR with SRTP mandatory: it hears welcome, its RTCP ar
   const c = correlation(heard.subarray(0, welcome.length + 1600), welcome, 1600)
   t.ok(c > 0.9, `what baresip decoded is the welcome prompt: correlation ${c.toFixed(3)}`)
 })
+
+t.test('baresip offering opus or G.722 first: the IVR answers in that codec, and the phone hears welcome wideband', async t => {
+  const app = await buildApp(t)
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  const welcome16k = await decodeAt(sample('welcome').path, 16000)
+  const sourceHigh = await bandRms(welcome16k)
+  for (const [codec, offer, srtp] of [['opus', ['opus/48000/2', 'G722/16000/1', 'PCMU/8000/1'], true], ['G722', ['G722/16000/1', 'opus/48000/2', 'PCMU/8000/1'], false]] as const) {
+    const [ivrPort, phonePort, consPort, rtpPort] = [await freePortPair(), await freePortPair(), await freePortPair(), await freePortPair()]
+    const ivr = new Ivr({ sip: { address: '127.0.0.1', port: ivrPort }, player: { url }, mediaAddress: '127.0.0.1', prompts: ['welcome'] })
+    const answered: Call[] = []
+    const ended: any[] = []
+    const hangups: Call[] = []
+    ivr.on('answered', call => answered.push(call))
+    ivr.on('promptsEnded', (_call, play) => ended.push(play))
+    ivr.on('hangup', call => hangups.push(call))
+    ivr.start()
+    t.teardown(() => ivr.close())
+    const dir = tempDir(t, `baresip-${codec}-`)
+    const phone = startPhone(t, dir, { ivrPort, phonePort, consPort, rtpPort, codecs: [...offer], srtp })
+    await waitUntil(() => answered.length === 1, 'the IVR to answer the call', 15_000)
+    t.match(answered[0]!.play, { codec, srtp: srtp ? { suite: /AES|GCM/ } : null }, `offered ${offer.join(', ')}${srtp ? ' with SRTP' : ''}: the play is ${codec}`)
+    await waitUntil(() => ended.length === 1, 'welcome to play to its end', 15_000)
+    t.match(ended[0], { state: 'finished' }, `${codec}: welcome played to its end`)
+    await sendUdp('b', consPort)
+    await waitUntil(() => hangups.length === 1, 'the hang-up', 10_000)
+    phone.kill()
+    await phone.exited
+    const dump = fs.readdirSync(dir).find(f => f.endsWith('-dec.wav'))
+    t.ok(dump, `${codec}: baresip dumped what it decoded`)
+    const file = path.join(dir, dump!)
+    const rate = fs.readFileSync(file).readUInt32LE(24)
+    t.ok(rate >= 16000, `${codec}: baresip decoded it at ${rate} Hz`)
+    const heard = await decodeAt(file, 16000)
+    const c = correlation(heard.subarray(0, welcome16k.length + 3200), welcome16k, 3200)
+    t.ok(c > 0.8, `${codec}: what baresip decoded is welcome at 16 kHz: correlation ${c.toFixed(3)}`)
+    const high = await bandRms(heard)
+    t.ok(high > 0.3 * sourceHigh, `${codec}: with its 5-7 kHz band (RMS ${high.toFixed(0)}, the source's ${sourceHigh.toFixed(0)}), which G.711 cannot carry`)
+  }
+})
+
+/** ffmpeg decodes a file to mono 16-bit samples at `rate`. */
+async function decodeAt (file: string, rate: number): Promise<Int16Array> {
+  const out = await new Promise<Buffer>((resolve, reject) => {
+    execFile('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ac', '1', '-ar', String(rate), '-f', 's16le', 'pipe:1'], { encoding: 'buffer', maxBuffer: 1 << 26 }, (err, stdout) => err ? reject(err) : resolve(stdout))
+  })
+  return new Int16Array(out.buffer, out.byteOffset, out.length >> 1)
+}
+
+/** The RMS of 16 kHz samples in the 5-7 kHz band, as ffmpeg's filters leave it. */
+async function bandRms (pcm: Int16Array): Promise<number> {
+  const out = await new Promise<Buffer>((resolve, reject) => {
+    const child = execFile('ffmpeg', ['-nostdin', '-v', 'error', '-f', 's16le', '-ar', '16000', '-ac', '1', '-i', 'pipe:0', '-af', 'highpass=f=5000,highpass=f=5000,highpass=f=5000,lowpass=f=7000', '-f', 's16le', 'pipe:1'], { encoding: 'buffer', maxBuffer: 1 << 26 }, (err, stdout) => err ? reject(err) : resolve(stdout))
+    child.stdin!.end(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength))
+  })
+  const samples = new Int16Array(out.buffer, out.byteOffset, out.length >> 1)
+  let sum = 0
+  for (const x of samples) sum += x * x
+  return Math.sqrt(sum / Math.max(1, samples.length))
+}
+
+/**
+ * The phone: SIP and media on loopback only, its microphone a file of silence, its speaker a
+ * bridge nobody listens to, what it decodes dumped to a WAV by the sndfile filter, and its
+ * console on UDP (`#` sends the digit, `b` hangs up). It dials the IVR at once, offering
+ * `codecs` in that order (an account's audio_codecs), with SRTP mandatory or none. Its
+ * microphone is a file of 8 kHz silence (baresip's aufile plays a file only at the codec's own
+ * rate, so a wideband call takes a bridge nobody speaks into).
+ */
+function startPhone (t: Test, dir: string, o: { ivrPort: number, phonePort: number, consPort: number, rtpPort: number, codecs: string[], srtp: boolean }): { log: () => string, exited: Promise<void>, kill: () => void } {
+  const silence = path.join(dir, 'silence.wav')
+  fs.writeFileSync(silence, wav(Buffer.alloc(8000 * 2 * 30)))
+  const narrowband = o.codecs.every(c => c.endsWith('/8000/1') || c.endsWith('/8000'))
+  fs.writeFileSync(path.join(dir, 'config'), [
+    `module_path ${MODULES}`, 'poll_method epoll', 'net_interface 127.0.0.1', `sip_listen 127.0.0.1:${o.phonePort}`,
+    `rtp_ports ${o.rtpPort}-${o.rtpPort + 1}`, 'audio_player aubridge,speaker', narrowband ? `audio_source aufile,${silence}` : 'audio_source aubridge,mic', 'audio_alert aubridge,alert',
+    'module g711.so', 'module g722.so', 'module opus.so', 'module srtp.so', 'module aufile.so', 'module aubridge.so', 'module sndfile.so', 'module cons.so',
+    'module_tmp account.so', 'module_app menu.so', `cons_listen 127.0.0.1:${o.consPort}`, `snd_path ${dir}`, ''
+  ].join('\n'))
+  fs.writeFileSync(path.join(dir, 'accounts'), `<sip:caller@127.0.0.1:${o.phonePort}>;regint=0;answermode=manual;audio_codecs=${o.codecs.join(',')}${o.srtp ? ';mediaenc=srtp-mand' : ''}\n`)
+  const phone = spawn('baresip', ['-f', dir, '-e', `/dial sip:ivr@127.0.0.1:${o.ivrPort}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let log = ''
+  phone.stdout.on('data', (c: Buffer) => { log += c.toString().replace(/\0/g, '') })
+  phone.stderr.on('data', (c: Buffer) => { log += c.toString() })
+  const exited = new Promise<void>(resolve => phone.on('exit', () => resolve()))
+  t.teardown(() => { phone.kill('SIGKILL') })
+  return { log: () => log, exited, kill: () => { phone.kill('SIGTERM') } }
+}
 
 /** A 16-bit mono 8 kHz WAV of `pcm`. */
 function wav (pcm: Buffer): Buffer {

@@ -23,8 +23,12 @@ async function exited (child: ChildProcess): Promise<number | null> {
 
 t.test('the IVR reads an SDP offer and answers with the play\'s port', async t => {
   const offer = readOffer('v=0\no=- 1 1 IN IP4 10.0.0.9\ns=-\nc=IN IP4 10.0.0.9\nt=0 0\nm=audio 7078 RTP/AVP 8 0 96\na=rtpmap:96 telephone-event/8000\na=ptime:30\na=rtcp-mux\n')
-  t.same(offer, { host: '10.0.0.9', port: 7078, codec: 'PCMA', payloadType: 8, ptimeMs: 30, dtmf: 96, mux: true, crypto: null }, 'the first G.711 law offered, telephone-event, ptime, rtcp-mux')
-  t.equal(readOffer('v=0\r\nc=IN IP4 10.0.0.9\r\nm=audio 7078 RTP/AVP 18\r\n'), null, 'no G.711: nothing to play (488)')
+  t.same(offer, { host: '10.0.0.9', port: 7078, codec: 'PCMA', payloadType: 8, ptimeMs: 30, dtmf: 96, mux: true, crypto: null }, 'the first codec offered, telephone-event, ptime, rtcp-mux')
+  t.equal(readOffer('v=0\r\nc=IN IP4 10.0.0.9\r\nm=audio 7078 RTP/AVP 18 97\r\na=rtpmap:97 iLBC/8000\r\n'), null, 'no codec the player sends: nothing to play (488)')
+  t.match(readOffer('v=0\nc=IN IP4 10.0.0.9\nm=audio 7078 RTP/AVP 18 107 9 0 101\na=rtpmap:107 OPUS/48000/2\na=rtpmap:101 telephone-event/8000\na=ptime:40\n'), { codec: 'opus', payloadType: 107, ptimeMs: 40, dtmf: 101 }, 'the offer\'s first codec the player sends, with its payload type from a=rtpmap (any case)')
+  t.match(readOffer('v=0\nc=IN IP4 10.0.0.9\nm=audio 7078 RTP/AVP 9 111 0\na=rtpmap:111 opus/48000/2\na=ptime:60\n'), { codec: 'G722', payloadType: 9, ptimeMs: 20 }, 'G.722 by its static type when offered first; a ptime it cannot send: 20')
+  t.match(readOffer('v=0\nc=IN IP4 10.0.0.9\nm=audio 7078 RTP/AVP 96 0\na=rtpmap:96 opus/48000/2\na=ptime:60\n'), { codec: 'opus', payloadType: 96, ptimeMs: 60 }, 'opus at 60 ms')
+  t.match(answerFor(readOffer('v=0\nc=IN IP4 10.0.0.9\nm=audio 7078 RTP/AVP 96 0\na=rtpmap:96 opus/48000/2\n')!, '10.0.0.5', 20000), /\r\nm=audio 20000 RTP\/AVP 96\r\na=rtpmap:96 opus\/48000\/2\r\n/, 'the answer names opus as RFC 7587 does')
   t.equal(readOffer('v=0\r\nm=audio 7078 RTP/AVP 0\r\n'), null, 'no address')
   t.match(readOffer('v=0\r\nc=IN IP4 10.0.0.9\r\nm=audio 7078 RTP/AVP 0\r\na=ptime:25\r\n'), { codec: 'PCMU', dtmf: null, ptimeMs: 20, mux: false }, 'a ptime the player does not send: 20')
   const key = Buffer.alloc(30, 7).toString('base64')

@@ -42,6 +42,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_FFMPEG_NICE: Type.Integer({ default: ENGINE_DEFAULTS.ffmpegNiceness, minimum: 0, maximum: 19 }),
   PROMPT_PLAYER_MAX_PROMPT_SECONDS: Type.Integer({ default: ENGINE_DEFAULTS.maxPromptSeconds, minimum: 1 }),
   PROMPT_PLAYER_MAX_TRANSCODES: Type.Integer({ default: ENGINE_DEFAULTS.maxTranscodes, minimum: 1 }),
+  PROMPT_PLAYER_OPUS_BITRATE: Type.Integer({ default: ENGINE_DEFAULTS.opusBitrate, minimum: 6000, maximum: 510000 }),
   PROMPT_PLAYER_TRANSCODE_QUEUE: Type.Integer({ default: ENGINE_DEFAULTS.transcodeQueue, minimum: 0 }),
   PROMPT_PLAYER_TOKENS: Type.String({ default: '' }),
   PROMPT_PLAYER_RATE_LIMIT: Type.Integer({ default: SERVICE_DEFAULTS.rateLimit, minimum: 0 }),
@@ -80,6 +81,7 @@ export const OPTION_VARIABLES: Readonly<Record<string, keyof typeof ConfigSchema
   ffmpegNiceness: 'PROMPT_PLAYER_FFMPEG_NICE',
   maxPromptSeconds: 'PROMPT_PLAYER_MAX_PROMPT_SECONDS',
   maxTranscodes: 'PROMPT_PLAYER_MAX_TRANSCODES',
+  opusBitrate: 'PROMPT_PLAYER_OPUS_BITRATE',
   transcodeQueue: 'PROMPT_PLAYER_TRANSCODE_QUEUE',
   'targets.allow': 'PROMPT_PLAYER_ALLOWED_TARGETS',
   'targets.minPort': 'PROMPT_PLAYER_MIN_TARGET_PORT',
@@ -117,6 +119,7 @@ export interface Config {
   maxPromptSeconds: number
   maxTranscodes: number
   transcodeQueue: number
+  opusBitrate: number
   logLevel: Env['PROMPT_PLAYER_LOG_LEVEL']
   /** Bearer tokens; empty: /v1 is open (allowed on loopback only). */
   tokens: string[]
@@ -182,6 +185,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     ffmpegNiceness: parsed.PROMPT_PLAYER_FFMPEG_NICE,
     maxPromptSeconds: parsed.PROMPT_PLAYER_MAX_PROMPT_SECONDS,
     maxTranscodes: parsed.PROMPT_PLAYER_MAX_TRANSCODES,
+    opusBitrate: parsed.PROMPT_PLAYER_OPUS_BITRATE,
     transcodeQueue: parsed.PROMPT_PLAYER_TRANSCODE_QUEUE,
     logLevel: parsed.PROMPT_PLAYER_LOG_LEVEL,
     tokens,

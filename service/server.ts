@@ -31,6 +31,7 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     maxPromptSeconds: config.maxPromptSeconds,
     maxTranscodes: config.maxTranscodes,
     transcodeQueue: config.transcodeQueue,
+    opusBitrate: config.opusBitrate,
     targets: config.targets,
     rtcpIntervalMs: config.rtcpIntervalMs,
     fetch: { ...config.fetch, maxBytes: config.maxUploadBytes },

@@ -46,6 +46,8 @@ export interface EngineOptions {
   /** Transcodes at once (default 2) and waiting beyond them (default 32). */
   maxTranscodes?: number
   transcodeQueue?: number
+  /** The Opus encoder's bitrate for Opus renditions, 6000-510000 bit/s (default 32000); renditions keep the rate they were made with. */
+  opusBitrate?: number
   keepEndedMs?: number
   keepEndedMax?: number
   /** Where plays may send: allowed networks (default loopback and private ranges) and the lowest port (default 1024). */
@@ -121,6 +123,7 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     maxSeconds: options.maxPromptSeconds ?? ENGINE_DEFAULTS.maxPromptSeconds,
     maxConcurrent: options.maxTranscodes ?? ENGINE_DEFAULTS.maxTranscodes,
     maxQueued: options.transcodeQueue ?? ENGINE_DEFAULTS.transcodeQueue,
+    opusBitrate: options.opusBitrate ?? ENGINE_DEFAULTS.opusBitrate,
     onRun: run => events.emit('ffmpeg', run)
   })
   // A missing ffmpeg does not stop the engine: stored prompts can still be played.

@@ -57,7 +57,7 @@ async function setup (t: Test): Promise<{ app: FastifyInstance, source: string }
 }
 
 t.test('the renditions made at upload, reported by GET', async t => {
-  const { app } = await setup(t)
+  const { app, source } = await setup(t)
   const prompt = (await app.inject({ method: 'GET', url: '/v1/prompts/sweep' })).json()
   const byCodec = Object.fromEntries(prompt.renditions.map((r: any) => [`${r.codec}/${r.frameMs}`, r.bytes]))
   t.same(Object.keys(byCodec).sort(), ['G722/null', 'PCMA/null', 'PCMU/null', 'opus/20'], 'G.711 in both laws, G.722, and Opus at 20 ms')
@@ -65,6 +65,12 @@ t.test('the renditions made at upload, reported by GET', async t => {
   t.equal(byCodec['G722/null'], 16000, '2 s of G.722: 16,000 bytes (two 16 kHz samples a byte)')
   // 32 kbit/s for 2 s is 8,000 bytes of Opus, plus 2 bytes of length per 20 ms packet.
   t.ok(byCodec['opus/20'] > 6000 && byCodec['opus/20'] < 11000, `Opus at 32 kbit/s: ${byCodec['opus/20']} bytes`)
+
+  // opusBitrate (PROMPT_PLAYER_OPUS_BITRATE) sets the encoder's rate.
+  const rich = await buildApp(t, { libraryDir: tempDir(t), opusBitrate: 64000 })
+  const res = await rich.inject({ method: 'PUT', url: '/v1/prompts/sweep', payload: fs.readFileSync(path.join(path.dirname(source), 'sweep.wav')), headers: { 'content-type': 'application/octet-stream' } })
+  const opus64 = res.json().renditions.find((r: any) => r.codec === 'opus').bytes
+  t.ok(opus64 > 1.6 * byCodec['opus/20'], `at 64 kbit/s the Opus rendition is ${opus64} bytes, ${(opus64 / byCodec['opus/20']).toFixed(2)} times the 32 kbit/s one`)
 })
 
 t.test('G.722: ffmpeg decodes 16 kHz audio that matches the source, with the band above 4 kHz that G.711 loses', async t => {

@@ -18,6 +18,7 @@ t.test('defaults are those of the API reference', async t => {
     maxPromptSeconds: 600,
     maxTranscodes: 2,
     transcodeQueue: 32,
+    opusBitrate: 32000,
     logLevel: 'info',
     tokens: [],
     targets: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], minPort: 1024 },
@@ -38,8 +39,8 @@ t.test('defaults are those of the API reference', async t => {
 })
 
 t.test('values are read and coerced', async t => {
-  const config = loadConfig({ PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: '30000-30099', PROMPT_PLAYER_HOST: '::1', FFMPEG_PATH: '/opt/ffmpeg', PROMPT_PLAYER_CONSOLE_DIR: '/srv/console' })
-  t.match(config, { port: 0, rtpPorts: { min: 30000, max: 30099 }, host: '::1', ffmpegPath: '/opt/ffmpeg', consoleDir: '/srv/console' })
+  const config = loadConfig({ PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: '30000-30099', PROMPT_PLAYER_HOST: '::1', FFMPEG_PATH: '/opt/ffmpeg', PROMPT_PLAYER_CONSOLE_DIR: '/srv/console', PROMPT_PLAYER_OPUS_BITRATE: '64000' })
+  t.match(config, { port: 0, rtpPorts: { min: 30000, max: 30099 }, host: '::1', ffmpegPath: '/opt/ffmpeg', consoleDir: '/srv/console', opusBitrate: 64000 })
 })
 
 t.test('a bad value stops startup with a message that names the variable', async t => {
@@ -51,6 +52,7 @@ t.test('a bad value stops startup with a message that names the variable', async
     [{ PROMPT_PLAYER_RTP_PORTS: '30000-20000' }, /PROMPT_PLAYER_RTP_PORTS is "30000-20000"/],
     [{ PROMPT_PLAYER_MAX_PLAYS: '0' }, /PROMPT_PLAYER_MAX_PLAYS must be >= 1/],
     [{ PROMPT_PLAYER_FFMPEG_NICE: '-5' }, /PROMPT_PLAYER_FFMPEG_NICE must be >= 0/],
+    [{ PROMPT_PLAYER_OPUS_BITRATE: '1000000' }, /PROMPT_PLAYER_OPUS_BITRATE must be <= 510000/],
     [{ PROMPT_PLAYER_LOG_LEVEL: 'loud' }, /PROMPT_PLAYER_LOG_LEVEL/],
     [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/8,pbx.example/24' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "pbx.example\/24" is not a network/],
     [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/33' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "10.0.0.0\/33" has no valid prefix length \(0-32\)/],

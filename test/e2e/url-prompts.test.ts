@@ -254,3 +254,26 @@ t.test('GET /v1/cache lists the entries; DELETE /v1/cache?url= evicts one, and i
   t.match(metrics, /prompt_player_url_cache_total\{result="refusal"\} 1\n/, 'and the refusal')
   t.match(metrics, new RegExp(`prompt_player_url_cache_bytes ${2 * 15993}\\n`), 'and the bytes kept')
 })
+
+t.test('URL prompts in G.722 and Opus: the renditions made at the fetch, Opus at another ptime made from the body the cache keeps (or, with no-store, holds for that play)', async t => {
+  const o = await origin(t)
+  o.route('/kept', serve(sample('welcome').bytes, { 'cache-control': 'max-age=600' }))
+  o.route('/once', serve(sample('welcome').bytes, { 'cache-control': 'no-store' }))
+  const dir = sampleLibrary(t)
+  const app = await buildApp(t, { fetch: FETCH, libraryDir: dir })
+  const url = `${o.url}/kept`
+  const receiver = await Receiver.open(t)
+  const res = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: [{ url }], codec: 'G722', rtcp: 'off' } })
+  t.equal(res.statusCode, 201, 'a URL played in G.722')
+  const entry = engineOf(app).urls.list().find(e => e.url === url)!
+  const opus40 = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port + 2 }, prompts: [{ url }], codec: 'opus', ptimeMs: 40, rtcp: 'off' } })
+  t.equal(opus40.statusCode, 201, `Opus at 40 ms from the cached URL: ${opus40.statusCode === 201 ? '' : opus40.body}`)
+  t.equal(o.gets('/kept'), 1, 'made from the body the cache kept: no second fetch')
+  const grown = engineOf(app).urls.list().find(e => e.url === url)!
+  t.ok(grown.bytes > entry.bytes, `the entry counts the new rendition: ${entry.bytes} then ${grown.bytes} bytes`)
+  const media = fs.readdirSync(path.join(dir, '.url-cache')).find(f => f.startsWith('media-'))!
+  t.same(fs.readdirSync(path.join(dir, '.url-cache', media)).sort(), ['g722', 'opus-20', 'opus-40', 'pcma', 'pcmu', 'source'], 'kept beside the others, with the body')
+  const once = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port + 4 }, prompts: [{ url: `${o.url}/once` }], codec: 'opus', ptimeMs: 60, rtcp: 'off' } })
+  t.equal(once.statusCode, 201, `no-store: Opus at 60 ms from the body held for the play: ${once.statusCode === 201 ? '' : once.body}`)
+  for (const id of [res.json().id, opus40.json().id, once.json().id]) await app.inject({ method: 'DELETE', url: `/v1/plays/${id as string}` })
+})

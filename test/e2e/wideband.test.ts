@@ -334,10 +334,15 @@ t.test('a library stored before G.722 and Opus: the first play in a codec makes 
   t.same(plays.map(p => p.status), [201, 201, 201])
   t.ok(fs.existsSync(path.join(media, 'g722')), 'the G.722 rendition is stored beside the laws')
   const stored = fs.readFileSync(path.join(media, 'g722'))
-  for (const r of receivers) await r.waitFor(Math.ceil(stored.length / 160))
-  t.ok(receivers.every(r => r.packets[0]!.rtp.payload.equals(stored.subarray(0, 160))), 'every play sent the stored rendition')
-  t.same(welcome.describe().renditions.map(r => r.codec), ['PCMU', 'PCMA', 'G722'], 'GET reports it')
   // A restart reads it back instead of making it again.
   const again = await buildApp(t, { libraryDir: library })
   t.ok(engineOf(again).prompts.get('welcome')!.audio.G722?.equals(stored), 'a new engine on the library loads the stored rendition')
+  await again.close()
+  for (const r of receivers) await r.waitFor(Math.ceil(stored.length / 160))
+  t.ok(receivers.every(r => r.packets[0]!.rtp.payload.equals(stored.subarray(0, 160))), 'every play sent the stored rendition')
+  t.same(welcome.describe().renditions.map(r => r.codec), ['PCMU', 'PCMA', 'G722'], 'GET reports it')
+  for (const r of receivers) await r.waitQuiet(100)
+  // Deleting the prompt deletes every rendition with its media.
+  t.equal((await app.inject({ method: 'DELETE', url: '/v1/prompts/welcome' })).statusCode, 204)
+  t.notOk(fs.existsSync(media), 'deleting the prompt removed its media directory, every rendition in it')
 })

@@ -3,10 +3,10 @@
  * for everything but uploads, which go by XMLHttpRequest because only it reports upload
  * progress. The token lives in sessionStorage: this tab only, gone when it closes.
  */
-import { PromptPlayerClient, PromptPlayerError, errorFrom, type PlayInfo, type PromptInfo } from '../client/index.js'
+import { PromptPlayerClient, PromptPlayerError, errorFrom, type PlayInfo, type PlayRequest, type PromptInfo } from '../client/index.js'
 
 export { PromptPlayerClient, PromptPlayerError }
-export type { PlayInfo, PromptInfo }
+export type { PlayInfo, PlayRequest, PromptInfo }
 
 const TOKEN_KEY = 'prompt-player.token'
 

@@ -22,6 +22,13 @@ export function percent (fraction: number): string {
   return `${(fraction * 100).toFixed(fraction < 0.1 ? 1 : 0)} %`
 }
 
+/** A size in bytes, for a person: 812 B, 15.6 kB, 1.2 MB. */
+export function size (bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`
+  if (bytes < 1_000_000) return `${(bytes / 1000).toFixed(1)} kB`
+  return `${(bytes / 1_000_000).toFixed(1)} MB`
+}
+
 export function count (n: number): string {
   return n.toLocaleString('en-US')
 }

@@ -4,7 +4,7 @@
  */
 import { useRef, useState } from 'preact/hooks'
 import { describe, promptName, uploadFile, type PromptInfo, type PromptPlayerClient, type UploadProgress } from './api.js'
-import { channels, hertz, seconds } from './format.js'
+import { channels, hertz, seconds, size } from './format.js'
 import { Preview } from './waveform.js'
 
 interface Upload {
@@ -136,10 +136,10 @@ export function Library ({ client, token, prompts, reload, announce, onAuthError
         <table class='prompts'>
           <caption class='visually-hidden'>Prompts in the library</caption>
           <thead>
-            <tr><th scope='col'>Name</th><th scope='col'>Container</th><th scope='col'>Codec</th><th scope='col'>Rate</th><th scope='col'>Channels</th><th scope='col'>Duration</th><th scope='col'><span class='visually-hidden'>Actions</span></th></tr>
+            <tr><th scope='col'>Name</th><th scope='col'>Container</th><th scope='col'>Codec</th><th scope='col'>Rate</th><th scope='col'>Channels</th><th scope='col'>Duration</th><th scope='col'>Renditions</th><th scope='col'><span class='visually-hidden'>Actions</span></th></tr>
           </thead>
           <tbody>
-            {prompts.length === 0 && <tr><td colSpan={7}>No prompts yet: upload one above.</td></tr>}
+            {prompts.length === 0 && <tr><td colSpan={8}>No prompts yet: upload one above.</td></tr>}
             {prompts.map(p => (
               <PromptRow key={p.name} prompt={p} previewing={previewing === p.name} client={client} onPreview={() => setPreviewing(previewing === p.name ? null : p.name)} onDelete={() => askDelete(p.name)} />
             ))}
@@ -178,6 +178,14 @@ function PromptRow ({ prompt, previewing, client, onPreview, onDelete }: { promp
         <td>{hertz(s.sampleRate)}</td>
         <td>{channels(s.channels)}</td>
         <td>{seconds(s.durationMs)}</td>
+        <td class='renditions'>
+          <ul aria-label={`Renditions of ${prompt.name}`}>
+            {prompt.renditions.map(r => {
+              const name = r.frameMs === null ? r.codec : `${r.codec} ${r.frameMs} ms`
+              return <li key={name} data-rendition={name}>{name} <span class='size'>{size(r.bytes)}</span></li>
+            })}
+          </ul>
+        </td>
         <td class='actions'>
           <button type='button' aria-expanded={previewing} aria-label={`Preview ${prompt.name}`} onClick={onPreview}>{previewing ? 'Hide' : 'Preview'}</button>
           <button type='button' class='danger' aria-label={`Delete ${prompt.name}`} onClick={onDelete}>Delete</button>
@@ -185,7 +193,7 @@ function PromptRow ({ prompt, previewing, client, onPreview, onDelete }: { promp
       </tr>
       {previewing && (
         <tr class='preview-row'>
-          <td colSpan={7}><Preview client={client} name={prompt.name} onClose={onPreview} /></td>
+          <td colSpan={8}><Preview client={client} name={prompt.name} onClose={onPreview} /></td>
         </tr>
       )}
     </>

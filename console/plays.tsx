@@ -5,7 +5,7 @@
  * report) are read again every second.
  */
 import { useEffect, useState } from 'preact/hooks'
-import { describe, sleep, whileVisible, type PlayInfo, type PromptInfo, type PromptPlayerClient } from './api.js'
+import { describe, sleep, whileVisible, type PlayInfo, type PlayRequest, type PromptInfo, type PromptPlayerClient } from './api.js'
 import { count, millis, percent, seconds, shortId, time } from './format.js'
 
 interface Props {
@@ -158,10 +158,16 @@ export function Plays ({ client, prompts, announce, onAuthError }: Props): preac
   )
 }
 
+type Codec = NonNullable<PlayRequest['codec']>
+/** The packet times each codec can be sent at (opus's differ: one Opus frame per packet). */
+const PTIMES_OF: Record<Codec, readonly number[]> = { PCMU: [10, 20, 30, 40], PCMA: [10, 20, 30, 40], G722: [10, 20, 30, 40], opus: [10, 20, 40, 60] }
+
 function StartForm ({ client, prompts, announce, onAuthError, onStarted }: Props & { onStarted: (play: PlayInfo) => void }): preact.JSX.Element {
   const [host, setHost] = useState('127.0.0.1')
   const [port, setPort] = useState('')
-  const [codec, setCodec] = useState<'PCMU' | 'PCMA'>('PCMU')
+  const [codec, setCodec] = useState<Codec>('PCMU')
+  const [ptime, setPtime] = useState<number>(20)
+  const ptimes = PTIMES_OF[codec]
   const [pick, setPick] = useState('')
   const [list, setList] = useState<string[]>([])
   const [error, setError] = useState<string | null>(null)
@@ -176,7 +182,7 @@ function StartForm ({ client, prompts, announce, onAuthError, onStarted }: Props
     }
     setBusy(true)
     try {
-      const play = await client.play({ target: { host: host.trim(), port: Number(port) }, prompts: list, codec })
+      const play = await client.play({ target: { host: host.trim(), port: Number(port) }, prompts: list, codec, ptimeMs: ptime as NonNullable<PlayRequest['ptimeMs']> })
       setError(null)
       onStarted(play)
       announce(`play ${shortId(play.id)} started to ${host}:${port}`)
@@ -203,9 +209,17 @@ function StartForm ({ client, prompts, announce, onAuthError, onStarted }: Props
         </div>
         <div class='field'>
           <label for='play-codec'>Codec</label>
-          <select id='play-codec' name='codec' value={codec} onChange={e => setCodec(e.currentTarget.value as 'PCMU' | 'PCMA')}>
-            <option value='PCMU'>PCMU (µ-law)</option>
-            <option value='PCMA'>PCMA (A-law)</option>
+          <select id='play-codec' name='codec' value={codec} onChange={e => { const next = e.currentTarget.value as Codec; setCodec(next); if (!PTIMES_OF[next].includes(ptime)) setPtime(20) }}>
+            <option value='PCMU'>PCMU (G.711 µ-law, 8 kHz)</option>
+            <option value='PCMA'>PCMA (G.711 A-law, 8 kHz)</option>
+            <option value='G722'>G722 (wideband, 16 kHz)</option>
+            <option value='opus'>opus (48 kHz)</option>
+          </select>
+        </div>
+        <div class='field'>
+          <label for='play-ptime'>Packet time</label>
+          <select id='play-ptime' name='ptime' value={String(ptime)} onChange={e => setPtime(Number(e.currentTarget.value))}>
+            {ptimes.map(p => <option key={p} value={String(p)}>{p} ms</option>)}
           </select>
         </div>
         <div class='field'>

@@ -84,6 +84,8 @@ t.test('the console: library, upload, preview, a live play stopped, a refused up
   t.same(names, engine.prompts.list().map(p => p.name), 'every prompt of the library, in its order')
   t.match(await page.locator('tr[data-prompt="disguised"] td.container').innerText(), /^wma\s*named \.wav$/, 'a WMA named .wav: wma, marked')
   t.match(await page.locator('tr[data-prompt="welcome"] td.container').innerText(), /^wav$/, 'an honest name: no mark')
+  t.same(await page.getByRole('list', { name: 'Renditions of welcome' }).locator('li').evaluateAll(items => items.map(i => i.getAttribute('data-rendition'))),
+    engine.prompts.get('welcome')!.describe().renditions.map(r => r.frameMs === null ? r.codec : `${r.codec} ${r.frameMs} ms`), 'its renditions, as the service lists them')
   await page.screenshot({ path: path.join(shots, 'console-library.png'), fullPage: true })
 
   // Upload an MP3 named .wma with the file input.
@@ -97,6 +99,8 @@ t.test('the console: library, upload, preview, a live play stopped, a refused up
   t.match(await page.locator('li[data-file="caller-menu.wma"]').innerText(), /uploaded as caller-menu \(mp3\)/)
   const stored = engine.prompts.get('caller-menu')!
   t.match(stored.info.source, { container: 'mp3', filename: 'caller-menu.wma', extensionMismatch: true }, 'the service has it, from the page\'s multipart upload')
+  t.same(await row.getByRole('list', { name: 'Renditions of caller-menu' }).locator('li').evaluateAll(items => items.map(i => i.textContent)),
+    stored.describe().renditions.map(r => `${r.frameMs === null ? r.codec : `${r.codec} ${r.frameMs} ms`} ${(r.bytes / 1000).toFixed(1)} kB`), 'the renditions the upload made, each with its size')
 
   // Its preview, as the caller hears it: the 8 kHz WAV in an <audio>, played to its end.
   await page.getByRole('button', { name: 'Preview caller-menu' }).click()
@@ -131,13 +135,19 @@ t.test('the console: library, upload, preview, a live play stopped, a refused up
   await page.getByRole('button', { name: 'Add to list' }).click()
   await page.getByLabel('Prompt', { exact: true }).selectOption('menu')
   await page.getByRole('button', { name: 'Add to list' }).click()
+  await page.getByLabel('Codec', { exact: true }).selectOption('opus')
+  t.same(await page.getByLabel('Packet time', { exact: true }).locator('option').evaluateAll(options => options.map(o => o.textContent)), ['10 ms', '20 ms', '40 ms', '60 ms'], 'opus offers its packet times')
+  await page.getByLabel('Packet time', { exact: true }).selectOption('40')
+  await page.getByLabel('Codec', { exact: true }).selectOption('G722')
+  t.same(await page.getByLabel('Packet time', { exact: true }).locator('option').evaluateAll(options => options.map(o => o.textContent)), ['10 ms', '20 ms', '30 ms', '40 ms'], 'G.722 offers its own')
+  await page.getByLabel('Packet time', { exact: true }).selectOption('20')
   t.same(await page.getByRole('list', { name: 'Prompts to play, in order' }).locator('li').evaluateAll(items => items.map(i => i.firstChild?.textContent?.trim())), ['caller-menu', 'menu'])
   await page.getByRole('button', { name: 'Start play' }).click()
   const playing = page.locator('tr[data-play][data-state="playing"]')
   await playing.waitFor()
   const id = (await playing.getAttribute('data-play'))!
   const info = async (): Promise<Awaited<ReturnType<typeof engine.plays.get>>> => await engine.plays.get(id)
-  t.match(await info(), { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['caller-menu', 'menu'], codec: 'PCMU' }, 'the service plays what the form asked')
+  t.match(await info(), { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['caller-menu', 'menu'], codec: 'G722', ptimeMs: 20, payloadType: 9 }, 'the service plays what the form asked')
   const { ssrc } = await info()
   await receiver.waitFor(10)
   const first = await packetsOf(page, id)
@@ -148,7 +158,7 @@ t.test('the console: library, upload, preview, a live play stopped, a refused up
   const later = await packetsOf(page, id)
   t.ok(later >= first + 40, `the packets count up on the page (${first}, then ${later})`)
   t.ok(later <= receiver.packets.length + 5, `and not past what the receiver got (${receiver.packets.length})`)
-  t.ok(receiver.packets.every(p => p.rtp.payloadType === 0 && p.rtp.ssrc === ssrc), 'PCMU, one SSRC')
+  t.ok(receiver.packets.every(p => p.rtp.payloadType === 9 && p.rtp.ssrc === ssrc), 'G.722 (payload type 9), one SSRC')
   await page.screenshot({ path: path.join(shots, 'console-playing.png'), fullPage: true })
 
   // Pause: silence on the wire and "paused" on the page; resume: audio again.
@@ -156,7 +166,7 @@ t.test('the console: library, upload, preview, a live play stopped, a refused up
   await page.locator(`tr[data-play="${id}"] span.state.paused`).waitFor()
   const pausedAt = receiver.packets.length
   await receiver.waitFor(pausedAt + 10)
-  t.ok(receiver.packets.slice(pausedAt + 2, pausedAt + 10).every(p => p.rtp.payload.every(b => b === 0xff)), 'paused: G.711 silence on the wire')
+  t.ok(receiver.packets.slice(pausedAt + 2, pausedAt + 10).every(p => p.rtp.payload.every(b => b === 0xff)), 'paused: G.722 silence (0xFF) on the wire')
   await page.getByRole('button', { name: `Resume play …${id.slice(-8)}` }).click()
   await page.locator(`tr[data-play="${id}"] span.state.playing`).waitFor()
   t.notOk((await info()).paused, 'resumed at the service')

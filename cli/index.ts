@@ -3,7 +3,7 @@
  *
  *   prompt-player serve [--host H] [--port P] [--library DIR] [--rtp-ports MIN-MAX] [--max-plays N] [--tokens T]
  *   prompt-player upload FILE [--name NAME] [--replace]
- *   prompt-player play NAME... --to HOST:PORT [--codec PCMU|PCMA] [--ptime MS] [--wait] [--stop-on DIGITS] [--srtp SUITE [--srtp-key K] [--srtp-remote-key K]]
+ *   prompt-player play NAME... --to HOST:PORT [--codec PCMU|PCMA|G722|opus] [--ptime MS] [--wait] [--stop-on DIGITS] [--srtp SUITE [--srtp-key K] [--srtp-remote-key K]]
  *   prompt-player stop ID
  *   prompt-player listen --port P [--host ADDR] [--wav FILE] [--seconds S] [--idle S] [--json] [--srtp SUITE [--srtp-key K] [--srtp-send-key K]]
  *   prompt-player listen --pcap FILE [--port P] [--json] [--wav FILE]
@@ -19,7 +19,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { PromptPlayerClient, PromptPlayerError, type PlayControl } from '../client/index.js'
-import { G711, Ffmpeg, SAMPLE_RATE, SRTP_SUITE_NAMES, SrtpReceiver, SrtpSender, isRtcp, keyPress, makeSdesKey, parseSdesKey, wavFile, type Law, type SrtpSuiteName } from '../src/index.js'
+import { CODEC_NAMES, G711, Ffmpeg, SAMPLE_RATE, SRTP_SUITE_NAMES, SrtpReceiver, SrtpSender, isRtcp, keyPress, makeSdesKey, parseSdesKey, wavFile, type Law, type Ptime, type SrtpSuiteName } from '../src/index.js'
 import { readPcap } from './pcap.js'
 import { bindPair } from './udp-pair.js'
 import { RtpMonitor, type StreamReport } from './rtp-monitor.js'
@@ -28,7 +28,7 @@ const USAGE = `usage: prompt-player <command> [options]
 
   serve    run the service         [--host H] [--port P] [--library DIR] [--rtp-ports MIN-MAX] [--max-plays N] [--tokens T]
   upload   upload a prompt         FILE [--name NAME] [--replace]
-  play     play prompts into RTP   NAME... --to HOST:PORT [--codec PCMU|PCMA] [--ptime 10|20|30|40] [--wait]
+  play     play prompts into RTP   NAME... --to HOST:PORT [--codec PCMU|PCMA|G722|opus] [--ptime 10|20|30|40|60] [--wait]
                                    [--stop-on DIGITS]: the caller's key presses (RFC 4733, PT 101) that stop it
                                    [--srtp SUITE [--srtp-key K] [--srtp-remote-key K]]: as SRTP, sealed with K (made when absent)
   stop     stop a play             ID
@@ -118,8 +118,8 @@ async function play (argv: string[], io: Io): Promise<number> {
   if (positionals.length === 0) throw new UsageError('play takes one or more prompt NAMEs')
   if (values.to === undefined) throw new UsageError('play needs --to HOST:PORT (the address and port from the call\'s SDP)')
   const target = parseTarget(values.to)
-  const codec = (values.codec ?? 'PCMU').toUpperCase()
-  if (codec !== 'PCMU' && codec !== 'PCMA') throw new UsageError(`--codec is PCMU or PCMA, not ${values.codec}`)
+  const codec = CODEC_NAMES.find(c => c.toLowerCase() === (values.codec ?? 'PCMU').toLowerCase())
+  if (codec === undefined) throw new UsageError(`--codec is ${CODEC_NAMES.join(', ')}, not ${values.codec}`)
   const suite = values.srtp === undefined ? null : srtpSuite(values.srtp)
   if (suite === null && (values['srtp-key'] !== undefined || values['srtp-remote-key'] !== undefined)) throw new UsageError('--srtp-key and --srtp-remote-key go with --srtp SUITE')
   const api = client(values, io.env)
@@ -127,7 +127,7 @@ async function play (argv: string[], io: Io): Promise<number> {
     target,
     prompts: positionals,
     codec,
-    ...(values.ptime === undefined ? {} : { ptimeMs: Number(values.ptime) as 10 | 20 | 30 | 40 }),
+    ...(values.ptime === undefined ? {} : { ptimeMs: Number(values.ptime) as Ptime }),
     ...(values['stop-on'] === undefined ? {} : { dtmf: { stopOn: values['stop-on'] } }),
     ...(suite === null ? {} : { srtp: { suite, ...(values['srtp-key'] === undefined ? {} : { localKey: values['srtp-key'] }), ...(values['srtp-remote-key'] === undefined ? {} : { remoteKey: values['srtp-remote-key'] }) } })
   })
@@ -324,10 +324,20 @@ async function finish (monitor: RtpMonitor, values: { json?: boolean | undefined
   else io.out(reports.length === 0 ? `nothing arrived on ${where}: check the play's target and that no firewall drops UDP` : reports.map((r, i) => describe(r, i + 1)).join('\n'))
   if (values.wav !== undefined && reports.length > 0) {
     const main = reports.reduce((a, b) => (b.packets > a.packets ? b : a))
-    const codec: Law = main.payloadTypes['8'] !== undefined ? 'PCMA' : 'PCMU'
-    const pcm = await new Ffmpeg().decodeG711(monitor.audio(main.ssrc, G711[codec].silence), codec)
-    await fs.writeFile(values.wav, wavFile(pcm, SAMPLE_RATE))
-    io.err(`wrote ${values.wav}: ${(pcm.length / 2 / SAMPLE_RATE).toFixed(2)} s of 8 kHz mono 16-bit audio (${codec}, SSRC ${hex(main.ssrc)})`)
+    // The static payload types say the codec; a dynamic one (opus) needs the SDP, which RTP does not carry.
+    if (main.payloadTypes['9'] !== undefined) {
+      const pcm = await new Ffmpeg().decodeG722(monitor.audio(main.ssrc, 0xff))
+      await fs.writeFile(values.wav, wavFile(pcm, 16000))
+      io.err(`wrote ${values.wav}: ${(pcm.length / 2 / 16000).toFixed(2)} s of 16 kHz mono 16-bit audio (G722, SSRC ${hex(main.ssrc)})`)
+    } else if (main.payloadTypes['0'] === undefined && main.payloadTypes['8'] === undefined) {
+      io.err(`--wav decodes G.711 (payload type 0 or 8) and G.722 (9); the stream's payload type ${Object.keys(main.payloadTypes).join(', ')} is dynamic (opus?), and RTP does not say its codec: decode it with ffmpeg -i call.sdp instead`)
+      return 1
+    } else {
+      const codec: Law = main.payloadTypes['8'] !== undefined ? 'PCMA' : 'PCMU'
+      const pcm = await new Ffmpeg().decodeG711(monitor.audio(main.ssrc, G711[codec].silence), codec)
+      await fs.writeFile(values.wav, wavFile(pcm, SAMPLE_RATE))
+      io.err(`wrote ${values.wav}: ${(pcm.length / 2 / SAMPLE_RATE).toFixed(2)} s of 8 kHz mono 16-bit audio (${codec}, SSRC ${hex(main.ssrc)})`)
+    }
   }
   return reports.length === 0 ? 1 : 0
 }
@@ -349,7 +359,7 @@ function counts (record: Record<string, number>, name?: (key: string) => string)
 
 /** A stream's report for a person; the lines name what is wrong when something is. */
 function describe (r: StreamReport, n: number): string {
-  const ptName = (pt: string): string => pt === '0' ? '0 (PCMU)' : pt === '8' ? '8 (PCMA)' : pt
+  const ptName = (pt: string): string => pt === '0' ? '0 (PCMU)' : pt === '8' ? '8 (PCMA)' : pt === '9' ? '9 (G722)' : pt
   const lines = [
     `stream ${n}: SSRC ${hex(r.ssrc)} from ${r.from}`,
     `  payload type    ${counts(r.payloadTypes, ptName)}`,

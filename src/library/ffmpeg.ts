@@ -190,17 +190,27 @@ export class Ffmpeg {
    * happens under load (fluent-ffmpeg issues #1067, #1171; seen here in a full test run).
    */
   async decodeG711 (bytes: Buffer, codec: Law): Promise<Buffer> {
+    return await this.decodeRaw(bytes, G711[codec].ffmpegFormat, ['-ar', String(SAMPLE_RATE), '-ac', '1'], 'decode G.711')
+  }
+
+  /** G.722 bytes back to 16-bit little-endian PCM at 16 kHz, as decodeG711 does. */
+  async decodeG722 (bytes: Buffer): Promise<Buffer> {
+    // ffmpeg's g722 demuxer knows its rate (16 kHz) and channels (mono), and takes no options for them.
+    return await this.decodeRaw(bytes, 'g722', [], 'decode G.722')
+  }
+
+  private async decodeRaw (bytes: Buffer, format: string, inputOptions: string[], what: string): Promise<Buffer> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'prompt-player-decode-'))
     try {
       const output = path.join(dir, 'pcm')
       const command = ffmpeg(Readable.from([bytes]), { timeout: this.timeoutMs / 1000, niceness: this.niceness })
         .setFfmpegPath(this.path)
-        .inputFormat(G711[codec].ffmpegFormat)
-        .inputOptions(['-ar', String(SAMPLE_RATE), '-ac', '1'])
+        .inputFormat(format)
+        .inputOptions(inputOptions)
         .audioCodec('pcm_s16le')
         .format('s16le')
         .output(output)
-      await this.run(command, 'decode G.711', 'preview')
+      await this.run(command, what, 'preview')
       return await fs.readFile(output)
     } finally {
       await fs.rm(dir, { recursive: true, force: true })

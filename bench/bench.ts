@@ -1,7 +1,7 @@
 /**
  * npm run bench [-- --quick] [-- --max 5000]
  * npm run bench -- --only 2000 [--window 10] [--uploads] [--capture /tmp/rtp.pcap]
- * npm run bench -- --in-call | --urls | --console [--consoles 5] [--rounds 3] (one section alone)
+ * npm run bench -- --in-call | --urls | --console [--consoles 5] | --srtp | --codecs [--rounds 3] (one section alone)
  *
  * Starts the service as a process, uploads a 75 s MP3 prompt, starts N plays over HTTP at
  * 100 per second to a receiver in a process of its own (bench/receiver.ts, one UDP port per
@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { PromptPlayerClient } from '../client/index.js'
 import { quantile, sleep } from './stats.js'
-import type { ReceiverReport } from './receiver.js'
+import type { Expect, ReceiverReport } from './receiver.js'
 import { kernelGaps, type KernelGaps } from './pcap-gaps.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -117,8 +117,8 @@ export class Receiver {
     return await new Promise(resolve => { this.pending.set(id, resolve); this.child.send({ cmd, id, ...extra }) })
   }
 
-  /** Binds `count` RTP/RTCP pairs; `trailer`: bytes SRTP adds after each payload. */
-  async open (count: number, trailer = 0): Promise<number[]> { return (await this.call('open', { count, trailer })).ports }
+  /** Binds `count` RTP/RTCP pairs; `trailer`: bytes SRTP adds after each payload; `expect`: the payload size and RTP clock (G.711 20 ms by default). */
+  async open (count: number, trailer = 0, expect?: Expect): Promise<number[]> { return (await this.call('open', { count, trailer, expect })).ports }
   /** Presses a key towards each stream's source (RFC 4733), `afterMs` from now; sealed with `srtp` when given. */
   async press (presses: Array<{ port: number, digit: string, afterMs: number, srtp?: { suite: string, key: string } }>): Promise<void> { await this.call('press', { presses }) }
   async report (): Promise<ReceiverReport> { return (await this.call('report')).report }
@@ -163,10 +163,12 @@ export interface RunOptions {
   capture?: string
   /** Bytes SRTP adds after each payload, for the receiver's size check. */
   trailer?: number
+  /** The payload size and RTP clock of the plays (G.711 at 20 ms by default). */
+  expect?: Expect
 }
 
 export async function runPromptPlayer (url: string, pids: number[], receiver: Receiver, n: number, uploads: Buffer[] = [], instances: string[] = [url], label = 'prompt-player', options: RunOptions = {}): Promise<Row> {
-  const ports = await receiver.open(n, options.trailer ?? 0)
+  const ports = await receiver.open(n, options.trailer ?? 0, options.expect)
   const idle = usageOf(pids)
   const starts = new Map<number, number>()
   const ids: string[] = []
@@ -477,6 +479,80 @@ async function secureUnderLoad (url: string, pid: number, receiver: Receiver, wo
   return result
 }
 
+interface CodecLoad {
+  codecs: Record<string, { rows: Row[], kernel: KernelGaps[] }>
+  /** Seconds of ffmpeg for one 60 s prompt, medians: G.711 alone, what an upload makes, and every rendition. */
+  transcodeS: Record<string, number>
+  /** The whole upload of that prompt over HTTP (PUT to 201), median seconds. */
+  uploadS: number
+  /** Bytes of each rendition of the 60 s prompt. */
+  renditionBytes: Record<string, number>
+}
+
+const CODEC_EXPECT: Record<string, Expect> = { PCMU: { payloadBytes: 160, clockPerMs: 8 }, G722: { payloadBytes: 160, clockPerMs: 8 }, opus: { payloadBytes: null, clockPerMs: 48 } }
+
+/**
+ * What wideband costs: N plays of the same prompt in PCMU, then in G722, then in opus (20 ms, RTCP
+ * off), in alternating rounds, each window captured with tcpdump for the kernel's gaps. Then the
+ * transcode of a 60 s prompt: G.711 alone, the renditions an upload makes, all seven.
+ */
+async function codecsUnderLoad (url: string, pid: number, receiver: Receiver, work: string, prompt: string, n: number, rounds: number): Promise<CodecLoad> {
+  const { Ffmpeg, RENDITIONS, UPLOAD_RENDITIONS } = await import('../src/index.js')
+  const result: CodecLoad = { codecs: {}, transcodeS: {}, uploadS: 0, renditionBytes: {} }
+  const capture = path.join(work, 'codecs.pcap')
+  for (let round = 1; round <= rounds; round++) {
+    for (const codec of ['PCMU', 'G722', 'opus'] as const) {
+      const entry = result.codecs[codec] ??= { rows: [], kernel: [] }
+      entry.rows.push(await runPromptPlayer(url, [pid], receiver, n, [], [url], codec, { request: () => ({ codec, rtcp: 'off' }), expect: CODEC_EXPECT[codec]!, capture }))
+      entry.kernel.push(kernelGaps(capture))
+      console.error(`codecs round ${round} of ${rounds}, ${codec}, N=${n}: gap p99 ${entry.rows.at(-1)!.gapP99.toFixed(2)} ms at the receiver, ${entry.kernel.at(-1)!.p99.toFixed(2)} ms at the kernel, CPU ${entry.rows.at(-1)!.cpuPerStreamMinute.toFixed(3)} s per stream-minute, ${entry.rows.at(-1)!.rssPerCallMb.toFixed(3)} MB per play`)
+      await sleep(1000)
+    }
+  }
+  fs.rmSync(capture, { force: true })
+  // A 60 s prompt (the sample speech, looped, as a 44.1 kHz stereo WAV: a usual upload).
+  const source = path.join(work, 'sixty.wav')
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-stream_loop', '-1', '-i', prompt, '-t', '60', '-ar', '44100', '-ac', '2', '-c:a', 'pcm_s16le', '-y', source])
+  const ffmpeg = new Ffmpeg({ maxConcurrent: 1, niceness: 0 })
+  const sets: Record<string, readonly string[]> = { 'G.711 alone': ['PCMU', 'PCMA'], 'at upload (G.711, G.722, Opus 20 ms)': UPLOAD_RENDITIONS, 'all seven (and Opus 10, 40, 60 ms)': RENDITIONS }
+  for (const [label, renditions] of Object.entries(sets)) {
+    const runs: number[] = []
+    for (let r = 0; r < 5; r++) {
+      const dir = fs.mkdtempSync(path.join(work, 'renditions-'))
+      const t0 = performance.now()
+      await ffmpeg.transcode(source, 'wav', Object.fromEntries(renditions.map(x => [x, path.join(dir, x.toLowerCase())])))
+      runs.push((performance.now() - t0) / 1000)
+      if (label.startsWith('all')) for (const x of renditions) result.renditionBytes[x] = fs.statSync(path.join(dir, x.toLowerCase())).size
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+    result.transcodeS[label] = quantile(runs, 0.5)
+  }
+  const uploads: number[] = []
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now()
+    const res = await fetch(`${url}/v1/prompts/sixty-${r}`, { method: 'PUT', body: fs.readFileSync(source) })
+    await res.arrayBuffer()
+    if (res.status !== 201) throw new Error(`the 60 s upload failed: ${res.status}`)
+    uploads.push((performance.now() - t0) / 1000)
+  }
+  result.uploadS = quantile(uploads, 0.5)
+  return result
+}
+
+function reportCodecs (r: CodecLoad): void {
+  const med = (values: number[]): number => quantile(values, 0.5)
+  const base = r.codecs.PCMU!
+  const baseCpu = med(base.rows.map(x => x.cpuPerStreamMinute))
+  console.log(`Codecs under load, N=${base.rows[0]!.n} plays of one 75 s prompt, 20 ms, RTCP off, medians of ${base.rows.length} alternating rounds:`)
+  for (const [codec, e] of Object.entries(r.codecs)) {
+    const cpu = med(e.rows.map(x => x.cpuPerStreamMinute))
+    console.log(`- ${codec}: CPU ${cpu.toFixed(3)} s per stream-minute (${(cpu / baseCpu).toFixed(3)} x PCMU); memory ${med(e.rows.map(x => x.rssPerCallMb)).toFixed(3)} MB per play; receiver gap p99 ${med(e.rows.map(x => x.gapP99)).toFixed(2)}, max ${med(e.rows.map(x => x.gapMax)).toFixed(1)} ms, loss ${med(e.rows.map(x => x.lossPct)).toFixed(3)} %, bad sizes ${e.rows.reduce((a, x) => a + x.badSize, 0)}; kernel gap p99 ${med(e.kernel.map(k => k.p99)).toFixed(2)} ms, max ${med(e.kernel.map(k => k.max)).toFixed(2)} ms, drift max ${med(e.kernel.map(k => k.driftMax)).toFixed(2)} ms; sender lateness p99 by round ${e.rows.map(x => x.lateP99).join(', ')}`)
+  }
+  const alone = r.transcodeS['G.711 alone']!
+  console.log(`- ffmpeg for a 60 s prompt (44.1 kHz stereo WAV), median of 5: ${Object.entries(r.transcodeS).map(([label, s]) => `${label} ${s.toFixed(2)} s (${(s / alone).toFixed(1)} x)`).join('; ')}; the whole upload over HTTP (PUT to 201) ${r.uploadS.toFixed(2)} s`)
+  console.log(`- its renditions: ${Object.entries(r.renditionBytes).map(([x, bytes]) => `${x} ${(bytes / 1000).toFixed(0)} kB`).join(', ')}`)
+}
+
 function reportSecure (r: SecureLoad): void {
   const med = (values: number[]): number => quantile(values, 0.5)
   const plain = r.suites.plain!
@@ -701,6 +777,15 @@ async function main (): Promise<void> {
     server.kill('SIGTERM')
     console.log(table(Object.values(secure.suites).flatMap(e => e.rows)))
     reportSecure(secure)
+    return
+  }
+  if (args.includes('--codecs')) {
+    // Only the codecs section (N from --only, default 1000; 100 with --quick).
+    const codecs = await codecsUnderLoad(url, server.pid!, receiver, work, file, ONLY ?? (QUICK ? 100 : 1000), ROUNDS)
+    await receiver.close()
+    server.kill('SIGTERM')
+    console.log(table(Object.values(codecs.codecs).flatMap(e => e.rows)))
+    reportCodecs(codecs)
     return
   }
   if (args.includes('--in-call')) {

@@ -15,13 +15,20 @@ interface Stream { last: number, firstAt: number, firstTs: number, head: number[
 
 export interface KernelGaps { streams: number, packets: number, p50: number, p99: number, p999: number, max: number, driftP50: number, driftMax: number }
 
-/** Gaps between consecutive G.711 RTP packets (payload type 0 or 8) of each stream, at the kernel's timestamps. */
+/** The payload types of the media a capture is read for, and their RTP clock per ms. */
+const MEDIA_CLOCK: ReadonlyMap<number, number> = new Map([[0, 8], [8, 8], [9, 8], [111, 48]])
+
+/**
+ * Gaps between consecutive media packets (G.711's payload types 0 and 8, G.722's 9, opus at 111)
+ * of each stream, at the kernel's timestamps.
+ */
 export function kernelGaps (file: string): KernelGaps {
   const streams = new Map<string, Stream>()
   const gaps: number[] = []
   for (const { at, from, to, payload: rtp } of readPcap(fs.readFileSync(file))) {
-    // G.711 only: not the RTCP, the key presses or the reports the benchmark's receiver sends.
-    if (rtp.length < 12 || rtp[0]! >> 6 !== 2 || ((rtp[1]! & 0x7f) !== 0 && (rtp[1]! & 0x7f) !== 8)) continue
+    // Media only: not the RTCP, the key presses or the reports the benchmark's receiver sends.
+    const clockPerMs = rtp.length < 12 || rtp[0]! >> 6 !== 2 ? undefined : MEDIA_CLOCK.get(rtp[1]! & 0x7f)
+    if (clockPerMs === undefined) continue
     const key = `${from.port}>${to.port}/${rtp.readUInt32BE(8)}`
     const ts = rtp.readUInt32BE(4)
     let s = streams.get(key)
@@ -35,7 +42,7 @@ export function kernelGaps (file: string): KernelGaps {
       s.lastTs = ts
     }
     s.packets++
-    const offsetMs = at - s.firstAt - (s.tsBase + ts - s.firstTs) / 8
+    const offsetMs = at - s.firstAt - (s.tsBase + ts - s.firstTs) / clockPerMs
     if (s.head.length < 25) s.head.push(offsetMs)
     s.tail.push(offsetMs)
     if (s.tail.length > 25) s.tail.shift()

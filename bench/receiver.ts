@@ -112,12 +112,14 @@ function onPacket (state: State, msg: Buffer): void {
   }
   state.lastArrival = at
   state.packets++
-  if (msg.length - 12 - trailer !== 160) state.badSize++
+  // A byte codec's payloads all have the stream's size; Opus packets vary, so only an empty one is bad.
+  const bytes = msg.length - 12 - trailer
+  if (payloadBytes === null ? bytes <= 0 : bytes !== payloadBytes) state.badSize++
   if ((msg[1]! & 0x80) !== 0) state.markers++
   let media = state.tsBase + ts
   if (media - state.lastTs > 2 ** 31) media -= 2 ** 32
   else if (state.lastTs - media > 2 ** 31) media += 2 ** 32
-  const offset = at - (media - state.firstTs) / 8
+  const offset = at - (media - state.firstTs) / clockPerMs
   if (state.head.length < 25) state.head.push(offset)
   state.tail.push(offset)
   if (state.tail.length > 25) state.tail.shift()
@@ -153,10 +155,18 @@ function onRtcp (state: State, msg: Buffer, rtcp: dgram.Socket, from: dgram.Remo
 
 /** Bytes after the payload of every packet (SRTP's tag and MKI): the size check allows for them. */
 let trailer = 0
+/** Every payload's size (null: any, as Opus's), and the RTP clock per ms (8; 48 for Opus). */
+let payloadBytes: number | null = 160
+let clockPerMs = 8
 
-async function open (count: number, trailerBytes = 0): Promise<number[]> {
+/** What the streams of the next window carry: their payload size (null for any) and RTP clock. */
+export interface Expect { payloadBytes: number | null, clockPerMs: number }
+
+async function open (count: number, trailerBytes = 0, expect: Expect = { payloadBytes: 160, clockPerMs: 8 }): Promise<number[]> {
   close()
   trailer = trailerBytes
+  payloadBytes = expect.payloadBytes
+  clockPerMs = expect.clockPerMs
   histogram = new Float64Array(BINS)
   maxGap = 0
   gapCount = 0
@@ -220,9 +230,9 @@ function report (): ReceiverReport {
   }
 }
 
-process.on('message', (message: { cmd: string, count?: number, trailer?: number, id: number, presses?: Array<{ port: number, digit: string, afterMs: number, srtp?: { suite: SrtpSuiteName, key: string } }> }) => {
+process.on('message', (message: { cmd: string, count?: number, trailer?: number, expect?: Expect, id: number, presses?: Array<{ port: number, digit: string, afterMs: number, srtp?: { suite: SrtpSuiteName, key: string } }> }) => {
   void (async () => {
-    if (message.cmd === 'open') process.send!({ id: message.id, ports: await open(message.count!, message.trailer ?? 0) })
+    if (message.cmd === 'open') process.send!({ id: message.id, ports: await open(message.count!, message.trailer ?? 0, message.expect) })
     else if (message.cmd === 'press') {
       for (const p of message.presses!) press(p.port, p.digit, p.afterMs, p.srtp)
       process.send!({ id: message.id })

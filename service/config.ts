@@ -42,7 +42,7 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_FFMPEG_NICE: Type.Integer({ default: ENGINE_DEFAULTS.ffmpegNiceness, minimum: 0, maximum: 19 }),
   PROMPT_PLAYER_MAX_PROMPT_SECONDS: Type.Integer({ default: ENGINE_DEFAULTS.maxPromptSeconds, minimum: 1 }),
   PROMPT_PLAYER_MAX_TRANSCODES: Type.Integer({ default: ENGINE_DEFAULTS.maxTranscodes, minimum: 1 }),
-  PROMPT_PLAYER_OPUS_BITRATE: Type.Integer({ default: ENGINE_DEFAULTS.opusBitrate, minimum: 6000, maximum: 510000 }),
+  PROMPT_PLAYER_OPUS_BITRATE: Type.Integer({ default: ENGINE_DEFAULTS.opusBitrate, minimum: 6000, maximum: 256000 }),
   PROMPT_PLAYER_TRANSCODE_QUEUE: Type.Integer({ default: ENGINE_DEFAULTS.transcodeQueue, minimum: 0 }),
   PROMPT_PLAYER_TOKENS: Type.String({ default: '' }),
   PROMPT_PLAYER_RATE_LIMIT: Type.Integer({ default: SERVICE_DEFAULTS.rateLimit, minimum: 0 }),

@@ -14,7 +14,8 @@ export function oggPackets (file: Buffer): Buffer[] {
   let pending: Buffer[] = []
   let serial: number | null = null
   for (let at = 0; at < file.length;) {
-    if (at + 27 > file.length || !file.subarray(at, at + 4).equals(CAPTURE)) throw new Error(`not an Ogg page at byte ${at}`)
+    if (!file.subarray(at, at + 4).equals(CAPTURE.subarray(0, Math.min(4, file.length - at)))) throw new Error(`not an Ogg page at byte ${at}`)
+    if (at + 27 > file.length || at + 27 + file[at + 26]! > file.length) throw new Error('an Ogg page is cut short')
     const segments = file[at + 26]!
     const table = file.subarray(at + 27, at + 27 + segments)
     let body = at + 27 + segments

@@ -52,7 +52,7 @@ t.test('a bad value stops startup with a message that names the variable', async
     [{ PROMPT_PLAYER_RTP_PORTS: '30000-20000' }, /PROMPT_PLAYER_RTP_PORTS is "30000-20000"/],
     [{ PROMPT_PLAYER_MAX_PLAYS: '0' }, /PROMPT_PLAYER_MAX_PLAYS must be >= 1/],
     [{ PROMPT_PLAYER_FFMPEG_NICE: '-5' }, /PROMPT_PLAYER_FFMPEG_NICE must be >= 0/],
-    [{ PROMPT_PLAYER_OPUS_BITRATE: '1000000' }, /PROMPT_PLAYER_OPUS_BITRATE must be <= 510000/],
+    [{ PROMPT_PLAYER_OPUS_BITRATE: '510000' }, /PROMPT_PLAYER_OPUS_BITRATE must be <= 256000/],
     [{ PROMPT_PLAYER_LOG_LEVEL: 'loud' }, /PROMPT_PLAYER_LOG_LEVEL/],
     [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/8,pbx.example/24' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "pbx.example\/24" is not a network/],
     [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/33' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "10.0.0.0\/33" has no valid prefix length \(0-32\)/],

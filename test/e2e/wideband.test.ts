@@ -346,3 +346,24 @@ t.test('a library stored before G.722 and Opus: the first play in a codec makes 
   t.equal((await app.inject({ method: 'DELETE', url: '/v1/prompts/welcome' })).statusCode, 204)
   t.notOk(fs.existsSync(media), 'deleting the prompt removed its media directory, every rendition in it')
 })
+
+t.test('loop and barge-in in G.722 and Opus: the stream runs on across the loop, and the caller\'s # stops it', async t => {
+  const { app } = await setup(t)
+  const { keyPress } = await import('../../src/index.js')
+  for (const [codec, clockPerMs] of [['G722', 8], ['opus', 48]] as const) {
+    const receiver = await Receiver.open(t)
+    const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec, loop: 0, rtcp: 'off', dtmf: { stopOn: '#' } })
+    t.equal(res.status, 201, res.json.message)
+    const { id, source } = res.json
+    await waitUntil(async () => (await app.inject({ url: `/v1/plays/${id as string}` })).json().loopsDone >= 1, 'one loop played', 10_000, 50)
+    await receiver.waitFor(receiver.packets.length + 5)
+    for (const packet of keyPress('#', { ssrc: 0xca11, sequence: 1, timestamp: 0 })) await receiver.send(packet, source.port)
+    await waitUntil(async () => (await app.inject({ url: `/v1/plays/${id as string}` })).json().state !== 'playing', 'the # to stop the play')
+    const play = (await app.inject({ url: `/v1/plays/${id as string}` })).json()
+    t.match(play, { state: 'stopped', stoppedBy: 'dtmf', received: { digits: '#' } }, `${codec}: the caller's # stopped the play`)
+    t.ok(play.loopsDone >= 1, `${codec}: after ${play.loopsDone as number} loop(s)`)
+    const p = receiver.packets
+    const breaks = p.slice(1).filter((x, k) => x.rtp.sequenceNumber !== (p[k]!.rtp.sequenceNumber + 1) % 65536 || x.rtp.timestamp !== (p[k]!.rtp.timestamp + 20 * clockPerMs) % 2 ** 32 || x.rtp.marker !== 0).length
+    t.equal(breaks, 0, `${codec}: ${p.length} packets, one stream across the loop: no gap in sequence or timestamp, no marker`)
+  }
+})

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { EngineError } from '../common/errors.js'
 import type { SafeEmitter, EngineEvents, PlayEventType } from '../events/events.js'
-import { CODECS } from '../common/codecs.js'
+import { CODEC_NAMES, CODECS, type CodecInfo } from '../common/codecs.js'
 import { PacketEngine, type Ended, type ThreadPriority } from './packet-engine.js'
 import { PlayHandle } from './play-handle.js'
 import type { PlayControl, PlayInfo, PlayRequest } from '../common/schemas.js'
@@ -92,7 +92,9 @@ export class PlayManager {
     this.targets.check(request.target)
     const codec = request.codec ?? 'PCMU'
     const ptimeMs = request.ptimeMs ?? 20
-    const info = CODECS[codec]
+    const info = CODECS[codec] as CodecInfo | undefined
+    // The HTTP schema allows only these; a JavaScript caller of the engine may pass anything.
+    if (info === undefined) throw new EngineError('INVALID_REQUEST', `codec ${JSON.stringify(codec)} is not one prompt-player sends; use one of ${CODEC_NAMES.join(', ')}`)
     if (!info.ptimes.includes(ptimeMs)) {
       throw new EngineError('INVALID_REQUEST', `ptimeMs ${ptimeMs} is not a packet time of ${codec}; use one of ${info.ptimes.join(', ')}`)
     }

@@ -171,7 +171,7 @@ t.test('mistakes are answered with what to do', async t => {
     [['play', 'welcome'], 2, /--to HOST:PORT/],
     [['play', '--to', '127.0.0.1:4000'], 2, /one or more prompt NAMEs/],
     [['play', 'welcome', '--to', 'pbx.example:4000'], 2, /IP address/],
-    [['play', 'welcome', '--to', '127.0.0.1:4000', '--codec', 'g729'], 2, /PCMU or PCMA/],
+    [['play', 'welcome', '--to', '127.0.0.1:4000', '--codec', 'g729'], 2, /--codec is PCMU, PCMA, G722, opus, not g729/],
     [['upload'], 2, /one FILE/],
     [['stop'], 2, /one play ID/],
     [['control', 'p_x', 'jump'], 2, /pause, resume or restart; or forward, reverse or seek and a number of milliseconds/],

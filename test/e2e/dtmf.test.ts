@@ -89,8 +89,10 @@ t.test('a digit of stopOn stops the play at its first packet: stoppedBy dtmf, th
   const sentAt = performance.now()
   await receiver.send(telephoneEvent({ seq: 2, ts: 8000, digit: '#', durationMs: 0, pt: 96 }), play.source.port)
   await sleep(150)
-  const after = receiver.packets.filter(p => p.at > sentAt)
-  t.ok(after.length <= 1, `at most one packet of the play arrived after the digit was sent (${after.length}, the last ${after.length === 0 ? '-' : (after.at(-1)!.at - sentAt).toFixed(1)} ms after)`)
+  // Packets read within a millisecond of the send were in the receiver's socket already (the
+  // play sends one every 20 ms; a busy test machine reads them late): not sent after the digit.
+  const after = receiver.packets.filter(p => p.at > sentAt + 1)
+  t.ok(after.length <= 1, `at most one packet of the play arrived after the digit was sent (${after.length}, the last ${after.length === 0 ? '-' : (after.at(-1)!.at - sentAt).toFixed(1)} ms after); without barge-in 150 ms brings 7`)
   t.match((await app.inject({ url: `/v1/plays/${play.id as string}` })).json(), { state: 'stopped', stoppedBy: 'dtmf', received: { digits: '#' } })
   t.same(events.map(e => e.type).slice(-2), ['play.dtmf', 'play.stopped'], 'the key press is reported before the end')
   t.match(events.find(e => e.type === 'play.dtmf'), { digit: '#', durationMs: 0 })

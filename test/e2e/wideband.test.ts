@@ -35,10 +35,10 @@ async function highBandRms (pcm: Int16Array): Promise<number> {
   return Math.sqrt(sum / Math.max(1, out.length))
 }
 
-/** A 2 s sweep from 200 Hz to 7 kHz at 48 kHz: a waveform that no lag but the right one matches, with energy G.711 cuts off. */
+/** A 1 s sweep from 200 Hz to 7 kHz at 48 kHz: a waveform that no lag but the right one matches, with energy G.711 cuts off. */
 async function sweep (dir: string): Promise<string> {
   const file = path.join(dir, 'sweep.wav')
-  await run('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.4*sin(2*PI*(200*t+1700*t*t)):s=48000:d=2', '-c:a', 'pcm_s16le', file])
+  await run('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.4*sin(2*PI*(200*t+3400*t*t)):s=48000:d=1', '-c:a', 'pcm_s16le', file])
   return file
 }
 
@@ -61,10 +61,10 @@ t.test('the renditions made at upload, reported by GET', async t => {
   const prompt = (await app.inject({ method: 'GET', url: '/v1/prompts/sweep' })).json()
   const byCodec = Object.fromEntries(prompt.renditions.map((r: any) => [`${r.codec}/${r.frameMs}`, r.bytes]))
   t.same(Object.keys(byCodec).sort(), ['G722/null', 'PCMA/null', 'PCMU/null', 'opus/20'], 'G.711 in both laws, G.722, and Opus at 20 ms')
-  t.equal(byCodec['PCMU/null'], 16000, '2 s of G.711: 16,000 bytes')
-  t.equal(byCodec['G722/null'], 16000, '2 s of G.722: 16,000 bytes (two 16 kHz samples a byte)')
-  // 32 kbit/s for 2 s is 8,000 bytes of Opus, plus 2 bytes of length per 20 ms packet.
-  t.ok(byCodec['opus/20'] > 6000 && byCodec['opus/20'] < 11000, `Opus at 32 kbit/s: ${byCodec['opus/20']} bytes`)
+  t.equal(byCodec['PCMU/null'], 8000, '1 s of G.711: 8,000 bytes')
+  t.equal(byCodec['G722/null'], 8000, '1 s of G.722: 8,000 bytes (two 16 kHz samples a byte)')
+  // 32 kbit/s for 1 s is 4,000 bytes of Opus, plus 2 bytes of length per 20 ms packet.
+  t.ok(byCodec['opus/20'] > 3000 && byCodec['opus/20'] < 6000, `Opus at 32 kbit/s: ${byCodec['opus/20']} bytes`)
 
   // opusBitrate (PROMPT_PLAYER_OPUS_BITRATE) sets the encoder's rate.
   const rich = await buildApp(t, { libraryDir: tempDir(t), opusBitrate: 64000 })
@@ -80,13 +80,13 @@ t.test('G.722: ffmpeg decodes 16 kHz audio that matches the source, with the ban
     const receiver = await ffmpegReceiver(t, { codec, sampleRate: 16000 })
     const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec })
     t.equal(res.status, 201, res.json.message)
-    t.match(res.json, { codec, payloadType: codec === 'G722' ? 9 : 0, durationMs: 2000 })
+    t.match(res.json, { codec, payloadType: codec === 'G722' ? 9 : 0, durationMs: 1000 })
     heard[codec] = await receiver.done
     t.ok(receiver.endedByItself(), `${codec}: ffmpeg ended at the play's RTCP BYE`)
   }
   const reference = await decodeAt(source, 16000)
   const g722 = heard.G722!
-  t.ok(Math.abs(g722.length - 32000) < 1600, `G.722: ${g722.length} samples at 16 kHz for 2 s`)
+  t.ok(Math.abs(g722.length - 16000) < 1600, `G.722: ${g722.length} samples at 16 kHz for 1 s`)
   const c = correlation(reference, g722, 200)
   t.ok(c > 0.9, `G.722 as ffmpeg decodes it correlates with the source at 16 kHz: ${c.toFixed(3)}`)
   const sourceHigh = await highBandRms(reference)
@@ -112,18 +112,20 @@ t.test('Opus: ffmpeg decodes 48 kHz audio that matches the source, at every ptim
   const dir = tempDir(t, 'opus-')
   const reference = await decodeAt(source, 48000)
   const reversed = reference.slice().reverse()
-  for (const ptimeMs of [20, 60, 10, 40]) {
-    const receiver = await ffmpegReceiver(t, { codec: 'opus', sampleRate: 48000, payloadType: 96 })
-    const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec: 'opus', payloadType: 96, ptimeMs })
-    t.equal(res.status, 201, res.json.message)
-    t.match(res.json, { codec: 'opus', payloadType: 96, ptimeMs })
-    const heard = await receiver.done
-    t.ok(receiver.endedByItself(), `${ptimeMs} ms: ffmpeg ended at the play's RTCP BYE`)
-    t.ok(Math.abs(heard.length - 96000) < 4800, `${ptimeMs} ms: ${heard.length} samples at 48 kHz for 2 s`)
-    // Opus codes a sweep's upper band by its energy, not its waveform: against the source the
-    // match is partial (about 0.65-0.8 at 32 kbit/s), against libopus's own round trip near exact.
+  // The four packet times at once: each its own far end.
+  const ptimes = [20, 60, 10, 40]
+  const receivers = await Promise.all(ptimes.map(async () => await ffmpegReceiver(t, { codec: 'opus', sampleRate: 48000, payloadType: 96 })))
+  const plays = await Promise.all(ptimes.map(async (ptimeMs, i) => await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receivers[i]!.port }, prompts: ['sweep'], codec: 'opus', payloadType: 96, ptimeMs })))
+  for (const [i, ptimeMs] of ptimes.entries()) {
+    t.equal(plays[i]!.status, 201, plays[i]!.json.message)
+    t.match(plays[i]!.json, { codec: 'opus', payloadType: 96, ptimeMs })
+    const heard = await receivers[i]!.done
+    t.ok(receivers[i]!.endedByItself(), `${ptimeMs} ms: ffmpeg ended at the play's RTCP BYE`)
+    t.ok(Math.abs(heard.length - 48000) < 4800, `${ptimeMs} ms: ${heard.length} samples at 48 kHz for 1 s`)
+    // Opus is perceptual: against the source the match is close (0.97-0.98 here at 32 kbit/s),
+    // against libopus's own round trip near exact.
     const c = correlation(reference, heard, 1000)
-    t.ok(c > 0.55, `${ptimeMs} ms: what ffmpeg decoded correlates with the source at 48 kHz: ${c.toFixed(3)}`)
+    t.ok(c > 0.85, `${ptimeMs} ms: what ffmpeg decoded correlates with the source at 48 kHz: ${c.toFixed(3)}`)
     const unrelated = correlation(reversed, heard, 1000)
     t.ok(unrelated < 0.2, `${ptimeMs} ms: and not with the source played backwards (${unrelated.toFixed(3)})`)
     const exact = correlation(await opusRoundTrip(dir, source, ptimeMs), heard, 1000)
@@ -189,7 +191,7 @@ t.test('tshark finds no sequence or timestamp errors, across a pause in hold mod
     t.ok(receiver.packets.length - paused <= 1, `${codec}: nothing sent while held (${receiver.packets.length - paused} packets)`)
     await control({ operation: 'resume' })
     await receiver.waitFor(paused + 10)
-    await control({ operation: 'seek', positionMs: 1500 })
+    await control({ operation: 'seek', positionMs: 700 })
     // Past the seek, to the end of the prompt and into the next loop.
     await receiver.waitFor(receiver.packets.length + 40)
     await app.inject({ method: 'DELETE', url: `/v1/plays/${id}` })
@@ -266,7 +268,7 @@ t.test("a pause in silence mode sends the codec's silence: ffmpeg decodes it to 
     const quiet = longestQuiet(heard, rate)
     t.ok(quiet > 850 && quiet < 1200, `${codec}: ${quiet.toFixed(0)} ms of quiet in what ffmpeg decoded, for a pause of 1000 ms`)
     const play = (await app.inject({ url: `/v1/plays/${id}` })).json()
-    t.ok(play.packetsSent >= 145, `${codec}: the silence was sent: ${play.packetsSent} packets for 2 s of prompt and 1 s of pause`)
+    t.ok(play.packetsSent >= 95, `${codec}: the silence was sent: ${play.packetsSent} packets for 1 s of prompt and 1 s of pause`)
   }
 })
 
@@ -299,13 +301,13 @@ t.test('SRTP with G.722 and Opus: ffmpeg decodes AES-CM live; libsrtp opens ever
 t.test('offsets and seeks land on packet boundaries of the codec; refusals name what works', async t => {
   const { app } = await setup(t)
   const receiver = await Receiver.open(t)
-  const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec: 'opus', ptimeMs: 60, offsetMs: 1010, rtcp: 'off' })
+  const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec: 'opus', ptimeMs: 60, offsetMs: 610, rtcp: 'off' })
   t.equal(res.status, 201, res.json.message)
   const frames = engineOf(app).prompts.get('sweep')!.frames('opus', 60)
-  await receiver.waitFor(frames.length - 16)
+  await receiver.waitFor(frames.length - 10)
   await receiver.waitQuiet(200)
-  t.equal(receiver.packets.length, frames.length - 16, `offsetMs 1010 at 60 ms starts at packet 16 (960 ms): ${receiver.packets.length} of ${frames.length} sent`)
-  t.ok(receiver.packets[0]!.rtp.payload.equals(frames[16]!), 'the first packet sent is the rendition\'s 17th, whole')
+  t.equal(receiver.packets.length, frames.length - 10, `offsetMs 610 at 60 ms starts at packet 10 (600 ms): ${receiver.packets.length} of ${frames.length} sent`)
+  t.ok(receiver.packets[0]!.rtp.payload.equals(frames[10]!), 'the first packet sent is the rendition\'s 11th, whole')
 
   for (const [body, pattern] of [
     [{ codec: 'opus', ptimeMs: 30 }, /ptimeMs 30 is not a packet time of opus; use one of 10, 20, 40, 60/],

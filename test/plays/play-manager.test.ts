@@ -146,9 +146,12 @@ t.test('an error the packet thread did not mean to raise is INTERNAL_ERROR, not 
   const e = await engine(t, { maxPlays: 1 })
   const receiver = await Receiver.open(t)
   const target = { host: '127.0.0.1', port: receiver.port }
-  // A codec the packet thread does not know, past the types (a JavaScript caller can do this).
+  // A codec past the types (a JavaScript caller can do this) is refused on this thread.
   const odd = { target, prompts: ['menu'], codec: 'G729', payloadType: 18 } as unknown as Parameters<typeof e.plays.create>[0]
-  await t.rejects(e.plays.create(odd), { code: 'INTERNAL_ERROR', message: /^the packet thread could not start the play: / })
+  await t.rejects(e.plays.create(odd), { code: 'INVALID_REQUEST', message: 'codec "G729" is not one prompt-player sends; use one of PCMU, PCMA, G722, opus' })
+  // An SSRC past 32 bits, also past the schema: the packet thread cannot write it.
+  const wide = { target, prompts: ['menu'], ssrc: 2 ** 32 } as unknown as Parameters<typeof e.plays.create>[0]
+  await t.rejects(e.plays.create(wide), { code: 'INTERNAL_ERROR', message: /^the packet thread could not start the play: / })
   t.equal(e.plays.capacityLeft, 1, 'the slot is back')
   const play = await e.plays.create({ target, prompts: ['menu'] })
   await e.plays.stop(play.id)

@@ -56,7 +56,7 @@ async function checkNothingLeft (t: Test, server: Server, library: string, when:
   t.same(fs.readdirSync(dir).filter(f => f.endsWith('.json')).sort(), prompts.map(p => `${p.name}.json`).sort(), `${when}: a description for each listed prompt, and no other`)
   const media = [...new Set(prompts.map(p => p.source.sha256))].sort()
   t.same(fs.readdirSync(path.join(dir, 'media')).sort(), media, `${when}: media for each listed prompt, and no other`)
-  for (const sha of media) t.same(fs.readdirSync(path.join(dir, 'media', sha)).sort(), ['pcma', 'pcmu', 'source'], `${when}: media ${sha.slice(0, 8)} is whole`)
+  for (const sha of media) t.same(fs.readdirSync(path.join(dir, 'media', sha)).sort(), ['g722', 'opus-20', 'pcma', 'pcmu', 'source'], `${when}: media ${sha.slice(0, 8)} is whole`)
 }
 
 function sha (file: string): string {

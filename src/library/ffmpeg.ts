@@ -176,9 +176,11 @@ export class Ffmpeg {
     })
     await this.run(command, 'decode the audio', 'transcode')
     for (const { file, frameMs } of opus) {
-      // The packets as RTP carries them; the Ogg framing is not kept.
-      await fs.writeFile(file, packOpus(opusPacketsOf(await fs.readFile(`${file}.ogg`), frameMs)))
-      await fs.rm(`${file}.ogg`)
+      // The packets as RTP carries them; the Ogg framing is not kept. Rewritten in place, then
+      // renamed: never more disk than the Ogg file took (a full disk fails here or not at all).
+      const ogg = `${file}.ogg`
+      await fs.writeFile(ogg, packOpus(opusPacketsOf(await fs.readFile(ogg), frameMs)))
+      await fs.rename(ogg, file)
     }
     return stream
   }

@@ -119,7 +119,8 @@ t.test('a disk that fills up (tmpfs of 512 KiB): 507 at every step, nothing left
   t.match(long.json, { code: 'STORAGE_FAILED', message: /^could not write the prompt library while transcoding it: ffmpeg could not write its output \(the disk is full\); nothing was stored$/ })
   await checkNothingLeft(t, server, library, 'after a transcode that filled the disk')
 
-  // Fill the disk with 1 s prompts (9 pages each on tmpfs: 4 source, 2 + 2 audio, 1 description).
+  // Fill the disk with 1 s prompts (13 pages each on tmpfs: 4 source, 2 + 2 G.711, 2 G.722, 2
+  // Opus, 1 description).
   const fillers: string[] = []
   for (let i = 0; ; i++) {
     const res = await put(server, `filler${i}`, tone(1, 200 + 10 * i))
@@ -130,9 +131,10 @@ t.test('a disk that fills up (tmpfs of 512 KiB): 507 at every step, nothing left
     fillers.push(`filler${i}`)
   }
   t.ok(fillers.length >= 5, `${fillers.length} one-second prompts stored before the disk was full`)
-  // Then tiny prompts (one page per file, four per prompt). Freeing a filler's 9 pages and
-  // refilling with tiny prompts leaves a different remainder each round (9 mod 4 = 1), so the
-  // uploads fail at every step in turn: the source, ffmpeg's output, the description.
+  // Then tiny prompts (one page per file, six per prompt: the source, four renditions, the
+  // description). Freeing a filler's 13 pages and refilling with tiny prompts leaves a different
+  // remainder each round (13 mod 6 = 1), so the uploads fail at every step in turn: the source,
+  // ffmpeg's output, the description.
   const steps = new Map<string, number>()
   let tiny = 0
   let sawReadyFull = false

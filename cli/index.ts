@@ -5,7 +5,7 @@
  *   prompt-player upload FILE [--name NAME] [--replace]
  *   prompt-player play NAME... --to HOST:PORT [--codec PCMU|PCMA|G722|opus] [--ptime MS] [--wait] [--stop-on DIGITS] [--srtp SUITE [--srtp-key K] [--srtp-remote-key K]]
  *   prompt-player stop ID
- *   prompt-player listen --port P [--host ADDR] [--wav FILE] [--seconds S] [--idle S] [--json] [--srtp SUITE [--srtp-key K] [--srtp-send-key K]]
+ *   prompt-player listen --port P [--host ADDR] [--wav FILE [--codec opus]] [--seconds S] [--idle S] [--json] [--srtp SUITE [--srtp-key K] [--srtp-send-key K]]
  *   prompt-player listen --pcap FILE [--port P] [--json] [--wav FILE]
  *
  * Commands that call the service take --url (PROMPT_PLAYER_URL, default http://127.0.0.1:8080)
@@ -33,7 +33,7 @@ const USAGE = `usage: prompt-player <command> [options]
                                    [--srtp SUITE [--srtp-key K] [--srtp-remote-key K]]: as SRTP, sealed with K (made when absent)
   stop     stop a play             ID
   control  control a running play  ID pause|resume|restart | ID forward|reverse MS | ID seek MS
-  listen   receive RTP, report it  --port P [--host 127.0.0.1] [--wav out.wav] [--seconds S] [--idle 3] [--json]
+  listen   receive RTP, report it  --port P [--host 127.0.0.1] [--wav out.wav [--codec opus]] [--seconds S] [--idle 3] [--json]
                                    [--dtmf DIGIT --after S [--dtmf-pt 101]]: press a key, as the caller would
                                    --pcap FILE [--port P]: report the RTP (and RTCP) of a capture instead
                                    [--srtp SUITE [--srtp-key K] [--srtp-send-key K]]: open SRTP sealed with K (the play's key),
@@ -180,8 +180,9 @@ function parseTarget (text: string): { host: string, port: number } {
 async function listen (argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: 'string' }, host: { type: 'string' }, wav: { type: 'string' }, seconds: { type: 'string' }, idle: { type: 'string' }, json: { type: 'boolean' }, progress: { type: 'string' }, dtmf: { type: 'string' }, after: { type: 'string' }, 'dtmf-pt': { type: 'string' }, pcap: { type: 'string' }, srtp: { type: 'string' }, 'srtp-key': { type: 'string' }, 'srtp-send-key': { type: 'string' } }
+    options: { port: { type: 'string' }, host: { type: 'string' }, wav: { type: 'string' }, seconds: { type: 'string' }, idle: { type: 'string' }, json: { type: 'boolean' }, progress: { type: 'string' }, dtmf: { type: 'string' }, after: { type: 'string' }, 'dtmf-pt': { type: 'string' }, pcap: { type: 'string' }, srtp: { type: 'string' }, 'srtp-key': { type: 'string' }, 'srtp-send-key': { type: 'string' }, codec: { type: 'string' } }
   })
+  if (values.codec !== undefined && values.codec.toLowerCase() !== 'opus') throw new UsageError(`--codec names the codec of a dynamic payload type: opus (G.711 and G.722 are known by theirs), not ${values.codec}`)
   const srtp = values.srtp === undefined ? null : srtpEnds(values.srtp, values['srtp-key'], values['srtp-send-key'], io)
   if (srtp === null && (values['srtp-key'] !== undefined || values['srtp-send-key'] !== undefined)) throw new UsageError('--srtp-key and --srtp-send-key go with --srtp SUITE')
   // A key press sent back to where the stream comes from, as the caller's phone would.
@@ -318,19 +319,24 @@ function srtpEnds (suiteName: string, key: string | undefined, sendKey: string |
 }
 
 /** What `listen` heard, for a person or as JSON, and the audio as a WAV file when asked. */
-async function finish (monitor: RtpMonitor, values: { json?: boolean | undefined, wav?: string | undefined }, io: Io, where: string, port: number): Promise<number> {
+async function finish (monitor: RtpMonitor, values: { json?: boolean | undefined, wav?: string | undefined, codec?: string | undefined }, io: Io, where: string, port: number): Promise<number> {
   const reports = monitor.reports()
   if (values.json) io.out(JSON.stringify({ port, malformed: monitor.malformed, streams: reports }, null, 2))
   else io.out(reports.length === 0 ? `nothing arrived on ${where}: check the play's target and that no firewall drops UDP` : reports.map((r, i) => describe(r, i + 1)).join('\n'))
   if (values.wav !== undefined && reports.length > 0) {
     const main = reports.reduce((a, b) => (b.packets > a.packets ? b : a))
     // The static payload types say the codec; a dynamic one (opus) needs the SDP, which RTP does not carry.
-    if (main.payloadTypes['9'] !== undefined) {
+    if (values.codec !== undefined) {
+      // --codec opus: the SDP said so; RTP cannot.
+      const pcm = await new Ffmpeg().decodeOpus(monitor.payloads(main.ssrc))
+      await fs.writeFile(values.wav, wavFile(pcm, 48000))
+      io.err(`wrote ${values.wav}: ${(pcm.length / 2 / 48000).toFixed(2)} s of 48 kHz mono 16-bit audio (opus, SSRC ${hex(main.ssrc)})`)
+    } else if (main.payloadTypes['9'] !== undefined) {
       const pcm = await new Ffmpeg().decodeG722(monitor.audio(main.ssrc, 0xff))
       await fs.writeFile(values.wav, wavFile(pcm, 16000))
       io.err(`wrote ${values.wav}: ${(pcm.length / 2 / 16000).toFixed(2)} s of 16 kHz mono 16-bit audio (G722, SSRC ${hex(main.ssrc)})`)
     } else if (main.payloadTypes['0'] === undefined && main.payloadTypes['8'] === undefined) {
-      io.err(`--wav decodes G.711 (payload type 0 or 8) and G.722 (9); the stream's payload type ${Object.keys(main.payloadTypes).join(', ')} is dynamic (opus?), and RTP does not say its codec: decode it with ffmpeg -i call.sdp instead`)
+      io.err(`--wav decodes G.711 (payload type 0 or 8) and G.722 (9) by their payload type; the stream's ${Object.keys(main.payloadTypes).join(', ')} is dynamic, and RTP does not say its codec: give the SDP's, --codec opus`)
       return 1
     } else {
       const codec: Law = main.payloadTypes['8'] !== undefined ? 'PCMA' : 'PCMU'

@@ -261,6 +261,18 @@ export class RtpMonitor {
     for (let ext = s.firstSeq; ext <= s.maxExtSeq; ext++) parts.push(s.payloads.get(ext) ?? Buffer.alloc(size, silence))
     return Buffer.concat(parts)
   }
+
+  /** The payloads of one stream in sequence order, lost ones left out (for a codec whose decoder conceals loss, as Opus's). Only with `keepAudio`. */
+  payloads (ssrc: number): Buffer[] {
+    const s = this.streams.get(ssrc)
+    if (s?.payloads == null) return []
+    const parts: Buffer[] = []
+    for (let ext = s.firstSeq; ext <= s.maxExtSeq; ext++) {
+      const payload = s.payloads.get(ext)
+      if (payload !== undefined) parts.push(payload)
+    }
+    return parts
+  }
 }
 
 function inc (map: Map<number, number>, key: number): void {

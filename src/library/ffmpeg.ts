@@ -14,7 +14,7 @@ import { EngineError } from '../common/errors.js'
 import { G711, SAMPLE_RATE, type Law } from '../common/g711.js'
 import { describeRendition, type Rendition } from '../common/codecs.js'
 import { packOpus } from '../common/opus-packets.js'
-import { opusPacketsOf } from './ogg.js'
+import { oggOpusFile, opusPacketsOf } from './ogg.js'
 
 export interface FfmpegOptions {
   /** The ffmpeg binary: a path, or a name looked up on PATH. */
@@ -199,6 +199,11 @@ export class Ffmpeg {
   async decodeG722 (bytes: Buffer): Promise<Buffer> {
     // ffmpeg's g722 demuxer knows its rate (16 kHz) and channels (mono), and takes no options for them.
     return await this.decodeRaw(bytes, 'g722', [], 'decode G.722')
+  }
+
+  /** Opus packets (mono, as they arrived over RTP) back to 16-bit little-endian PCM at 48 kHz. */
+  async decodeOpus (packets: readonly Uint8Array[]): Promise<Buffer> {
+    return await this.decodeRaw(oggOpusFile(packets), 'ogg', [], 'decode Opus')
   }
 
   private async decodeRaw (bytes: Buffer, format: string, inputOptions: string[], what: string): Promise<Buffer> {

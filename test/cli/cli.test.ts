@@ -126,13 +126,13 @@ t.test('listen shows the RTCP it receives and answers it: the play reports what 
   t.match(human.out[0], /\n {2}rtcp {12}\d+ sender report\(s\), the last counting \d+ packets sent, then BYE/)
 })
 
-t.test('wideband from the command line: play --codec G722 and listen writes a 16 kHz WAV; opus plays, and --wav says how to decode it', async t => {
+t.test('wideband from the command line: play --codec G722 or opus; listen writes a 16 kHz WAV of G.722, and of Opus a 48 kHz one when told the codec', async t => {
   const url = await server(t)
   const dir = tempDir(t)
-  for (const [codec, ptime] of [['G722', '20'], ['opus', '60']] as const) {
-    const wav = path.join(dir, `${codec}.wav`)
+  for (const [codec, ptime, hint] of [['G722', '20', []], ['opus', '60', []], ['opus', '40', ['--codec', 'opus']]] as const) {
+    const wav = path.join(dir, `${codec}-${ptime}.wav`)
     const listener = io()
-    const listening = run(['listen', '--port', '0', '--idle', '1', '--json', '--wav', wav], listener.io)
+    const listening = run(['listen', '--port', '0', '--idle', '1', '--json', '--wav', wav, ...hint], listener.io)
     for (let i = 0; i < 50 && listener.err.length === 0; i++) await sleep(20)
     const port = Number(/127\.0\.0\.1:(\d+)/.exec(listener.err[0]!)![1])
     const player = io()
@@ -143,15 +143,20 @@ t.test('wideband from the command line: play --codec G722 and listen writes a 16
     if (codec === 'G722') {
       t.equal(exit, 0)
       t.match(s, { packets: 100, lost: 0, payloadTypes: { 9: 100 }, payloadBytes: { 160: 100 }, timestampSteps: { 160: 99 } }, 'G.722: 160 bytes and 160 timestamp units (8 kHz clock) per 20 ms packet')
-      t.match(listener.err.at(-1), /wrote .*G722\.wav: 2\.00 s of 16 kHz mono 16-bit audio \(G722/)
+      t.match(listener.err.at(-1), /wrote .*G722-20\.wav: 2\.00 s of 16 kHz mono 16-bit audio \(G722/)
       t.equal(fs.readFileSync(wav).readUInt32LE(24), 16000, 'a 16 kHz WAV')
-      const c = correlation(await referenceDecode(sample('welcome').path), await referenceDecode(wav), 40)
-      t.ok(c > 0.95, `of the prompt (${c.toFixed(4)})`)
-    } else {
-      t.equal(exit, 1, 'opus: --wav cannot say the codec of a dynamic payload type')
+    } else if (hint.length === 0) {
+      t.equal(exit, 1, 'opus: --wav cannot say the codec of a dynamic payload type by itself')
       t.match(s, { payloadTypes: { 111: s.packets }, timestampSteps: { 2880: s.packets - 1 } }, 'opus: 2880 timestamp units (48 kHz) per 60 ms packet')
-      t.match(listener.err.at(-1), /--wav decodes G\.711 \(payload type 0 or 8\) and G\.722 \(9\); the stream's payload type 111 is dynamic/)
+      t.match(listener.err.at(-1), /the stream's 111 is dynamic, and RTP does not say its codec: give the SDP's, --codec opus/)
+      continue
+    } else {
+      t.equal(exit, 0)
+      t.match(listener.err.at(-1), /wrote .*opus-40\.wav: 2\.\d\d s of 48 kHz mono 16-bit audio \(opus/)
+      t.equal(fs.readFileSync(wav).readUInt32LE(24), 48000, 'given --codec opus: a 48 kHz WAV')
     }
+    const c = correlation(await referenceDecode(sample('welcome').path), await referenceDecode(wav), 80)
+    t.ok(c > 0.9, `${codec}: the WAV is the prompt (${c.toFixed(4)})`)
   }
   const bad = io()
   t.equal(await run(['play', 'welcome', '--to', '127.0.0.1:40000', '--codec', 'g729', '--url', url], bad.io), 2)

@@ -82,6 +82,7 @@ export const OPTION_VARIABLES: Readonly<Record<string, keyof typeof ConfigSchema
   maxPromptSeconds: 'PROMPT_PLAYER_MAX_PROMPT_SECONDS',
   maxTranscodes: 'PROMPT_PLAYER_MAX_TRANSCODES',
   opusBitrate: 'PROMPT_PLAYER_OPUS_BITRATE',
+  'pool.keepSource': 'PROMPT_PLAYER_REDIS_KEEP_SOURCE',
   transcodeQueue: 'PROMPT_PLAYER_TRANSCODE_QUEUE',
   'targets.allow': 'PROMPT_PLAYER_ALLOWED_TARGETS',
   'targets.minPort': 'PROMPT_PLAYER_MIN_TARGET_PORT',

@@ -233,7 +233,7 @@ export class PromptStore {
     if (stored !== null) return toShared(stored)
     const source = await this.storage.readSource(sha256)
     if (source === null) {
-      throw new EngineError('INVALID_REQUEST', `the prompt "${prompt.name}" has no ${rendition} rendition, and the library did not keep its source to make one (keepSource); upload it again to make every rendition`)
+      throw new EngineError('INVALID_REQUEST', `the prompt "${prompt.name}" has no ${rendition} rendition, and the library did not keep its source to make one (pool.keepSource); upload it again to make every rendition`, { options: ['pool.keepSource'] })
     }
     const bytes = await makeRendition(source, rendition, this.ffmpeg, this.storage)
     try {

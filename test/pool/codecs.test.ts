@@ -60,3 +60,20 @@ t.test('renditions in a pool: made once, in Redis, used by every instance, delet
   await waitUntil(async () => await monitor.exists(key) === 0, 'the media to leave Redis')
   t.pass('the media hash, every rendition in it, is gone from Redis')
 })
+
+t.test('a pool that keeps no sources: the upload\'s renditions play; another is refused with the reason, and nothing changes', async t => {
+  const redis = await RedisServer.start(t)
+  const monitor = new Redis(redis.url)
+  t.teardown(() => { monitor.disconnect() })
+  const p1 = await startInstance(t, redis, 'p1', { PROMPT_PLAYER_REDIS_KEEP_SOURCE: 'false' })
+  const uploaded = await fetch(`${p1.url}/v1/prompts/hello`, { method: 'PUT', body: new Uint8Array(sample('welcome').bytes) })
+  t.equal(uploaded.status, 201)
+  const key = `prompt-player:media:${(await json(uploaded)).source.sha256 as string}`
+  t.same((await monitor.hkeys(key)).sort(), ['g722', 'opus-20', 'pcma', 'pcmu'], 'the renditions made at upload, and no source')
+  const receiver = await Receiver.open(t)
+  t.equal((await startPlay(p1.url, { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['hello'], codec: 'opus', rtcp: 'off' })).status, 201, 'Opus at 20 ms plays')
+  const refused = await startPlay(p1.url, { target: { host: '127.0.0.1', port: receiver.port + 2 }, prompts: ['hello'], codec: 'opus', ptimeMs: 60, rtcp: 'off' })
+  t.equal(refused.status, 400)
+  t.match(await json(refused), { code: 'INVALID_REQUEST', message: 'the prompt "hello" has no opus-60 rendition, and the library did not keep its source to make one (PROMPT_PLAYER_REDIS_KEEP_SOURCE); upload it again to make every rendition' })
+  t.same((await monitor.hkeys(key)).sort(), ['g722', 'opus-20', 'pcma', 'pcmu'], 'Redis is as it was')
+})

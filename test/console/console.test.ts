@@ -13,7 +13,7 @@ import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { PromptPlayerClient } from '../../client/index.js'
-import { LIBRARY, ROOT, Receiver, buildApp, engineOf, sample, sleep, tempDir } from '../helpers/index.js'
+import { LIBRARY, ROOT, Receiver, buildApp, engineOf, sample, sleep, tempDir, waitUntil } from '../helpers/index.js'
 import { RedisServer, startHaproxy, startInstance } from '../helpers/cluster.js'
 
 const run = promisify(execFile)
@@ -260,7 +260,9 @@ t.test('a console in a hidden tab polls nothing, and catches up when shown', asy
   const start = performance.now()
   await sleep(3200)
   t.ok(count('/v1/plays', start) >= 2, `visible, a play running: GET /v1/plays every second (${count('/v1/plays', start)} in 3.2 s)`)
-  // The health panel reads every 5 s from its first read: its ticks fall at a known phase.
+  // The health panel reads every 5 s from its first read: its ticks fall at a known phase. Its
+  // first read may have come before this test listened: wait for one it saw.
+  await waitUntil(() => polls.some(p => p.path === '/readyz'), 'a health read', 10_000, 50)
   const lastHealth = polls.filter(p => p.path === '/readyz').at(-1)!.at
   await visibility('hidden')
   await sleep(300)

@@ -754,47 +754,34 @@ async function main (): Promise<void> {
   const wav = path.join(work, 'big.wav')
   execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ar', '44100', '-ac', '2', '-c:a', 'pcm_s16le', wav])
   const big = [fs.readFileSync(wav), fs.readFileSync(file), fs.readFileSync(wav), fs.readFileSync(file)]
-  if (args.includes('--urls')) {
-    // Only the URL section.
-    reportUrls(await urlPlays(url, work, file, QUICK ? 10 : 50))
-    await receiver.close()
-    server.kill('SIGTERM')
-    return
+  // One section alone: it runs, the service and the receiver stop, then it prints. N from
+  // --only (default 1000; 100 with --quick).
+  const n = ONLY ?? (QUICK ? 100 : 1000)
+  const sections: Record<string, () => Promise<() => void>> = {
+    '--urls': async () => { const r = await urlPlays(url, work, file, QUICK ? 10 : 50); return () => { reportUrls(r) } },
+    '--console': async () => {
+      const load = await consoleUnderLoad(url, server.pid!, receiver, work, n, ROUNDS, Number(option('--consoles') ?? 5))
+      return () => { console.log(table([...load.plain, ...load.watched])); reportConsole(load) }
+    },
+    '--srtp': async () => {
+      const secure = await secureUnderLoad(url, server.pid!, receiver, work, n, ROUNDS)
+      return () => { console.log(table(Object.values(secure.suites).flatMap(e => e.rows))); reportSecure(secure) }
+    },
+    '--codecs': async () => {
+      const codecs = await codecsUnderLoad(url, server.pid!, receiver, work, file, n, ROUNDS)
+      return () => { console.log(table(Object.values(codecs.codecs).flatMap(e => e.rows))); reportCodecs(codecs) }
+    },
+    '--in-call': async () => {
+      const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, n, ROUNDS)
+      return () => { console.log(table([...inCall.plain, ...inCall.full])); reportInCall(inCall) }
+    }
   }
-  if (args.includes('--console')) {
-    // Only the console section (N from --only, default 1000; 100 with --quick).
-    const load = await consoleUnderLoad(url, server.pid!, receiver, work, ONLY ?? (QUICK ? 100 : 1000), ROUNDS, Number(option('--consoles') ?? 5))
+  const section = Object.keys(sections).find(flag => args.includes(flag))
+  if (section !== undefined) {
+    const print = await sections[section]!()
     await receiver.close()
     server.kill('SIGTERM')
-    console.log(table([...load.plain, ...load.watched]))
-    reportConsole(load)
-    return
-  }
-  if (args.includes('--srtp')) {
-    // Only the SRTP section (N from --only, default 1000; 100 with --quick).
-    const secure = await secureUnderLoad(url, server.pid!, receiver, work, ONLY ?? (QUICK ? 100 : 1000), ROUNDS)
-    await receiver.close()
-    server.kill('SIGTERM')
-    console.log(table(Object.values(secure.suites).flatMap(e => e.rows)))
-    reportSecure(secure)
-    return
-  }
-  if (args.includes('--codecs')) {
-    // Only the codecs section (N from --only, default 1000; 100 with --quick).
-    const codecs = await codecsUnderLoad(url, server.pid!, receiver, work, file, ONLY ?? (QUICK ? 100 : 1000), ROUNDS)
-    await receiver.close()
-    server.kill('SIGTERM')
-    console.log(table(Object.values(codecs.codecs).flatMap(e => e.rows)))
-    reportCodecs(codecs)
-    return
-  }
-  if (args.includes('--in-call')) {
-    // Only the in-call section (N from --only, default 1000; 100 with --quick).
-    const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, ONLY ?? (QUICK ? 100 : 1000), ROUNDS)
-    await receiver.close()
-    server.kill('SIGTERM')
-    console.log(table([...inCall.plain, ...inCall.full]))
-    reportInCall(inCall)
+    print()
     return
   }
   if (ONLY !== null) {

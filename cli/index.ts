@@ -19,7 +19,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { PromptPlayerClient, PromptPlayerError, type PlayControl } from '../client/index.js'
-import { CODEC_NAMES, G711, Ffmpeg, SAMPLE_RATE, SRTP_SUITE_NAMES, SrtpReceiver, SrtpSender, isRtcp, keyPress, makeSdesKey, parseSdesKey, wavFile, type Law, type Ptime, type SrtpSuiteName } from '../src/index.js'
+import { CODEC_NAMES, CODECS, G711, Ffmpeg, SAMPLE_RATE, SRTP_SUITE_NAMES, SrtpReceiver, SrtpSender, isRtcp, keyPress, makeSdesKey, parseSdesKey, wavFile, type Law, type Ptime, type SrtpSuiteName } from '../src/index.js'
 import { readPcap } from './pcap.js'
 import { bindPair } from './udp-pair.js'
 import { RtpMonitor, type StreamReport } from './rtp-monitor.js'
@@ -329,12 +329,14 @@ async function finish (monitor: RtpMonitor, values: { json?: boolean | undefined
     if (values.codec !== undefined) {
       // --codec opus: the SDP said so; RTP cannot.
       const pcm = await new Ffmpeg().decodeOpus(monitor.payloads(main.ssrc))
-      await fs.writeFile(values.wav, wavFile(pcm, 48000))
-      io.err(`wrote ${values.wav}: ${(pcm.length / 2 / 48000).toFixed(2)} s of 48 kHz mono 16-bit audio (opus, SSRC ${hex(main.ssrc)})`)
+      const rate = CODECS.opus.sampleRate
+      await fs.writeFile(values.wav, wavFile(pcm, rate))
+      io.err(`wrote ${values.wav}: ${(pcm.length / 2 / rate).toFixed(2)} s of 48 kHz mono 16-bit audio (opus, SSRC ${hex(main.ssrc)})`)
     } else if (main.payloadTypes['9'] !== undefined) {
       const pcm = await new Ffmpeg().decodeG722(monitor.audio(main.ssrc, 0xff))
-      await fs.writeFile(values.wav, wavFile(pcm, 16000))
-      io.err(`wrote ${values.wav}: ${(pcm.length / 2 / 16000).toFixed(2)} s of 16 kHz mono 16-bit audio (G722, SSRC ${hex(main.ssrc)})`)
+      const rate = CODECS.G722.sampleRate
+      await fs.writeFile(values.wav, wavFile(pcm, rate))
+      io.err(`wrote ${values.wav}: ${(pcm.length / 2 / rate).toFixed(2)} s of 16 kHz mono 16-bit audio (G722, SSRC ${hex(main.ssrc)})`)
     } else if (main.payloadTypes['0'] === undefined && main.payloadTypes['8'] === undefined) {
       io.err(`--wav decodes G.711 (payload type 0 or 8) and G.722 (9) by their payload type; the stream's ${Object.keys(main.payloadTypes).join(', ')} is dynamic, and RTP does not say its codec: give the SDP's, --codec opus`)
       return 1

@@ -12,7 +12,7 @@ import ffmpeg from 'fluent-ffmpeg'
 import { ENGINE_DEFAULTS } from '../common/defaults.js'
 import { EngineError } from '../common/errors.js'
 import { G711, SAMPLE_RATE, type Law } from '../common/g711.js'
-import { describeRendition, type Rendition } from '../common/codecs.js'
+import { CODECS, describeRendition, type Rendition } from '../common/codecs.js'
 import { packOpus } from '../common/opus-packets.js'
 import { oggOpusFile, opusPacketsOf } from './ogg.js'
 
@@ -155,7 +155,7 @@ export class Ffmpeg {
     const opus: Array<{ file: string, frameMs: number }> = []
     for (const [rendition, file] of Object.entries(outputs) as Array<[Rendition, string]>) {
       const { codec, frameMs } = describeRendition(rendition)
-      const rate = codec === 'G722' ? 16000 : codec === 'opus' ? 48000 : SAMPLE_RATE
+      const rate = CODECS[codec].sampleRate
       const output = command.output(codec === 'opus' ? `${file}.ogg` : file)
         .outputOptions(['-map', '0:a:0', '-vn', '-sn', '-dn', '-t', String(this.maxSeconds + 1)])
         .audioFilters(`aresample=${rate}`)

@@ -219,7 +219,7 @@ export class PromptStore {
 
   /** A prompt of this library: its missing renditions are made from its stored source. */
   private prompt (info: PromptInfo, audio: Renditions): Prompt {
-    return new Prompt(info, audio, async (prompt, rendition) => await this.makeRendition(prompt, rendition))
+    return new Prompt(info, audio, async (prompt, rendition) => await this.storedOrMade(prompt, rendition))
   }
 
   /**
@@ -227,7 +227,7 @@ export class PromptStore {
    * prompt stored by an earlier version): read where another instance stored it, or made from
    * the stored source by ffmpeg and stored beside the others.
    */
-  private async makeRendition (prompt: Prompt, rendition: Rendition): Promise<Buffer> {
+  private async storedOrMade (prompt: Prompt, rendition: Rendition): Promise<Buffer> {
     const sha256 = prompt.info.source.sha256
     const stored = await this.storage.readRendition(sha256, rendition)
     if (stored !== null) return toShared(stored)

@@ -8,6 +8,7 @@
 import type { Socket } from 'node:dgram'
 import { CODECS, silencePayload, type Codec, type Ptime } from '../common/codecs.js'
 import { PACKET_RING, RtpStream } from './rtp-packetizer.js'
+import { largestPayload } from './prompt-audio.js'
 import type { Scheduler, Task } from './scheduler.js'
 import type { Endpoint, PlayState } from '../common/schemas.js'
 import { COUNTERS, type Control, type PauseMode, type StoppedBy } from './protocol.js'
@@ -142,8 +143,7 @@ export class Play implements Task {
     this.silence = silencePayload(codec, options.ptimeMs)
     this.clockPerMs = CODECS[codec].clockPerMs
     // The packet ring holds the largest payload: every one for byte codecs, Opus's largest.
-    let payloadBytes = this.silence.length
-    for (const frames of this.frameLists) for (const frame of frames) if (frame.length > payloadBytes) payloadBytes = frame.length
+    const payloadBytes = this.frameLists.reduce((n, frames) => Math.max(n, largestPayload(frames)), this.silence.length)
     if ((options.offsetPackets ?? 0) > 0) this.seekTo(options.offsetPackets!)
     const srtp = options.srtp
     // The session keys are derived here, once per play; per packet only the counter and the tag are computed.

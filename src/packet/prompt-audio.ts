@@ -14,11 +14,6 @@ export class PromptAudio {
     this.audio = audio
   }
 
-  /** Whether the rendition a play of `codec` at `ptimeMs` needs is here. */
-  has (codec: Codec, ptimeMs: Ptime): boolean {
-    return this.audio[renditionOf(codec, ptimeMs)] !== undefined
-  }
-
   /** Adds a rendition made after the prompt was loaded. */
   add (rendition: Rendition, bytes: Buffer): void {
     this.audio[rendition] ??= bytes
@@ -53,6 +48,23 @@ export class PromptAudio {
     if (bytes === undefined) throw new Error(`the ${rendition} rendition of this prompt has not been made`)
     return bytes
   }
+}
+
+const largest = new WeakMap<readonly Buffer[], number>()
+
+/**
+ * The largest payload of a prompt's frames (every one, for a byte codec; Opus's vary): what a
+ * play's packet ring must hold. Counted once per frames list, which every play of the prompt in
+ * that codec and ptime shares, not once per play.
+ */
+export function largestPayload (frames: readonly Buffer[]): number {
+  let bytes = largest.get(frames)
+  if (bytes === undefined) {
+    bytes = 0
+    for (const frame of frames) if (frame.length > bytes) bytes = frame.length
+    largest.set(frames, bytes)
+  }
+  return bytes
 }
 
 function slice (audio: Buffer, size: number, silence: number): Buffer[] {

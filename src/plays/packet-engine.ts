@@ -77,8 +77,7 @@ export class PacketEngine {
       id = this.nextPromptId++
       this.promptIds.set(prompt, id)
       this.registered.set(id, prompt)
-      this.sent.set(prompt, new Set(Object.keys(prompt.audio) as Rendition[]))
-      this.post({ type: 'prompt', id, audio: { ...prompt.audio } })
+      this.handOver(id, prompt)
     } else {
       const sent = this.sent.get(prompt)!
       for (const [rendition, bytes] of Object.entries(prompt.audio) as Array<[Rendition, Buffer]>) {
@@ -88,6 +87,12 @@ export class PacketEngine {
       }
     }
     return id
+  }
+
+  /** Gives the packet thread a prompt's audio, every rendition it has now (shared memory, no copy). */
+  private handOver (id: number, prompt: Prompt): void {
+    this.sent.set(prompt, new Set(Object.keys(prompt.audio) as Rendition[]))
+    this.post({ type: 'prompt', id, audio: { ...prompt.audio } })
   }
 
   /** The prompt left the library: the packet thread forgets it once its plays end. */
@@ -197,9 +202,6 @@ export class PacketEngine {
     void this.worker.terminate()
     this.options.onCrashed(`the packet thread failed: ${err.message}`)
     this.worker = this.spawn(false)
-    for (const [id, prompt] of this.registered) {
-      this.sent.set(prompt, new Set(Object.keys(prompt.audio) as Rendition[]))
-      this.post({ type: 'prompt', id, audio: { ...prompt.audio } })
-    }
+    for (const [id, prompt] of this.registered) this.handOver(id, prompt)
   }
 }

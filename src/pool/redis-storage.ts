@@ -199,12 +199,8 @@ export class RedisStorage implements LibraryStorage {
   }
 
   /** The uploaded bytes of a stored source, if kept. */
-  async source (sha256: string): Promise<Buffer | null> {
-    return await this.run(async () => await this.redis.hgetBuffer(KEYS.media(sha256), 'source'))
-  }
-
   async readSource (sha256: string): Promise<Buffer | null> {
-    return await this.source(sha256)
+    return await this.run(async () => await this.redis.hgetBuffer(KEYS.media(sha256), 'source'))
   }
 
   async readRendition (sha256: string, rendition: Rendition): Promise<Buffer | null> {

@@ -4,13 +4,13 @@
  * the welcome prompt (its sndfile module dumps what it decoded), its RTCP reaches the play
  * sealed as SRTCP, and its # (RFC 4733, sealed) stops the prompts.
  */
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { Ivr, type Call } from '../../examples/ivr/ivr.js'
-import { buildApp, correlation, freePortPair, referenceDecode, sample, tempDir, waitUntil } from '../helpers/index.js'
+import { bandRms, buildApp, correlation, decodeAt, freePortPair, referenceDecode, sample, tempDir, waitUntil } from '../helpers/index.js'
 
 const MODULES = '/usr/lib/baresip/modules'
 
@@ -108,26 +108,6 @@ t.test('baresip offering opus or G.722 first: the IVR answers in that codec, and
     t.ok(high > 0.3 * sourceHigh, `${codec}: with its 5-7 kHz band (RMS ${high.toFixed(0)}, the source's ${sourceHigh.toFixed(0)}), which G.711 cannot carry`)
   }
 })
-
-/** ffmpeg decodes a file to mono 16-bit samples at `rate`. */
-async function decodeAt (file: string, rate: number): Promise<Int16Array> {
-  const out = await new Promise<Buffer>((resolve, reject) => {
-    execFile('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ac', '1', '-ar', String(rate), '-f', 's16le', 'pipe:1'], { encoding: 'buffer', maxBuffer: 1 << 26 }, (err, stdout) => err ? reject(err) : resolve(stdout))
-  })
-  return new Int16Array(out.buffer, out.byteOffset, out.length >> 1)
-}
-
-/** The RMS of 16 kHz samples in the 5-7 kHz band, as ffmpeg's filters leave it. */
-async function bandRms (pcm: Int16Array): Promise<number> {
-  const out = await new Promise<Buffer>((resolve, reject) => {
-    const child = execFile('ffmpeg', ['-nostdin', '-v', 'error', '-f', 's16le', '-ar', '16000', '-ac', '1', '-i', 'pipe:0', '-af', 'highpass=f=5000,highpass=f=5000,highpass=f=5000,lowpass=f=7000', '-f', 's16le', 'pipe:1'], { encoding: 'buffer', maxBuffer: 1 << 26 }, (err, stdout) => err ? reject(err) : resolve(stdout))
-    child.stdin!.end(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength))
-  })
-  const samples = new Int16Array(out.buffer, out.byteOffset, out.length >> 1)
-  let sum = 0
-  for (const x of samples) sum += x * x
-  return Math.sqrt(sum / Math.max(1, samples.length))
-}
 
 /**
  * The phone: SIP and media on loopback only, its microphone a file of silence, its speaker a

@@ -9,30 +9,14 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { Receiver, buildApp, correlation, engineOf, sampleLibrary, tempDir, waitUntil } from '../helpers/index.js'
+import { Receiver, bandRms, buildApp, correlation, decodeAt, engineOf, sampleLibrary, tempDir, waitUntil } from '../helpers/index.js'
 import { ffmpegReceiver, libsrtpOpen } from '../helpers/srtp-judges.js'
 
 /** Runs a program to its end; its stdout. */
-async function run (file: string, args: string[], input?: Buffer): Promise<Buffer> {
+async function run (file: string, args: string[]): Promise<Buffer> {
   return await new Promise((resolve, reject) => {
-    const child = execFile(file, args, { encoding: 'buffer', maxBuffer: 1 << 28, timeout: 60_000 }, (err, stdout, stderr) => err ? reject(new Error(`${file} failed: ${err.message}\n${String(stderr)}`)) : resolve(stdout))
-    if (input !== undefined) child.stdin!.end(input)
+    execFile(file, args, { encoding: 'buffer', maxBuffer: 1 << 28, timeout: 60_000 }, (err, stdout, stderr) => err ? reject(new Error(`${file} failed: ${err.message}\n${String(stderr)}`)) : resolve(stdout))
   })
-}
-
-const samplesOf = (b: Buffer): Int16Array => new Int16Array(b.buffer, b.byteOffset, b.length >> 1)
-
-/** ffmpeg decodes a file to mono 16-bit samples at `rate`. */
-async function decodeAt (file: string, rate: number): Promise<Int16Array> {
-  return samplesOf(await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-ac', '1', '-ar', String(rate), '-f', 's16le', 'pipe:1']))
-}
-
-/** The RMS of what ffmpeg's band-pass filters (5-7 kHz, 6 poles) leave of 16 kHz samples: a band G.711 cannot carry. */
-async function highBandRms (pcm: Int16Array): Promise<number> {
-  const out = samplesOf(await run('ffmpeg', ['-nostdin', '-v', 'error', '-f', 's16le', '-ar', '16000', '-ac', '1', '-i', 'pipe:0', '-af', 'highpass=f=5000,highpass=f=5000,highpass=f=5000,lowpass=f=7000', '-f', 's16le', 'pipe:1'], Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength)))
-  let sum = 0
-  for (const x of out) sum += x * x
-  return Math.sqrt(sum / Math.max(1, out.length))
 }
 
 /** A 1 s sweep from 200 Hz to 7 kHz at 48 kHz: a waveform that no lag but the right one matches, with energy G.711 cuts off. */
@@ -89,9 +73,9 @@ t.test('G.722: ffmpeg decodes 16 kHz audio that matches the source, with the ban
   t.ok(Math.abs(g722.length - 16000) < 1600, `G.722: ${g722.length} samples at 16 kHz for 1 s`)
   const c = correlation(reference, g722, 200)
   t.ok(c > 0.9, `G.722 as ffmpeg decodes it correlates with the source at 16 kHz: ${c.toFixed(3)}`)
-  const sourceHigh = await highBandRms(reference)
-  const g722High = await highBandRms(g722)
-  const g711High = await highBandRms(heard.PCMU!)
+  const sourceHigh = await bandRms(reference)
+  const g722High = await bandRms(g722)
+  const g711High = await bandRms(heard.PCMU!)
   t.ok(g722High > 0.5 * sourceHigh, `G.722 keeps the band from 5 to 7 kHz: RMS ${g722High.toFixed(0)} of the source's ${sourceHigh.toFixed(0)}`)
   t.ok(g722High > 10 * g711High, `G.711 of the same source does not (RMS ${g711High.toFixed(0)})`)
 })

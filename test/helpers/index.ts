@@ -202,9 +202,30 @@ export async function referenceDecode (input: string | Buffer, inputFormat?: 'mu
   const args = ['-nostdin', '-v', 'error']
   if (inputFormat) args.push('-f', inputFormat, '-ar', '8000', '-ac', '1')
   args.push('-i', typeof input === 'string' ? input : 'pipe:0', '-ac', '1', '-ar', '8000', '-f', 's16le', 'pipe:1')
+  return await ffmpegSamples(args, typeof input === 'string' ? undefined : input)
+}
+
+/** ffmpeg decodes a file to mono 16-bit samples at `rate` (16 or 48 kHz for wideband). */
+export async function decodeAt (file: string, rate: number): Promise<Int16Array> {
+  return await ffmpegSamples(['-nostdin', '-v', 'error', '-i', file, '-ac', '1', '-ar', String(rate), '-f', 's16le', 'pipe:1'])
+}
+
+/**
+ * The RMS of what ffmpeg's filters leave of 16 kHz samples between 5 and 7 kHz (high-pass three
+ * times, low-pass once): a band G.722 and Opus carry and G.711 cannot.
+ */
+export async function bandRms (pcm: Int16Array): Promise<number> {
+  const out = await ffmpegSamples(['-nostdin', '-v', 'error', '-f', 's16le', '-ar', '16000', '-ac', '1', '-i', 'pipe:0', '-af', 'highpass=f=5000,highpass=f=5000,highpass=f=5000,lowpass=f=7000', '-f', 's16le', 'pipe:1'], Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength))
+  let sum = 0
+  for (const x of out) sum += x * x
+  return Math.sqrt(sum / Math.max(1, out.length))
+}
+
+/** ffmpeg run with `args` (stdin fed `input` when given), its s16le output as samples. */
+async function ffmpegSamples (args: string[], input?: Buffer): Promise<Int16Array> {
   const out = await new Promise<Buffer>((resolve, reject) => {
     const child = execFile('ffmpeg', args, { encoding: 'buffer', maxBuffer: 1 << 28 }, (err, stdout) => err ? reject(err) : resolve(stdout))
-    if (typeof input !== 'string') child.stdin!.end(input)
+    if (input !== undefined) child.stdin!.end(input)
   })
   return new Int16Array(out.buffer, out.byteOffset, out.length >> 1)
 }

@@ -9,7 +9,7 @@ import path from 'node:path'
 import t from 'tap'
 import { oggOpusFile, oggPackets, opusPacketsOf } from '../../src/library/ogg.js'
 import { countOpus, opusPacketMs, packOpus, unpackOpus } from '../../src/common/opus-packets.js'
-import { correlation, sample, tempDir } from '../helpers/index.js'
+import { correlation, decodeAt, sample, tempDir } from '../helpers/index.js'
 
 /** ffmpeg encodes the welcome sample to Ogg Opus with these options; ffprobe lists its packets' sizes. */
 function encode (dir: string, name: string, options: string[]): { file: Buffer, sizes: number[] } {
@@ -68,11 +68,7 @@ t.test('an Ogg Opus file written of packets as they arrived: ffprobe reads the s
   fs.writeFileSync(written, oggOpusFile(packets))
   const probed = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'packet=size', '-of', 'json', written], { encoding: 'utf8' })) as { packets: Array<{ size: string }> }
   t.same(probed.packets.map(p => Number(p.size)), packets.map(p => p.length), 'ffprobe reads each packet whole, those past 255 bytes too')
-  const decode = (f: string): Int16Array => {
-    const pcm = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', f, '-f', 's16le', '-ar', '48000', '-ac', '1', 'pipe:1'], { maxBuffer: 1 << 26 })
-    return new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length >> 1)
-  }
   // No pre-skip in the written file: its decode starts 312 samples (libopus's delay) earlier.
-  const c = correlation(decode(path.join(dir, 'source.ogg')), decode(written), 400)
+  const c = correlation(await decodeAt(path.join(dir, 'source.ogg'), 48000), await decodeAt(written, 48000), 400)
   t.ok(c > 0.999, `ffmpeg decodes it to the audio of ffmpeg's own file (${c.toFixed(5)})`)
 })

@@ -42,6 +42,8 @@ t.test('baresip calls the IVR with SRTP mandatory: it hears welcome, its RTCP ar
 
   await waitUntil(() => answered.length === 1, 'the IVR to answer the call', 15_000)
   const play = answered[0]!.play
+  // baresip prints its SRTP line once it has read the 200 OK, which can be after the IVR has answered.
+  await waitUntil(() => /SRTP is Enabled/.test(log()), 'baresip to report its SRTP session', 10_000)
   t.match(log(), /SRTP is Enabled \(cryptosuite=AES_CM_128_HMAC_SHA1_\d\d\)/, 'baresip negotiated SRTP with the IVR\'s SDP answer')
   t.match(play.srtp, { suite: /^AES_CM_128_HMAC_SHA1_(80|32)$|^AEAD_AES_(128|256)_GCM$/ }, 'the play sends SRTP')
   const current = async (): Promise<any> => (await app.inject({ url: `/v1/plays/${play.id}` })).json()

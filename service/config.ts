@@ -2,9 +2,10 @@
  * Configuration from the environment, validated before anything starts: a bad value stops
  * startup with a message that names the variable and says what is accepted.
  */
+import os from 'node:os'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
-import { ENGINE_DEFAULTS, MAX_PROMPTS_PER_PLAY_LIMIT, parseCidr } from '../src/index.js'
+import { ENGINE_DEFAULTS, MAX_PROMPTS_PER_PLAY_LIMIT, PACING_MODES, parseCidr, type Pacing } from '../src/index.js'
 
 /** The service's own defaults; the engine's are ENGINE_DEFAULTS. */
 export const SERVICE_DEFAULTS = {
@@ -57,6 +58,10 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_MIN_TARGET_PORT: Type.Integer({ default: ENGINE_DEFAULTS.minTargetPort, minimum: 1, maximum: 65535 }),
   PROMPT_PLAYER_RTCP_INTERVAL_MS: Type.Integer({ default: ENGINE_DEFAULTS.rtcpIntervalMs, minimum: 500, maximum: 60000 }),
   PROMPT_PLAYER_REALTIME_PRIORITY: Type.Integer({ default: ENGINE_DEFAULTS.realtimePriority, minimum: 0, maximum: 99 }),
+  /** Absent: the cores the process may run on (os.availableParallelism). */
+  PROMPT_PLAYER_PACKET_THREADS: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  PROMPT_PLAYER_PACING: Type.Union(PACING_MODES.map(mode => Type.Literal(mode)), { default: ENGINE_DEFAULTS.pacing }),
+  PROMPT_PLAYER_LATE_LIMIT_PTIMES: Type.Integer({ default: ENGINE_DEFAULTS.lateLimitPtimes, minimum: 0, maximum: 1000 }),
   PROMPT_PLAYER_ALLOWED_CALLBACKS: Type.String({ default: SERVICE_DEFAULTS.allowedCallbacks.join(',') }),
   PROMPT_PLAYER_ALLOWED_FETCH: Type.String({ default: ENGINE_DEFAULTS.allowedTargets.join(',') }),
   PROMPT_PLAYER_CONSOLE_DIR: Type.String({ default: '' }),
@@ -91,6 +96,9 @@ export const OPTION_VARIABLES: Readonly<Record<string, keyof typeof ConfigSchema
   'fetch.timeoutMs': 'PROMPT_PLAYER_FETCH_TIMEOUT_MS',
   'fetch.maxBytes': 'PROMPT_PLAYER_MAX_UPLOAD_BYTES',
   realtimePriority: 'PROMPT_PLAYER_REALTIME_PRIORITY',
+  packetThreads: 'PROMPT_PLAYER_PACKET_THREADS',
+  pacing: 'PROMPT_PLAYER_PACING',
+  lateLimitPtimes: 'PROMPT_PLAYER_LATE_LIMIT_PTIMES',
   redisUrl: 'PROMPT_PLAYER_REDIS_URL'
 }
 
@@ -127,8 +135,14 @@ export interface Config {
   targets: { allow: string[], minPort: number }
   /** RTCP's sender report interval, before randomisation. */
   rtcpIntervalMs: number
-  /** SCHED_FIFO priority of the packet thread where allowed; 0: niceness only. */
+  /** SCHED_FIFO priority of the packet threads where allowed; 0: niceness only. */
   realtimePriority: number
+  /** Threads that send packets. */
+  packetThreads: number
+  /** How they wait for a due time. */
+  pacing: Pacing
+  /** Ptimes a packet may be late before it is skipped; 0: never. */
+  lateLimitPtimes: number
   /** Networks webhooks (callbackUrl) may go to. */
   callbacks: string[]
   /** Prompts from URLs: where they may be fetched from, one fetch's time limit, the cache's bound. */
@@ -193,6 +207,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     targets: { allow, minPort: parsed.PROMPT_PLAYER_MIN_TARGET_PORT },
     rtcpIntervalMs: parsed.PROMPT_PLAYER_RTCP_INTERVAL_MS,
     realtimePriority: parsed.PROMPT_PLAYER_REALTIME_PRIORITY,
+    packetThreads: parsed.PROMPT_PLAYER_PACKET_THREADS ?? os.availableParallelism(),
+    pacing: parsed.PROMPT_PLAYER_PACING,
+    lateLimitPtimes: parsed.PROMPT_PLAYER_LATE_LIMIT_PTIMES,
     callbacks,
     fetch,
     consoleDir: parsed.PROMPT_PLAYER_CONSOLE_DIR === '' ? null : parsed.PROMPT_PLAYER_CONSOLE_DIR,

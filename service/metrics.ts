@@ -23,6 +23,10 @@ async function metrics (app: FastifyInstance, opts: { engine: Engine, webhooks: 
   fromEngine('prompt_player_packets_sent_total', 'RTP packets handed to the kernel', () => engine.plays.totals().packets)
   fromEngine('prompt_player_octets_sent_total', 'RTP payload octets sent (as RTCP counts them)', () => engine.plays.totals().octets)
   fromEngine('prompt_player_send_errors_total', 'Sends the kernel refused, ICMP unreachable included', () => engine.plays.totals().sendErrors)
+  fromEngine('prompt_player_packets_skipped_total', 'Packets skipped because they were due longer ago than the late limit when their time came', () => engine.plays.totals().skipped)
+  new Gauge({ name: 'prompt_player_packet_thread_plays', help: 'Plays each packet thread sends', labelNames: ['thread'], registers: [register], collect () { for (const th of engine.plays.threads()) this.set({ thread: String(th.index) }, th.plays) } })
+  new Gauge({ name: 'prompt_player_packet_thread_load', help: 'Packets a second each packet thread\'s plays send', labelNames: ['thread'], registers: [register], collect () { for (const th of engine.plays.threads()) this.set({ thread: String(th.index) }, th.packetsPerSecond) } })
+  new Counter({ name: 'prompt_player_packet_thread_restarts_total', help: 'Packet threads that died and were replaced (their plays failed)', labelNames: ['thread'], registers: [register], collect () { this.reset(); for (const th of engine.plays.threads()) this.inc({ thread: String(th.index) }, th.restarts) } })
 
   new Counter({
     name: 'prompt_player_webhooks_total',

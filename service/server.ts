@@ -36,6 +36,9 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     rtcpIntervalMs: config.rtcpIntervalMs,
     fetch: { ...config.fetch, maxBytes: config.maxUploadBytes },
     realtimePriority: config.realtimePriority,
+    packetThreads: config.packetThreads,
+    pacing: config.pacing,
+    lateLimitPtimes: config.lateLimitPtimes,
     // In a pool every instance needs its own id: the host name and the port tell instances on
     // one machine apart (the process id where the port is picked at start).
     instanceId: config.instanceId !== '' ? config.instanceId : `${os.hostname()}:${config.port === 0 ? `pid${process.pid}` : config.port}`,

@@ -19,7 +19,8 @@ import { Ffmpeg, type FfmpegInfo, type FfmpegUnusable } from './library/ffmpeg.j
 import { PromptStore } from './library/prompt-store.js'
 import { UrlCache } from './library/url-cache.js'
 import type { LibraryStorage, StoreWarning } from './library/storage.js'
-import type { LatenessStats } from './packet/lateness.js'
+import type { LatenessStats } from './common/lateness.js'
+import type { Pacing } from './common/protocol.js'
 import { PlayManager } from './plays/play-manager.js'
 import { LocalPlayRecord, type PlayRecord } from './plays/play-record.js'
 import { RedisPool } from './pool/pool.js'
@@ -60,8 +61,18 @@ export interface EngineOptions {
   fetch?: { allow?: readonly string[], timeoutMs?: number, maxBytes?: number, maxRedirects?: number, cacheBytes?: number }
   /** RTCP's sender report interval, randomised 0.5-1.5 times (default 5000 ms, RFC 3550 §6.2). */
   rtcpIntervalMs?: number
-  /** SCHED_FIFO priority (1-99) of the packet thread where the process may set it (default 10); 0: niceness only. */
+  /** SCHED_FIFO priority (1-99) of the packet threads where the process may set it (default 10); 0: niceness only. */
   realtimePriority?: number
+  /** Threads that send packets; each play lives on one (default: the cores the process may run on). */
+  packetThreads?: number
+  /**
+   * How a packet thread waits for a due time (default `sleep`): `sleep` wakes a little early on
+   * Node's timer and sleeps the rest on a futex; `spin` busy-waits the rest; `timer` sends when
+   * Node's timer fires, up to a millisecond late.
+   */
+  pacing?: Pacing
+  /** A packet due longer ago than this many ptimes is skipped (counted), not sent late in a burst; 0: never (default 3). */
+  lateLimitPtimes?: number
   /** Where an event listener's error goes (default: a process warning on stderr). */
   onListenerError?: (err: unknown) => void
   /** This instance's id, in every Play it reports (default: the host name). */
@@ -81,7 +92,7 @@ export interface Engine {
   readonly plays: PlayManager
   /** Prompts fetched from URLs, kept by this instance. */
   readonly urls: UrlCache
-  /** How late packets left against their due times, recorded by the packet thread. */
+  /** How late packets left against their due times, every packet thread summed (read at each use). */
   readonly lateness: LatenessStats
   readonly events: SafeEmitter<EngineEvents>
   /** Every play event with its id, the last ones kept for readers that reconnect. */
@@ -146,6 +157,9 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     rtpPorts: options.rtpPorts ?? ENGINE_DEFAULTS.rtpPorts,
     rtcpIntervalMs: options.rtcpIntervalMs ?? ENGINE_DEFAULTS.rtcpIntervalMs,
     realtimePriority: options.realtimePriority ?? ENGINE_DEFAULTS.realtimePriority,
+    packetThreads: options.packetThreads ?? os.availableParallelism(),
+    pacing: options.pacing ?? ENGINE_DEFAULTS.pacing,
+    lateLimitPtimes: options.lateLimitPtimes ?? ENGINE_DEFAULTS.lateLimitPtimes,
     maxPlays: options.maxPlays ?? ENGINE_DEFAULTS.maxPlays,
     keepEndedMs,
     targets: { allow: options.targets?.allow ?? ENGINE_DEFAULTS.allowedTargets, minPort: options.targets?.minPort ?? ENGINE_DEFAULTS.minTargetPort },
@@ -157,7 +171,7 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     prompts: store,
     plays,
     urls,
-    lateness: plays.lateness,
+    get lateness () { return plays.lateness },
     events,
     eventLog,
     ffmpeg,
@@ -197,7 +211,9 @@ export { PromptStore, type AudioFormat } from './library/prompt-store.js'
 export type { LibraryStorage, Staged, StoredPrompt, StoreWarning } from './library/storage.js'
 export { wavFile } from './library/wav.js'
 export type { UrlCache, CacheEntryInfo, CacheStats } from './library/url-cache.js'
-export { LatenessStats } from './packet/lateness.js'
+export { LatenessStats } from './common/lateness.js'
+export { PACING_MODES, type Pacing } from './common/protocol.js'
+export type { PacketThreadInfo } from './plays/packet-engine.js'
 export { keyPress } from './packet/dtmf.js'
 // For tools that play the far end or measure the packet path (the benchmark's receiver seals its key presses).
 export { SrtpSender, SrtpReceiver } from './packet/srtp.js'

@@ -13,6 +13,7 @@
  * encoded at one frame duration, so each Opus ptime is a rendition of its own.
  */
 import { G711 } from './g711.js'
+import { countOpus } from './opus-packets.js'
 
 export const CODEC_NAMES = ['PCMU', 'PCMA', 'G722', 'opus'] as const
 export type Codec = typeof CODEC_NAMES[number]
@@ -96,3 +97,8 @@ export function silencePayload (codec: Codec, ptimeMs: Ptime): Buffer {
  * theirs), the others once made. Renditions are added, never changed.
  */
 export type Renditions = { PCMU: Buffer, PCMA: Buffer } & Partial<Record<Rendition, Buffer>>
+
+/** How many packets a rendition's bytes make at a codec and ptime: a play's length, each prompt's last packet padded. */
+export function packetsIn (bytes: Buffer, codec: Codec, ptimeMs: Ptime): number {
+  return codec === 'opus' ? countOpus(bytes) : Math.ceil(bytes.length / (ptimeMs * CODECS[codec].bytesPerMs!))
+}

@@ -35,5 +35,9 @@ export const ENGINE_DEFAULTS = {
   /** Prompts from URLs: one fetch's time limit, the largest body, redirects followed, the cache's bound (audio bytes). */
   fetch: { timeoutMs: 10_000, maxBytes: 50 * 1024 * 1024, maxRedirects: 5, cacheBytes: 256 * 1024 * 1024 },
   /** SCHED_FIFO priority of the packet thread where allowed (root, CAP_SYS_NICE); 0: niceness only. */
-  realtimePriority: 10
+  realtimePriority: 10,
+  /** How the packet threads wait for a due time: the timer, then a futex sleep to the due time. */
+  pacing: 'sleep',
+  /** A packet due longer ago than this many ptimes is skipped, not sent late; 0: never skipped. */
+  lateLimitPtimes: 3
 } as const

@@ -40,6 +40,7 @@ export const STOPPED_BY = ['api', 'dtmf', 'shutdown'] as const
 /** RTCP of a play: from source.port + 1 to target.port + 1, on the RTP ports (RFC 5761), or none. */
 export const RTCP_MODES = ['on', 'mux', 'off'] as const
 export const RtcpModeName = oneOf(RTCP_MODES)
+export type RtcpMode = typeof RTCP_MODES[number]
 
 export const PlayState = Type.Union([Type.Literal('playing'), Type.Literal('finished'), Type.Literal('stopped'), Type.Literal('failed')])
 export type PlayState = Static<typeof PlayState>
@@ -117,6 +118,7 @@ export const Play = Type.Object({
   rtcp: RtcpModeName,
   reportsSent: Type.Integer({ description: 'RTCP sender reports sent, the BYE\'s included' }),
   maxLateMs: Type.Number({ description: 'the most any packet of this play left after its due time (start + k * ptime), ms' }),
+  packetsSkipped: Type.Integer({ description: 'packets due longer ago than the late limit (PROMPT_PLAYER_LATE_LIMIT_PTIMES) when their time came: skipped, not sent in a burst; each is one lost packet to the far end' }),
   remote: Type.Union([Type.Object({
     fractionLost: Type.Number({ description: 'fraction of packets lost since its previous report, 0 to 1' }),
     packetsLost: Type.Integer({ description: 'packets lost since the start, as the far end counts them' }),

@@ -11,7 +11,7 @@ import { PACKET_RING, RtpStream } from './rtp-packetizer.js'
 import { largestPayload } from './prompt-audio.js'
 import type { Scheduler, Task } from './scheduler.js'
 import type { Endpoint, PlayState } from '../common/schemas.js'
-import { COUNTERS, type Control, type PauseMode, type StoppedBy } from './protocol.js'
+import { COUNTERS, type Control, type PauseMode, type StoppedBy } from '../common/protocol.js'
 import { DtmfReceiver, type DtmfOptions } from './dtmf.js'
 import { isRtcp, nextReportMs, readRtcp, RtcpWriter, wallClockMs } from './rtcp.js'
 import { SrtpReceiver, SrtpSender } from './srtp.js'
@@ -59,6 +59,12 @@ export interface PlayOptions {
   counters?: Float64Array
   /** Called once when the play ends, whatever the reason. */
   onEnd?: (play: Play) => void
+  /**
+   * A packet due longer ago than this many ptimes is skipped (counted, its sequence number and
+   * timestamp used up as a lost packet's), not sent late in a burst; 0 sends every packet
+   * however late (default 3).
+   */
+  lateLimitPtimes?: number
 }
 
 // Errors a connected UDP socket reports when the far end sent ICMP unreachable: the call's
@@ -78,6 +84,7 @@ const REPORTS = COUNTERS.reports
 const REPORTS_SENT = COUNTERS.reportsSent
 const MAX_LATE = COUNTERS.maxLate
 const UNAUTHENTICATED = COUNTERS.unauthenticated
+const SKIPPED = COUNTERS.skipped
 
 export class Play implements Task {
   readonly id: string
@@ -123,6 +130,15 @@ export class Play implements Task {
   private readonly sealer: SrtpSender | null
   /** SRTP: opens what the far end sends; null without its key (everything arriving is dropped). */
   private readonly opener: SrtpReceiver | null
+  /** How late a packet may leave, in ms; later, it is skipped. Infinity: never skipped. */
+  private readonly lateLimitMs: number
+  /**
+   * Told the outcome of each send, one function for the play's life (no closure per packet). A
+   * send with no callback reports nothing: Node drops a refused send's error when nobody asked.
+   */
+  private readonly afterSend = (err: Error | null): void => {
+    if (err != null) this.sendFailed(err)
+  }
 
   constructor (options: PlayOptions) {
     this.id = options.id
@@ -139,6 +155,8 @@ export class Play implements Task {
     for (let i = 0, at = 0; i < this.frameLists.length; at += this.frameLists[i]!.length, i++) this.listStarts.push(at)
     this.loop = options.loop ?? 1
     this.pauseMode = options.pauseMode ?? 'silence'
+    const lateLimit = options.lateLimitPtimes ?? 3
+    this.lateLimitMs = lateLimit > 0 ? lateLimit * options.ptimeMs : Infinity
     const codec = options.codec ?? 'PCMU'
     this.silence = silencePayload(codec, options.ptimeMs)
     this.clockPerMs = CODECS[codec].clockPerMs
@@ -211,9 +229,12 @@ export class Play implements Task {
   get octetsSent (): number { return this.counters[OCTETS]! }
   get sendErrors (): number { return this.counters[ERRORS]! }
 
-  /** Sends the first packet now, before this returns, and the rest on the scheduler's clock. */
+  /**
+   * Sends the first packet before this returns (on the scheduler's grid: at the next whole
+   * millisecond, waited for), and the rest on the scheduler's clock.
+   */
   begin (): void {
-    this.start = this.scheduler.clock.now()
+    this.start = this.scheduler.startTime()
     this.due = this.start
     if (this.rtcp !== null) this.nextReportAt = this.start + nextReportMs(this.rtcp.intervalMs, true)
     this.scheduler.add(this)
@@ -243,6 +264,14 @@ export class Play implements Task {
       this.rtp.hold()
       return true
     }
+    if (late > this.lateLimitMs) {
+      // Too late to matter: the far end has played its loss concealment there already. Sent
+      // now, it would arrive in a burst with the packets after it, and a jitter buffer that
+      // adapts would grow for good; skipped, it is one lost packet, and the media clock holds.
+      this.rtp.drop()
+      this.counters[SKIPPED]!++
+      return true
+    }
     if (this.sealer !== null && this.sealer.rtpLeft === 0) {
       this.fail('the SRTP key (srtp.localKey) has protected as many packets as its lifetime allows (RFC 3711 §9.2); start a new play with a new key, or give a longer lifetime')
       return false
@@ -254,9 +283,7 @@ export class Play implements Task {
       this.rtp.drop()
       this.counters[ERRORS]!++
     } else {
-      // No callback: a send the kernel takes at once costs no further work; errors come as
-      // the socket's 'error' event.
-      this.socket.send(this.rtp.next(payload))
+      this.socket.send(this.rtp.next(payload), this.afterSend)
       this.counters[PACKETS]!++
       this.counters[OCTETS] = this.counters[OCTETS]! + payload.length
     }
@@ -387,6 +414,8 @@ export class Play implements Task {
   }
 
   private sendFailed (err: Error): void {
+    // Told after the play ended (the send was queued): its counters may be another play's now.
+    if (this.state !== 'playing') return
     const code = (err as NodeJS.ErrnoException).code ?? ''
     this.counters[ERRORS]!++
     if (!TRANSIENT.has(code)) {

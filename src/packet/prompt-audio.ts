@@ -1,5 +1,5 @@
 import { CODECS, renditionOf, silenceByte, type Codec, type Ptime, type Rendition, type Renditions } from '../common/codecs.js'
-import { countOpus, unpackOpus } from '../common/opus-packets.js'
+import { unpackOpus } from '../common/opus-packets.js'
 
 /**
  * A prompt's audio in each rendition made so far, and its payloads per codec and ptime. The
@@ -34,12 +34,6 @@ export class PromptAudio {
       this.frameCache.set(key, frames)
     }
     return frames
-  }
-
-  /** How many packets a play of it sends at a codec and ptime. */
-  packets (codec: Codec, ptimeMs: Ptime): number {
-    const bytes = this.bytesOf(codec, ptimeMs)
-    return codec === 'opus' ? countOpus(bytes) : Math.ceil(bytes.length / (ptimeMs * CODECS[codec].bytesPerMs!))
   }
 
   private bytesOf (codec: Codec, ptimeMs: Ptime): Buffer {

@@ -17,10 +17,10 @@
  * held it.
  */
 import { performance } from 'node:perf_hooks'
-import type { RTCP_MODES } from '../common/schemas.js'
+import type { RtcpMode } from '../common/schemas.js'
 
 /** A PlayRequest's `rtcp`. */
-export type RtcpMode = typeof RTCP_MODES[number]
+export type { RtcpMode }
 
 const SR = 200
 const RR = 201

@@ -10,12 +10,12 @@ import os from 'node:os'
 import { isIP } from 'node:net'
 import { parentPort, workerData } from 'node:worker_threads'
 import { EngineError } from '../common/errors.js'
-import { countersOf, type FromWorker, type StartPlay, type Started, type ToWorker, type WorkerSetup } from './protocol.js'
+import { countersOf, portSlots, type FromWorker, type StartPlay, type Started, type ToWorker, type WorkerSetup } from '../common/protocol.js'
 import { Play } from './play.js'
 import type { Endpoint } from '../common/schemas.js'
 import { PromptAudio } from './prompt-audio.js'
 import type { Rendition, Renditions } from '../common/codecs.js'
-import { LatenessStats } from './lateness.js'
+import { LatenessStats } from '../common/lateness.js'
 import { Scheduler } from './scheduler.js'
 import { systemClock } from './clock.js'
 
@@ -31,13 +31,13 @@ const setup = workerData as WorkerSetup
  * service) and ffmpeg's (option ffmpegNiceness) still apply. The thread sleeps between packets,
  * and Linux keeps 5 % of each second for other threads whatever a real-time one does.
  */
-function raisePriority (realtimePriority: number): { niceness: number | null, realtime: number | null } {
+function raisePriority (realtimePriority: number): { niceness: number | null, realtime: number | null, tid: number | null } {
   let tid: number
   try {
     // On Linux, priorities are per thread; /proc/thread-self names this thread's id.
     tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
   } catch {
-    return { niceness: null, realtime: null }
+    return { niceness: null, realtime: null, tid: null }
   }
   let niceness: number | null = null
   try {
@@ -49,23 +49,26 @@ function raisePriority (realtimePriority: number): { niceness: number | null, re
     const chrt = spawnSync('chrt', ['--fifo', '--pid', String(realtimePriority), String(tid)], { stdio: 'ignore', timeout: 5000 })
     if (chrt.status === 0) realtime = realtimePriority
   }
-  return { niceness, realtime }
+  return { niceness, realtime, tid }
 }
-const { niceness, realtime } = raisePriority(setup.realtimePriority)
+const { niceness, realtime, tid } = raisePriority(setup.realtimePriority)
 const port = parentPort!
 const counters = new Float64Array(setup.counters)
-const scheduler = new Scheduler(systemClock, new LatenessStats(setup.lateness))
+const scheduler = new Scheduler(systemClock(setup.pacing), new LatenessStats(setup.lateness))
 const prompts = new Map<number, PromptAudio>()
 const plays = new Map<string, Play>()
-const portsInUse = new Set<number>()
 const { min, max } = setup.rtpPorts
-let nextPort = evenAtLeast(min)
+const firstPort = evenAtLeast(min)
+const slots = portSlots(setup.rtpPorts)
+/** Index 0: the cursor; 1 + i: the claim on port firstPort + 2i (0 free, else a thread's index + 1). */
+const claims = new Int32Array(setup.ports)
+const mine = setup.thread + 1
 
 function post (message: FromWorker): void {
   port.postMessage(message)
 }
 
-post({ type: 'ready', niceness, realtime })
+post({ type: 'ready', niceness, realtime, tid })
 
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
@@ -143,10 +146,11 @@ async function start (request: StartPlay): Promise<Started> {
     ...(request.rtcp === 'off' ? {} : { rtcp: { ...(rtcpSocket === null ? {} : { socket: rtcpSocket }), cname: `${request.id}@prompt-player`, intervalMs: setup.rtcpIntervalMs } }),
     socket,
     scheduler,
+    lateLimitPtimes: setup.lateLimitPtimes,
     counters: countersOf(counters, request.slot),
     onEnd: ended => {
       plays.delete(ended.id)
-      portsInUse.delete(source.port)
+      release(source.port)
       post({ type: 'ended', id: ended.id, state: ended.state as 'finished' | 'stopped' | 'failed', error: ended.error, stoppedBy: ended.stoppedBy })
     }
   })
@@ -165,14 +169,15 @@ async function start (request: StartPlay): Promise<Started> {
 async function openSockets (target: Endpoint, rtcp: boolean): Promise<{ socket: dgram.Socket, rtcpSocket: dgram.Socket | null, source: Endpoint }> {
   const family = isIP(target.host) === 6 ? 'udp6' : 'udp4'
   const address = family === 'udp6' ? '::' : '0.0.0.0'
-  const slots = Math.floor((max - evenAtLeast(min)) / 2) + 1
   let lastError: unknown = null
   for (let tried = 0; tried < slots; tried++) {
-    const candidate = nextPort
-    nextPort = candidate + 2 > max ? evenAtLeast(min) : candidate + 2
-    if (portsInUse.has(candidate) || (rtcp && candidate + 1 > max)) continue
+    // Every thread takes the next slot from the shared cursor, and claims it before binding:
+    // no two threads bind the same port, and a port just freed is the last to be taken again.
+    const slot = (Atomics.add(claims, 0, 1) >>> 0) % slots
+    const candidate = firstPort + 2 * slot
+    if (rtcp && candidate + 1 > max) continue
+    if (Atomics.compareExchange(claims, 1 + slot, 0, mine) !== 0) continue
     const opened: dgram.Socket[] = []
-    portsInUse.add(candidate)
     try {
       for (const port of rtcp ? [candidate, candidate + 1] : [candidate]) {
         const socket = dgram.createSocket({ type: family })
@@ -180,7 +185,7 @@ async function openSockets (target: Endpoint, rtcp: boolean): Promise<{ socket: 
         await bind(socket, port, address)
       }
     } catch (err) {
-      portsInUse.delete(candidate)
+      release(candidate)
       for (const socket of opened) socket.close()
       lastError = err
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue
@@ -189,13 +194,18 @@ async function openSockets (target: Endpoint, rtcp: boolean): Promise<{ socket: 
     try {
       for (const [i, socket] of opened.entries()) await connect(socket, target.port + i, target.host)
     } catch (err) {
-      portsInUse.delete(candidate)
+      release(candidate)
       for (const socket of opened) socket.close()
       throw new EngineError('TARGET_NOT_ALLOWED', `cannot send to ${target.host}:${target.port}: ${(err as Error).message}`, { cause: err })
     }
     return { socket: opened[0]!, rtcpSocket: opened[1] ?? null, source: { host: address, port: candidate } }
   }
   throw new EngineError('NO_RTP_PORT', `every ${rtcp ? 'pair of UDP ports (even for RTP, odd for RTCP)' : 'even UDP port'} in ${min}-${max} is in use (rtpPorts); widen the range or stop some plays`, { cause: lastError, options: ['rtpPorts'] })
+}
+
+/** Gives back the claim on an RTP port (its sockets are closed). */
+function release (port: number): void {
+  Atomics.store(claims, 1 + (port - firstPort) / 2, 0)
 }
 
 async function bind (socket: dgram.Socket, port: number, address: string): Promise<void> {

@@ -3,9 +3,8 @@
  * counters read live from the memory the packet thread writes.
  */
 import type { Codec, Ptime } from '../common/codecs.js'
-import type { Endpoint, PlayCreatedInfo, PlayInfo, PlayState } from '../common/schemas.js'
-import { COUNTERS, type PauseMode, type StoppedBy } from '../packet/protocol.js'
-import type { RtcpMode } from '../packet/rtcp.js'
+import type { Endpoint, PlayCreatedInfo, PlayInfo, PlayState, RtcpMode } from '../common/schemas.js'
+import { COUNTERS, type PauseMode, type StoppedBy } from '../common/protocol.js'
 import type { SrtpSuiteName } from '../common/srtp-suites.js'
 
 export interface PlayHandleOptions {
@@ -76,6 +75,7 @@ export class PlayHandle {
   get packetsSent (): number { return this.counters[COUNTERS.packets]! }
   get octetsSent (): number { return this.counters[COUNTERS.octets]! }
   get sendErrors (): number { return this.counters[COUNTERS.sendErrors]! }
+  get packetsSkipped (): number { return this.counters[COUNTERS.skipped]! }
   get paused (): boolean { return this.counters[COUNTERS.paused] === 1 && this.state === 'playing' }
   get positionMs (): number { return this.counters[COUNTERS.position]! * this.facts.ptimeMs }
   get loopsDone (): number { return this.counters[COUNTERS.loopsDone]! }
@@ -141,6 +141,7 @@ export class PlayHandle {
       received: { digits: this.digits, ignored: this.counters[COUNTERS.ignored]!, malformed: this.counters[COUNTERS.malformed]!, reports: this.counters[COUNTERS.reports]!, unauthenticated: this.counters[COUNTERS.unauthenticated]! },
       reportsSent: this.counters[COUNTERS.reportsSent]!,
       maxLateMs: round(this.counters[COUNTERS.maxLate]!),
+      packetsSkipped: this.counters[COUNTERS.skipped]!,
       remote: this.remote
     }
   }

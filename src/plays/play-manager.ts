@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto'
 import { EngineError } from '../common/errors.js'
 import type { SafeEmitter, EngineEvents, PlayEventType } from '../events/events.js'
 import { CODEC_NAMES, CODECS, type CodecInfo } from '../common/codecs.js'
-import { PacketEngine, type Ended, type ThreadPriority } from './packet-engine.js'
+import { PacketEngine, type Ended, type PacketThreadInfo, type ThreadPriority } from './packet-engine.js'
+import type { Pacing } from '../common/protocol.js'
 import { PlayHandle } from './play-handle.js'
 import type { PlayControl, PlayInfo, PlayRequest } from '../common/schemas.js'
 import type { Prompt } from '../library/prompt.js'
@@ -23,8 +24,14 @@ export interface PlayManagerOptions {
   rtpPorts: { min: number, max: number }
   /** RTCP's sender report interval before randomisation. */
   rtcpIntervalMs: number
-  /** SCHED_FIFO priority asked for the packet thread; 0: none. */
+  /** SCHED_FIFO priority asked for the packet threads; 0: none. */
   realtimePriority: number
+  /** Packet threads (PROMPT_PLAYER_PACKET_THREADS). */
+  packetThreads: number
+  /** How the packet threads wait for a due time. */
+  pacing: Pacing
+  /** Ptimes a packet may be late before it is skipped; 0: never. */
+  lateLimitPtimes: number
   /** Plays running at once before AT_CAPACITY. */
   maxPlays: number
   /** How long an ended play stays visible to GET (for the error message; the record keeps them). */
@@ -47,7 +54,7 @@ export class PlayManager {
   private readonly record: PlayRecord
   private readonly running = new Map<string, PlayHandle>()
   private readonly freeSlots: number[]
-  private readonly endedTotals = { packets: 0, octets: 0, sendErrors: 0 }
+  private readonly endedTotals = { packets: 0, octets: 0, sendErrors: 0, skipped: 0 }
   /** Ends the packet thread reported before the start was acknowledged here. */
   private readonly endedEarly = new Map<string, Ended>()
   private closed = false
@@ -62,7 +69,18 @@ export class PlayManager {
     this.events = events
     this.record = record
     this.freeSlots = Array.from({ length: options.maxPlays }, (_, i) => options.maxPlays - 1 - i)
-    this.packets = new PacketEngine({ rtpPorts: options.rtpPorts, rtcpIntervalMs: options.rtcpIntervalMs, realtimePriority: options.realtimePriority, slots: options.maxPlays, onEnded: ended => this.onEnded(ended), onDtmf: press => this.onDtmf(press), onCrashed: reason => this.onCrashed(reason) })
+    this.packets = new PacketEngine({
+      rtpPorts: options.rtpPorts,
+      rtcpIntervalMs: options.rtcpIntervalMs,
+      realtimePriority: options.realtimePriority,
+      threads: options.packetThreads,
+      pacing: options.pacing,
+      lateLimitPtimes: options.lateLimitPtimes,
+      slots: options.maxPlays,
+      onEnded: ended => this.onEnded(ended),
+      onDtmf: press => this.onDtmf(press),
+      onCrashed: (reason, ids) => this.onCrashed(reason, ids)
+    })
     this.packetThreadReady = this.packets.ready
     store.onRemove(prompt => this.packets.release(prompt))
     urls.onRemove(prompt => this.packets.release(prompt))
@@ -72,8 +90,11 @@ export class PlayManager {
 
   get runningCount (): number { return this.running.size }
 
-  /** How late packets left against their due times, recorded by the packet thread. */
+  /** How late packets left against their due times, recorded by the packet threads (summed). */
   get lateness (): PacketEngine['lateness'] { return this.packets.lateness }
+
+  /** Each packet thread: its plays, load, lateness and kernel thread id. */
+  threads (): PacketThreadInfo[] { return this.packets.threadInfo() }
 
   /** Plays that can still start before AT_CAPACITY. */
   get capacityLeft (): number { return this.freeSlots.length }
@@ -136,7 +157,6 @@ export class PlayManager {
         id,
         slot,
         target,
-        prompts: prompts.map(p => this.packets.register(p!)),
         codec,
         payloadType,
         ptimeMs,
@@ -148,7 +168,7 @@ export class PlayManager {
         srtp: srtp?.keys ?? null,
         ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
         ...(request.firstSequence === undefined ? {} : { firstSequence: request.firstSequence })
-      })
+      }, prompts as Prompt[])
     } catch (err) {
       this.freeSlots.push(slot)
       throw err
@@ -242,13 +262,14 @@ export class PlayManager {
     return play.toJSON()
   }
 
-  /** Packets, octets and refused sends of every play since the engine started. */
-  totals (): { packets: number, octets: number, sendErrors: number } {
+  /** Packets, octets, refused sends and late packets skipped of every play since the engine started. */
+  totals (): { packets: number, octets: number, sendErrors: number, skipped: number } {
     const totals = { ...this.endedTotals }
     for (const play of this.running.values()) {
       totals.packets += play.packetsSent
       totals.octets += play.octetsSent
       totals.sendErrors += play.sendErrors
+      totals.skipped += play.packetsSkipped
     }
     return totals
   }
@@ -267,8 +288,9 @@ export class PlayManager {
     this.events.emit('play', { type: 'play.dtmf', play: play.toJSON(), digit: press.digit, durationMs: press.durationMs })
   }
 
-  private onCrashed (reason: string): void {
-    for (const play of [...this.running.values()]) this.onEnded({ id: play.id, state: 'failed', error: reason, stoppedBy: null })
+  /** A packet thread died: its plays failed (those of the other threads play on). */
+  private onCrashed (reason: string, ids: string[]): void {
+    for (const id of ids) if (this.running.has(id)) this.onEnded({ id, state: 'failed', error: reason, stoppedBy: null })
   }
 
   private onEnded (ended: Ended): void {
@@ -280,6 +302,7 @@ export class PlayManager {
     this.endedTotals.packets += play.packetsSent
     this.endedTotals.octets += play.octetsSent
     this.endedTotals.sendErrors += play.sendErrors
+    this.endedTotals.skipped += play.packetsSkipped
     const slot = play.slot
     play.ended(ended.state, ended.error, ended.stoppedBy)
     this.freeSlots.push(slot)

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { PlayEvent } from '../../src/index.js'
-import { Receiver, buildApp, engineOf, sleep, type Received } from '../helpers/index.js'
+import { Receiver, buildApp, engineOf, sleep, framesOf, type Received } from '../helpers/index.js'
 
 async function post (app: FastifyInstance, url: string, body: unknown): Promise<{ status: number, json: any }> {
   const res = await app.inject({ method: 'POST', url, payload: body as object })
@@ -28,8 +28,8 @@ async function noise (app: FastifyInstance, seconds: Record<string, number>): Pr
 }
 
 /** The payloads of prompts at 20 ms PCMU, back to back, as the engine slices them. */
-function framesOf (app: FastifyInstance, names: string[]): Buffer[] {
-  return names.flatMap(name => [...engineOf(app).prompts.get(name)!.frames('PCMU', 20)])
+function listFrames (app: FastifyInstance, names: string[]): Buffer[] {
+  return names.flatMap(name => [...framesOf(engineOf(app).prompts.get(name)!, 'PCMU', 20)])
 }
 
 const isSilence = (payload: Buffer): boolean => payload.every(b => b === 0xff)
@@ -53,7 +53,7 @@ t.test('pause with silence, then resume: silence from the next packet, the audio
   const events: string[] = []
   engineOf(app).events.on('play', (e: PlayEvent) => events.push(e.type))
   await noise(app, { n1: 2, n2: 2 })
-  const frames = framesOf(app, ['n1', 'n2'])
+  const frames = listFrames(app, ['n1', 'n2'])
   const { play, receiver } = await start(t, app, { prompts: ['n1', 'n2'] })
   await receiver.waitFor(15)
   const paused = await post(app, `/v1/plays/${play.id as string}/control`, { operation: 'pause' })
@@ -134,8 +134,8 @@ t.test('seek, forward and reverse across prompt boundaries, restart, and past th
   const app = await buildApp(t)
   await noise(app, { n1: 3, n2: 3 })
   const names = ['n1', 'n2']
-  const frames = framesOf(app, names)
-  const boundary = engineOf(app).prompts.get('n1')!.frames('PCMU', 20).length
+  const frames = listFrames(app, names)
+  const boundary = framesOf(engineOf(app).prompts.get('n1')!, 'PCMU', 20).length
   const { play, receiver } = await start(t, app, { prompts: names })
   await receiver.waitFor(5)
   const control = async (body: Record<string, unknown>): Promise<void> => {
@@ -182,7 +182,7 @@ t.test('seek, forward and reverse across prompt boundaries, restart, and past th
 t.test('loop 3 is one continuous stream of the list three times; offsetMs starts inside it', async t => {
   const app = await buildApp(t)
   await noise(app, { n1: 1.5 })
-  const frames = framesOf(app, ['n1'])
+  const frames = listFrames(app, ['n1'])
   const { play, receiver } = await start(t, app, { prompts: ['n1'], loop: 3, offsetMs: 200 })
   t.match(play, { loop: 3, loopsDone: 0 })
   await receiver.waitQuiet(300, 20_000)

@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { Receiver, bandRms, buildApp, correlation, decodeAt, engineOf, sampleLibrary, tempDir, waitUntil } from '../helpers/index.js'
+import { Receiver, bandRms, buildApp, correlation, decodeAt, engineOf, sampleLibrary, tempDir, waitUntil, framesOf } from '../helpers/index.js'
 import { ffmpegReceiver, libsrtpOpen } from '../helpers/srtp-judges.js'
 
 /** Runs a program to its end; its stdout. */
@@ -272,7 +272,7 @@ t.test('SRTP with G.722 and Opus: ffmpeg decodes AES-CM live; libsrtp opens ever
   const receiver = await Receiver.open(t)
   const play = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec: 'opus', ssrc: 0x0b05, srtp: { suite: gcm, localKey: gcmKey } })
   t.equal(play.status, 201, play.json.message)
-  const expected = engineOf(app).prompts.get('sweep')!.frames('opus', 20)
+  const expected = framesOf(engineOf(app).prompts.get('sweep')!, 'opus', 20)
   await receiver.waitFor(expected.length, 15_000)
   const sizes = new Set(receiver.packets.map(p => p.raw.length))
   t.ok(sizes.size > 5, `Opus packets of ${sizes.size} different lengths`)
@@ -287,7 +287,7 @@ t.test('offsets and seeks land on packet boundaries of the codec; refusals name 
   const receiver = await Receiver.open(t)
   const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['sweep'], codec: 'opus', ptimeMs: 60, offsetMs: 610, rtcp: 'off' })
   t.equal(res.status, 201, res.json.message)
-  const frames = engineOf(app).prompts.get('sweep')!.frames('opus', 60)
+  const frames = framesOf(engineOf(app).prompts.get('sweep')!, 'opus', 60)
   await receiver.waitFor(frames.length - 10)
   await receiver.waitQuiet(200)
   t.equal(receiver.packets.length, frames.length - 10, `offsetMs 610 at 60 ms starts at packet 10 (600 ms): ${receiver.packets.length} of ${frames.length} sent`)

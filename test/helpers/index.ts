@@ -16,6 +16,9 @@ import app, { serverOptions } from '../../service/app.js'
 import { CallbackPolicy } from '../../service/callbacks.js'
 import { bindPair } from '../../cli/udp-pair.js'
 import { createEngine, isRtcp, type Container, type Engine, type EngineOptions } from '../../src/index.js'
+import { PromptAudio } from '../../src/packet/prompt-audio.js'
+import type { Codec, Ptime } from '../../src/common/codecs.js'
+import type { Prompt } from '../../src/library/prompt.js'
 
 type Test = Pick<TapTest, 'teardown'>
 
@@ -268,4 +271,9 @@ export async function waitUntil (check: () => boolean | Promise<boolean>, what: 
     if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await sleep(everyMs)
   }
+}
+
+/** A prompt's payloads at a codec and ptime, sliced as the packet thread slices them. */
+export function framesOf (prompt: Prompt, codec: Codec, ptimeMs: Ptime): readonly Buffer[] {
+  return new PromptAudio(prompt.audio).frames(codec, ptimeMs)
 }

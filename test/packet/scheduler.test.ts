@@ -1,5 +1,5 @@
 import t from 'tap'
-import { LatenessStats } from '../../src/packet/lateness.js'
+import { LatenessStats } from '../../src/common/lateness.js'
 import { Scheduler, type Task } from '../../src/packet/scheduler.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 
@@ -133,6 +133,62 @@ t.test('close disarms the timer and forgets every task', async t => {
   t.equal(clock.pending, 0)
 })
 
+/** Plays asked to start at odd fractions of a millisecond, each starting where the scheduler puts it. */
+function startMany (scheduler: Scheduler, clock: FakeClock, count: number, log: Array<[string, number, number]>): Array<Task & { k: number }> {
+  const tasks: Array<Task & { k: number }> = []
+  for (let i = 0; i < count; i++) {
+    clock.advance(0.37 + (i % 7) * 0.11)
+    const task = periodic(scheduler.startTime(), 20, 50, log, `p${i}`)
+    tasks.push(task)
+    scheduler.add(task)
+  }
+  return tasks
+}
+
+t.test('the grid: with Node\'s whole-millisecond timers, every packet runs at its due time, and one wakeup serves every play due in it', async t => {
+  const clock = new FakeClock({ wholeMs: { phase: 0.83 }, precise: true })
+  const scheduler = new Scheduler(clock)
+  t.ok(scheduler.grid, 'a clock that waits precisely puts plays on the grid')
+  const log: Array<[string, number, number]> = []
+  const tasks = startMany(scheduler, clock, 40, log)
+  t.ok(tasks.every(task => Number.isInteger(task.due)), 'plays start on whole milliseconds')
+  const dues = new Set<number>()
+  for (const task of tasks) for (let k = 0; k < 50; k++) dues.add(task.due + k * 20)
+  clock.advance(1100)
+  t.equal(log.length, 40 * 50, 'every packet ran')
+  const late = log.map(([name, k, at]) => at - (startOf(tasks, name) + k * 20))
+  t.ok(late.every(ms => ms === 0), `each at its due time exactly (latest ${Math.max(...late)} ms)`)
+  t.ok(scheduler.wakeups <= dues.size + tasks.length, `${scheduler.wakeups} wakeups for ${dues.size} distinct due milliseconds and ${log.length} packets (one per due millisecond, and a few where a start re-armed the timer)`)
+  t.ok(clock.waited.every(ms => ms <= 3), `each precise wait is at most the timer's lead (longest ${Math.max(...clock.waited).toFixed(2)} ms)`)
+  t.equal(scheduler.lateness.max, 0)
+})
+
+t.test('without a precise wait (pacing "timer"), the same timers leave packets up to a millisecond late', async t => {
+  const clock = new FakeClock({ wholeMs: { phase: 0.83 } })
+  const scheduler = new Scheduler(clock)
+  t.notOk(scheduler.grid)
+  const log: Array<[string, number, number]> = []
+  const tasks = startMany(scheduler, clock, 40, log)
+  t.notOk(tasks.every(task => Number.isInteger(task.due)), 'plays start when asked')
+  clock.advance(1100)
+  t.equal(log.length, 40 * 50, 'every packet ran')
+  t.ok(scheduler.lateness.max > 0.5 && scheduler.lateness.max <= 2, `packets late by up to ${scheduler.lateness.max.toFixed(2)} ms`)
+})
+
+t.test('the grid: a task removed while its bucket waits never runs; the rest of the bucket keeps its order', async t => {
+  const clock = new FakeClock({ precise: true })
+  const scheduler = new Scheduler(clock)
+  const log: Array<[string, number, number]> = []
+  const start = scheduler.startTime()
+  const tasks = ['a', 'b', 'c', 'd'].map(name => periodic(start, 20, 3, log, name))
+  for (const task of tasks) scheduler.add(task)
+  clock.advance(10)
+  scheduler.remove(tasks[1]!)
+  clock.advance(100)
+  t.same(log.map(([n, k]) => `${n}${k}`), ['a0', 'b0', 'c0', 'd0', 'a1', 'c1', 'd1', 'a2', 'c2', 'd2'], 'in the order filed, b gone')
+  t.equal(scheduler.size, 0)
+})
+
 t.test('lateness buckets', async t => {
   const stats = new LatenessStats()
   for (const late of [0, 0.4, 0.9, 3, 30, 1000]) stats.record(late)
@@ -144,3 +200,9 @@ t.test('lateness buckets', async t => {
   t.equal(stats.counts[6], 1, '<= 50 ms')
   t.equal(stats.counts[LatenessStats.BOUNDS.length], 1, 'over the last bound')
 })
+
+function startOf (tasks: Array<Task & { k: number }>, name: string): number {
+  const task = tasks[Number(name.slice(1))]!
+  // A finished task's due stays at its last job's: its start is that less its jobs.
+  return task.due - (task.k - 1) * 20
+}

@@ -124,24 +124,6 @@ t.test('a target that cannot be reached from here is refused before any packet',
   await t.rejects(e.plays.create({ target: { host: '127.0.0.1', port: 4000 }, prompts: [] }), { code: 'PROMPT_NOT_FOUND', message: /names no prompt/ })
 })
 
-t.test('the packet thread dies while a play starts: PACKET_THREAD_FAILED, its plays fail, a new thread takes over', async t => {
-  const e = await engine(t)
-  const receiver = await Receiver.open(t)
-  const target = { host: '127.0.0.1', port: receiver.port }
-  const running = await e.plays.create({ target, prompts: ['menu'] })
-  const failed = new Promise<PlayEvent>(resolve => e.events.on('play', event => { if (event.type === 'play.failed') resolve(event) }))
-  // Kill the thread, and start a play in the same turn: the start is posted to a thread that
-  // is being terminated and never answers (a bug in the packet thread would look like this).
-  void (e.plays as unknown as { packets: { worker: { terminate: () => Promise<number> } } }).packets.worker.terminate()
-  const starting = e.plays.create({ target, prompts: ['welcome'] })
-  await t.rejects(starting, { code: 'PACKET_THREAD_FAILED', message: /the packet thread failed .*a new one is taking over, retry/ }, 'not AT_CAPACITY: capacity is not what ran out')
-  t.match((await failed).play, { id: running.id, state: 'failed', error: /the packet thread failed/ }, 'the running play is failed, with the reason')
-  t.equal(e.plays.runningCount, 0)
-  const again = await e.plays.create({ target, prompts: ['goodbye'] })
-  t.equal(again.state, 'playing', 'a new packet thread plays')
-  await e.plays.stop(again.id)
-})
-
 t.test('an error the packet thread did not mean to raise is INTERNAL_ERROR, not NO_RTP_PORT; the slot is freed', async t => {
   const e = await engine(t, { maxPlays: 1 })
   const receiver = await Receiver.open(t)

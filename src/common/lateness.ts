@@ -20,6 +20,19 @@ export class LatenessStats {
   get max (): number { return this.data[LatenessStats.BOUNDS.length + 2]! }
   get total (): number { return this.data[LatenessStats.BOUNDS.length + 3]! }
 
+  /** The counts of several (each thread's), summed into new stats of their own. */
+  static sum (all: readonly LatenessStats[]): LatenessStats {
+    const total = new LatenessStats()
+    const n = LatenessStats.BOUNDS.length
+    for (const stats of all) {
+      for (let i = 0; i <= n; i++) total.data[i]! += stats.data[i]!
+      total.data[n + 1]! += stats.data[n + 1]!
+      total.data[n + 2] = Math.max(total.data[n + 2]!, stats.data[n + 2]!)
+      total.data[n + 3]! += stats.data[n + 3]!
+    }
+    return total
+  }
+
   record (lateMs: number): void {
     const data = this.data
     const n = LatenessStats.BOUNDS.length

@@ -2,11 +2,10 @@
  * Messages between the HTTP thread (PacketEngine) and the packet thread (packet-worker).
  * Prompt audio crosses as views on SharedArrayBuffers: shared, never copied.
  */
-import type { EngineErrorCode } from '../common/errors.js'
-import type { Codec, Ptime, Rendition, Renditions } from '../common/codecs.js'
-import type { Endpoint, PAUSE_MODES, PlayControl, PlayState, STOPPED_BY } from '../common/schemas.js'
-import type { RtcpMode } from './rtcp.js'
-import type { SrtpKeys } from '../common/srtp-suites.js'
+import type { EngineErrorCode } from './errors.js'
+import type { Codec, Ptime, Rendition, Renditions } from './codecs.js'
+import type { Endpoint, PAUSE_MODES, PlayControl, PlayState, RtcpMode, STOPPED_BY } from './schemas.js'
+import type { SrtpKeys } from './srtp-suites.js'
 
 /**
  * Each play's counters: Float64s in one SharedArrayBuffer, a slot of COUNTERS.size per play
@@ -39,7 +38,9 @@ export const COUNTERS = {
   maxLate: 15,
   /** SRTP: packets that failed authentication or were replays (or plaintext), dropped. */
   unauthenticated: 16,
-  size: 17
+  /** Packets skipped because they were due longer ago than the late limit (never sent as a burst). */
+  skipped: 17,
+  size: 18
 } as const
 
 /** A control of a running play (POST /v1/plays/{id}/control). */
@@ -55,8 +56,38 @@ export function countersOf (counters: Float64Array, slot: number): Float64Array 
   return counters.subarray(slot * COUNTERS.size, (slot + 1) * COUNTERS.size)
 }
 
+/**
+ * How a packet thread waits for a due time: `sleep` (the timer wakes it a little early and a
+ * futex sleeps the rest, to the tens of microseconds), `spin` (the rest is a busy loop), or
+ * `timer` (Node's timer alone, up to a millisecond late; no grid).
+ */
+export const PACING_MODES = ['sleep', 'spin', 'timer'] as const
+export type Pacing = typeof PACING_MODES[number]
+
+/**
+ * The RTP port claims every packet thread shares: an Int32 per even port of the range (0 free,
+ * else the claiming thread's index + 1), after a cursor that spreads new plays over the range.
+ * A thread claims a port with Atomics.compareExchange before it binds it.
+ */
+export function portClaims (range: { min: number, max: number }): SharedArrayBuffer {
+  return new SharedArrayBuffer((1 + portSlots(range)) * Int32Array.BYTES_PER_ELEMENT)
+}
+
+/** Even ports in the range: RTP's (RFC 3550 §11). */
+export function portSlots (range: { min: number, max: number }): number {
+  const first = range.min % 2 === 0 ? range.min : range.min + 1
+  return first > range.max ? 0 : Math.floor((range.max - first) / 2) + 1
+}
+
 export interface WorkerSetup {
+  /** This thread's index among the packet threads. */
+  thread: number
   rtpPorts: { min: number, max: number }
+  /** The port claims of every thread (portClaims). */
+  ports: SharedArrayBuffer
+  pacing: Pacing
+  /** Ptimes a packet may be late before it is skipped; 0: never. */
+  lateLimitPtimes: number
   /** The play slots' counters (COUNTERS). */
   counters: SharedArrayBuffer
   lateness: SharedArrayBuffer
@@ -107,7 +138,7 @@ export type ToWorker =
   | { type: 'control', call: number, id: string, control: Control }
 
 export type FromWorker =
-  | { type: 'ready', niceness: number | null, realtime: number | null }
+  | { type: 'ready', niceness: number | null, realtime: number | null, tid: number | null }
   | { type: 'reply', call: number, result?: Started, changed?: boolean }
   | { type: 'reply', call: number, error: { code: EngineErrorCode, message: string, options: readonly string[] } }
   | { type: 'dtmf', id: string, digit: string, durationMs: number }

@@ -2,6 +2,7 @@
  * npm run bench [-- --quick] [-- --max 5000]
  * npm run bench -- --only 2000 [--window 10] [--uploads] [--capture /tmp/rtp.pcap]
  * npm run bench -- --in-call | --urls | --console [--consoles 5] | --srtp | --codecs [--rounds 3] (one section alone)
+ * npm run bench -- --threads [--counts 1,1000,3000,5000] [--window 10] (packet threads and the grid, at the kernel: bench/threads.ts)
  *
  * Starts the service as a process, uploads a 75 s MP3 prompt, starts N plays over HTTP at
  * 100 per second to a receiver in a process of its own (bench/receiver.ts, one UDP port per
@@ -729,6 +730,13 @@ async function main (): Promise<void> {
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'prompt-player-bench-'))
   const file = benchPrompt(work)
+  if (args.includes('--threads')) {
+    const { threadsBench } = await import('./threads.js')
+    const counts = (option('--counts') ?? (QUICK ? '1,300' : '1,1000,3000,5000')).split(',').map(Number)
+    await threadsBench({ work, file, counts, windowS: Number(option('--window') ?? (QUICK ? 5 : 10)), rounds: Number(option('--rounds') ?? 1) })
+    fs.rmSync(work, { recursive: true, force: true })
+    return
+  }
 
   const server = spawn(process.execPath, [path.join(ROOT, 'dist', 'service', 'server.js')], {
     env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_LIBRARY: path.join(work, 'library'), PROMPT_PLAYER_MAX_PLAYS: '6000', PROMPT_PLAYER_LOG_LEVEL: 'warn' },

@@ -11,9 +11,26 @@ import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { readPcap } from '../cli/pcap.js'
 
-interface Stream { last: number, firstAt: number, firstTs: number, head: number[], tail: number[], packets: number, tsBase: number, lastTs: number }
+interface Stream { last: number, firstAt: number, firstTs: number, head: number[], tail: number[], packets: number, tsBase: number, lastTs: number, lastSeq: number }
 
-export interface KernelGaps { streams: number, packets: number, p50: number, p99: number, p999: number, max: number, driftP50: number, driftMax: number }
+export interface KernelGaps {
+  streams: number
+  packets: number
+  /** Gaps between consecutive packets of a stream, ms. */
+  p50: number
+  p99: number
+  p999: number
+  max: number
+  /** |gap − the gap the timestamps say| (the ptime, or more across a hold): the pacing error, ms. */
+  devP50: number
+  devP99: number
+  devP999: number
+  devMax: number
+  /** Sequence numbers missing in the capture: packets skipped by the sender, or dropped by the capture. */
+  lost: number
+  driftP50: number
+  driftMax: number
+}
 
 /** The payload types of the media a capture is read for, and their RTP clock per ms. */
 const MEDIA_CLOCK: ReadonlyMap<number, number> = new Map([[0, 8], [8, 8], [9, 8], [111, 48]])
@@ -25,18 +42,25 @@ const MEDIA_CLOCK: ReadonlyMap<number, number> = new Map([[0, 8], [8, 8], [9, 8]
 export function kernelGaps (file: string): KernelGaps {
   const streams = new Map<string, Stream>()
   const gaps: number[] = []
+  const devs: number[] = []
+  let lost = 0
   for (const { at, from, to, payload: rtp } of readPcap(fs.readFileSync(file))) {
     // Media only: not the RTCP, the key presses or the reports the benchmark's receiver sends.
     const clockPerMs = rtp.length < 12 || rtp[0]! >> 6 !== 2 ? undefined : MEDIA_CLOCK.get(rtp[1]! & 0x7f)
     if (clockPerMs === undefined) continue
     const key = `${from.port}>${to.port}/${rtp.readUInt32BE(8)}`
     const ts = rtp.readUInt32BE(4)
+    const seq = rtp.readUInt16BE(2)
     let s = streams.get(key)
     if (s === undefined) {
-      s = { last: at, firstAt: at, firstTs: ts, head: [], tail: [], packets: 0, tsBase: 0, lastTs: ts }
+      s = { last: at, firstAt: at, firstTs: ts, head: [], tail: [], packets: 0, tsBase: 0, lastTs: ts, lastSeq: seq }
       streams.set(key, s)
     } else {
       gaps.push(at - s.last)
+      devs.push(Math.abs(at - s.last - ((ts - s.lastTs + 2 ** 32) % 2 ** 32) / clockPerMs))
+      const step = (seq - s.lastSeq + 65536) % 65536
+      if (step > 1 && step < 1000) lost += step - 1
+      s.lastSeq = seq
       s.last = at
       if (ts < s.lastTs && s.lastTs - ts > 2 ** 31) s.tsBase += 2 ** 32
       s.lastTs = ts
@@ -49,9 +73,11 @@ export function kernelGaps (file: string): KernelGaps {
   }
   const sorted = Float64Array.from(gaps).sort()
   const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
+  const sortedDevs = Float64Array.from(devs).sort()
+  const d = (p: number): number => sortedDevs[Math.min(sortedDevs.length - 1, Math.floor(p * sortedDevs.length))] ?? NaN
   const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? 0
   const drifts = [...streams.values()].filter(s => s.packets > 50).map(s => Math.abs(median(s.tail) - median(s.head))).sort((a, b) => a - b)
-  return { streams: streams.size, packets: gaps.length + streams.size, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: q(1), driftP50: drifts[drifts.length >> 1] ?? 0, driftMax: drifts.at(-1) ?? 0 }
+  return { streams: streams.size, packets: gaps.length + streams.size, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: q(1), devP50: d(0.5), devP99: d(0.99), devP999: d(0.999), devMax: d(1), lost, driftP50: drifts[drifts.length >> 1] ?? 0, driftMax: drifts.at(-1) ?? 0 }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

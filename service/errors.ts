@@ -53,7 +53,7 @@ export const ERRORS = {
   PACKET_THREAD_FAILED: { status: 503, retry: true, when: 'the packet thread died (a bug) while the play started; its plays failed and a new thread took over' },
   FFMPEG_UNAVAILABLE: { status: 503, when: 'ffmpeg cannot be run (uploads only; plays of stored prompts go on)' },
   STORE_UNAVAILABLE: { status: 503, retry: true, when: 'a pool\'s Redis (`PROMPT_PLAYER_REDIS_URL`) cannot be reached and the call needs it (uploads, deletes, the list of plays, another instance\'s play); plays of loaded prompts still start, run and stop where they run' },
-  INSTANCE_UNREACHABLE: { status: 503, retry: true, when: 'in a pool, the play runs on another instance that did not answer the forwarded call; if that instance is lost, its plays are reported failed within 10 s' },
+  INSTANCE_UNREACHABLE: { status: 503, retry: true, when: 'in a pool, the play runs on another instance that did not answer the forwarded call; if that instance is lost, its plays are reported failed once its heartbeat has expired (about 6 s with the defaults)' },
   STORAGE_FAILED: { status: 507, when: 'the library cannot be written (disk full, quota, file-size limit, read-only, permissions); the message says which step failed' },
   INTERNAL_ERROR: { status: 500, when: 'a bug: the log has the details' }
 } as const satisfies Record<EngineErrorCode, ErrorRow> & Record<string, ErrorRow>

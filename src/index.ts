@@ -23,7 +23,7 @@ import type { LatenessStats } from './common/lateness.js'
 import type { Pacing } from './common/protocol.js'
 import { PlayManager } from './plays/play-manager.js'
 import { LocalPlayRecord, type PlayRecord } from './plays/play-record.js'
-import { RedisPool } from './pool/pool.js'
+import { RedisPool, type Pool } from './pool/pool.js'
 
 export interface EngineOptions {
   /** The prompt library directory (created when missing), or another storage. */
@@ -109,7 +109,7 @@ export interface Engine {
   /** This instance's id. */
   readonly instance: string
   /** The pool this instance is part of, or null. */
-  readonly pool: RedisPool | null
+  readonly pool: Pool | null
   /** In a pool: starts answering for this instance's plays at `address` (the heartbeat begins). */
   join: (address: string) => Promise<void>
   readonly closed: boolean
@@ -221,11 +221,11 @@ export { RtpStream } from './packet/rtp-packetizer.js'
 export { isRtcp, ntpMiddle, readSenderReport, receiverReport, wallClockMs, type SenderPacket } from './packet/rtcp.js'
 export type { Clock } from './packet/clock.js'
 export type { PlayHandle } from './plays/play-handle.js'
-export type { PlayManager } from './plays/play-manager.js'
+export type { Located, PlayManager } from './plays/play-manager.js'
 export { LocalPlayRecord, type PlayRecord, type RecordedPlay } from './plays/play-record.js'
 export { TargetPolicy, type TargetPolicyOptions } from './plays/target-policy.js'
 export { AllowedNetworks, blockListOf, isUnspecified, parseCidr, unmapped } from './common/networks.js'
-export { RedisPool, type PoolOptions } from './pool/pool.js'
+export type { Pool, PoolOptions } from './pool/pool.js'
 export type { PoolInstance } from './pool/redis-play-record.js'
 export { LocalEventLog, RETAINED_EVENTS, type EventLog, type LoggedEvent, type Missed } from './events/event-log.js'
 export type { EngineEvents, PlayEvent, PlayEventType, SafeEmitter } from './events/events.js'

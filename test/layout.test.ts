@@ -48,6 +48,15 @@ t.test('the packet thread imports only itself, what both threads share, and Node
   }
 })
 
+t.test('the HTTP thread\'s engine code imports nothing of the packet thread but the worker\'s file', async t => {
+  const http = all.filter(i => /^src\/(plays|library|pool|events|common)\//.test(i.from))
+  t.ok(http.length > 20, 'their imports were found')
+  for (const i of http.filter(i => i.to.startsWith('src/packet/'))) {
+    t.ok(i.from === 'src/plays/packet-engine.ts' && i.to === 'src/packet/worker.ts', `${i.from} imports ${i.to}`)
+  }
+  t.ok(http.some(i => i.to === 'src/packet/worker.ts'), 'the packet engine starts the worker by its file')
+})
+
 t.test('what both threads share imports nothing of either', async t => {
   for (const i of all.filter(i => i.from.startsWith('src/common/'))) {
     t.ok(i.to.startsWith('src/common/') || isBuiltin(i.to) || i.to === 'typebox', `${i.from} imports ${i.to}`)

@@ -2,27 +2,24 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { CallbackPolicy } from '../callbacks.js'
 import { httpError } from '../errors.js'
-import { forward, isForwarded } from '../forward.js'
+import { forward, isForwarded, lostNote } from '../forward.js'
 import { ErrorResponse } from '../schemas/common.js'
 import { Play, PlayControl, PlayCreated, PlayList, PlayListQuery, PlayParams, PlayRequest } from '../schemas/plays.js'
-import type { PlayInfo } from '../../src/index.js'
+import type { Located, PlayInfo } from '../../src/index.js'
 
 export default async function playRoutes (fastify: FastifyInstance, opts: { callbacks: CallbackPolicy, maxPrompts: number, forwardToken?: string }): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const plays = app.engine.plays
-  const from = { instance: plays.instance, token: opts.forwardToken }
+  const from = { instance: plays.instance, token: opts.forwardToken, lostWithinMs: app.engine.pool?.lostWithinMs ?? 0 }
   /**
-   * A call on a play that another instance sends is answered by that instance: forwarded, and
-   * its answer returned. Null when this instance answers (its own plays, ended ones, and calls
-   * already forwarded once).
+   * The answer to a call on a play: the play, when this instance answers it, or the answer of
+   * the instance that runs it, to which the call is forwarded as it came.
    */
-  const viaOwner = async (request: FastifyRequest, reply: FastifyReply, play: PlayInfo): Promise<PlayInfo | null> => {
-    if (play.state !== 'playing' || play.instance === plays.instance || isForwarded(request)) return null
-    const address = await plays.addressOf(play.instance)
-    if (address === undefined) {
-      throw httpError('INSTANCE_UNREACHABLE', `the play runs on instance ${play.instance}, which has no heartbeat; if it is lost, its plays are reported failed within 10 s`)
-    }
-    return await forward<PlayInfo>(request, reply, { instance: play.instance, address }, from)
+  const answer = async (request: FastifyRequest, reply: FastifyReply, located: Located): Promise<PlayInfo> => {
+    if (located.owner === null) return located.play
+    const { instance, address } = located.owner
+    if (address === undefined) throw httpError('INSTANCE_UNREACHABLE', `the play runs on instance ${instance}, which has no heartbeat; ${lostNote(from.lostWithinMs)}`)
+    return await forward<PlayInfo>(request, reply, { instance, address }, from)
   }
 
   app.post('/v1/plays', {
@@ -58,8 +55,7 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
   app.get('/v1/plays/:id', {
     schema: { summary: 'One play', params: PlayParams, response: { 200: Play, 404: ErrorResponse, 503: ErrorResponse } }
   }, async (request, reply) => {
-    const play = await plays.get(request.params.id)
-    return await viaOwner(request, reply, play) ?? play
+    return await answer(request, reply, await plays.locate(request.params.id, isForwarded(request)))
   })
 
   app.delete('/v1/plays/:id', {
@@ -70,11 +66,9 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
       response: { 200: Play, 404: ErrorResponse, 503: ErrorResponse }
     }
   }, async (request, reply) => {
-    const remote = await viaOwner(request, reply, await plays.get(request.params.id))
-    if (remote !== null) return remote
-    const play = await plays.stop(request.params.id)
-    request.log.info({ play: play.id, state: play.state, packetsSent: play.packetsSent }, 'play stop requested')
-    return play
+    const located = await plays.stop(request.params.id, isForwarded(request))
+    if (located.owner === null) request.log.info({ play: located.play.id, state: located.play.state, packetsSent: located.play.packetsSent }, 'play stop requested')
+    return await answer(request, reply, located)
   })
 
   app.post('/v1/plays/:id/control', {
@@ -86,10 +80,8 @@ export default async function playRoutes (fastify: FastifyInstance, opts: { call
       response: { 200: Play, 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse }
     }
   }, async (request, reply) => {
-    const remote = await viaOwner(request, reply, await plays.get(request.params.id))
-    if (remote !== null) return remote
-    const play = await plays.control(request.params.id, request.body)
-    request.log.info({ play: play.id, control: request.body, positionMs: play.positionMs, paused: play.paused }, 'play controlled')
-    return play
+    const located = await plays.control(request.params.id, request.body, isForwarded(request))
+    if (located.owner === null) request.log.info({ play: located.play.id, control: request.body, positionMs: located.play.positionMs, paused: located.play.paused }, 'play controlled')
+    return await answer(request, reply, located)
   })
 }

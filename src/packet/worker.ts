@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import dgram from 'node:dgram'
-import { readlinkSync } from 'node:fs'
+import { readlinkSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { isIP } from 'node:net'
 import { parentPort, workerData } from 'node:worker_threads'
@@ -39,6 +39,10 @@ function raisePriority (realtimePriority: number): { niceness: number | null, re
   } catch {
     return { niceness: null, realtime: null, tid: null }
   }
+  try {
+    // Its name in top -H, ps -L and /proc/<pid>/task/<tid>/comm (15 characters at most).
+    writeFileSync('/proc/thread-self/comm', `pp-packets-${setup.thread + 1}`)
+  } catch {}
   let niceness: number | null = null
   try {
     os.setPriority(tid, -10)

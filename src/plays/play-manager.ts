@@ -42,6 +42,14 @@ export interface PlayManagerOptions {
   instance: string
 }
 
+/**
+ * Where a call on a play is answered: here, with the play as it is now (`owner` null), or by
+ * the instance that runs it, at its address (undefined when it has no heartbeat).
+ */
+export type Located =
+  | { play: PlayInfo, owner: null }
+  | { play: PlayInfo, owner: { instance: string, address: string | undefined } }
+
 export class PlayManager {
   readonly targets: TargetPolicy
   /** The packet thread's priority once it runs: niceness -10 and SCHED_FIFO where it could raise them, else null. */
@@ -207,9 +215,9 @@ export class PlayManager {
   }
 
   /**
-   * A play, running or ended recently: this instance's running ones from memory (live, and
-   * without the record, which may be out of reach), the others from the record. Throws
-   * PLAY_NOT_FOUND.
+   * A play, running or ended recently: this instance's running ones live from their packet
+   * thread's counters (without the record, which may be out of reach), the others from the
+   * record. Throws PLAY_NOT_FOUND.
    */
   async get (id: string): Promise<PlayInfo> {
     const local = this.running.get(id)
@@ -219,47 +227,65 @@ export class PlayManager {
     return play
   }
 
-  /** The running plays, newest first, then those ended recently, the latest ended first; this instance's live. */
+  /**
+   * Where a call on a play is answered: here (`play`, serialised once), or by the instance that
+   * runs it (`owner`, with its address when it is alive; the caller forwards the call there). A
+   * call already forwarded (`forwarded`) is answered here whatever the record says, never sent
+   * on again. Throws PLAY_NOT_FOUND.
+   */
+  async locate (id: string, forwarded = false): Promise<Located> {
+    const local = this.running.get(id)
+    if (local !== undefined) return { play: local.toJSON(), owner: null }
+    return await this.elsewhere(id, forwarded)
+  }
+
+  /** The running plays, newest first, then those ended recently, the latest ended first; this instance's live, each serialised once. */
   async list (): Promise<PlayInfo[]> {
-    return (await this.record.list()).map(play => this.running.get(play.id)?.toJSON() ?? play)
+    const listed = await this.record.list()
+    // A record of this instance alone serialises its plays live already.
+    return this.record.live === true ? listed : listed.map(play => this.running.get(play.id)?.toJSON() ?? play)
   }
 
-  /** This instance's id, and where another instance is answered (a pool); undefined for this one. */
+  /** This instance's id. */
   get instance (): string { return this.options.instance }
-
-  async addressOf (instance: string): Promise<string | undefined> {
-    if (instance === this.options.instance) return undefined
-    return await this.record.addressOf?.(instance)
-  }
 
   /**
    * Stops a play of this instance and resolves once no packet of it can leave; answers it in
-   * its final state. A play another instance runs is answered as the record has it (the
-   * service forwards the stop to that instance). Throws PLAY_NOT_FOUND.
+   * its final state. A play another instance runs is located (`owner`) for the caller to
+   * forward the stop; one that has ended is answered as it ended. Throws PLAY_NOT_FOUND.
    */
-  async stop (id: string): Promise<PlayInfo> {
+  async stop (id: string, forwarded = false): Promise<Located> {
     const play = this.running.get(id)
-    if (play === undefined) return await this.get(id)
+    if (play === undefined) return await this.elsewhere(id, forwarded)
     await this.packets.stop(id, 'api')
-    return play.toJSON()
+    return { play: play.toJSON(), owner: null }
   }
 
   /**
-   * Controls a play of this instance; answers once the packet thread has applied it, so the
-   * next packet (within one ptime) carries it. Throws PLAY_ENDED for a play that has ended,
-   * PLAY_NOT_FOUND for one that is unknown. Pause and resume are reported as events.
+   * Controls a play of this instance; answers once its packet thread has applied it, so the
+   * next packet (within one ptime) carries it. A play another instance runs is located
+   * (`owner`). Throws PLAY_ENDED for a play that has ended, PLAY_NOT_FOUND for one that is
+   * unknown. Pause and resume are reported as events.
    */
-  async control (id: string, control: PlayControl): Promise<PlayInfo> {
+  async control (id: string, control: PlayControl, forwarded = false): Promise<Located> {
     const play = this.running.get(id)
     if (play === undefined) {
-      const info = await this.get(id)
-      if (info.state !== 'playing') throw new EngineError('PLAY_ENDED', `play ${id} has ${info.state}; only a running play can be controlled`)
-      // Running on another instance: the service forwards the call there.
-      throw new EngineError('PLAY_NOT_FOUND', `play ${id} runs on instance ${info.instance}, not on this one`)
+      const found = await this.elsewhere(id, forwarded)
+      if (found.play.state !== 'playing') throw new EngineError('PLAY_ENDED', `play ${id} has ${found.play.state}; only a running play can be controlled`)
+      if (found.owner === null) throw new EngineError('PLAY_NOT_FOUND', `play ${id} runs on instance ${found.play.instance}, not on this one`)
+      return found
     }
     const changed = await this.packets.control(id, control)
     if (changed && (control.operation === 'pause' || control.operation === 'resume')) this.emit(control.operation === 'pause' ? 'play.paused' : 'play.resumed', play)
-    return play.toJSON()
+    return { play: play.toJSON(), owner: null }
+  }
+
+  /** A play not running here, from the record (read once): its owner when it runs elsewhere and the call may go there. */
+  private async elsewhere (id: string, forwarded: boolean): Promise<Located> {
+    const play = await this.record.get(id)
+    if (play === undefined) throw this.notFound(id)
+    if (play.state !== 'playing' || play.instance === this.options.instance || forwarded) return { play, owner: null }
+    return { play, owner: { instance: play.instance, address: await this.record.addressOf?.(play.instance) } }
   }
 
   /** Packets, octets, refused sends and late packets skipped of every play since the engine started. */

@@ -15,6 +15,8 @@ export interface RecordedPlay {
 }
 
 export interface PlayRecord {
+  /** True when the record holds this instance's plays alone and answers them live (no other instance's). */
+  readonly live?: boolean
   /** A play of this instance started, or changed (it ended). */
   put: (play: RecordedPlay) => Promise<void>
   /** A play, running or ended recently, wherever it runs. */
@@ -35,6 +37,7 @@ export interface LocalPlayRecordOptions {
 }
 
 export class LocalPlayRecord implements PlayRecord {
+  readonly live = true
   private readonly options: LocalPlayRecordOptions
   private readonly running = new Map<string, RecordedPlay>()
   /** In the order they ended, oldest first. */

@@ -28,7 +28,23 @@ export interface PoolOptions {
   onError?: (err: unknown, what: string) => void
 }
 
-export class RedisPool {
+/**
+ * What the service may know of the pool this instance is in: where its store is, whether it
+ * answers, who is in it, and how soon a lost instance's plays are reported. How it is built
+ * (Redis, its keys and scripts) stays behind it.
+ */
+export interface Pool {
+  /** The store's address, with no password. */
+  readonly location: string
+  readonly connected: boolean
+  /** A lost instance's running plays are reported failed at most this long after it stopped. */
+  readonly lostWithinMs: number
+  instances: () => Promise<PoolInstance[]>
+  /** Throws unless the store answers now. */
+  check: () => Promise<void>
+}
+
+export class RedisPool implements Pool {
   readonly location: string
   readonly instance: string
   readonly storage: RedisStorage
@@ -104,6 +120,8 @@ export class RedisPool {
   }
 
   get connected (): boolean { return this.command.status === 'ready' }
+
+  get lostWithinMs (): number { return this.plays.lostWithinMs }
 
   /** Leaves the pool and closes the connections (after the last events were queued). */
   async close (): Promise<void> {

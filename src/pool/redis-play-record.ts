@@ -40,6 +40,8 @@ export interface PoolInstance {
 export class RedisPlayRecord implements PlayRecord {
   readonly instance: string
   readonly lostAfterMs: number
+  /** How long after an instance is lost its running plays are at most reported failed: its heartbeat's expiry, then the next beat of another instance. */
+  get lostWithinMs (): number { return this.lostAfterMs + (this.options.heartbeatMs ?? 1000) }
   private readonly redis: Redis
   private readonly options: RedisPlayRecordOptions
   /** This instance's plays not yet written as they are now (their end, while Redis was away). */

@@ -34,14 +34,14 @@ t.test('plays spread over two packet threads by packets a second; each play\'s s
   for (const r of receivers) await r.waitFor(20, 5000)
   // Every play: paused (its silence then arrives), resumed, then stopped, each through its own thread.
   for (const [i, play] of plays.entries()) {
-    t.match(await e.plays.control(play.id, { operation: 'pause' }), { paused: true }, `play ${i} paused on its thread`)
+    t.match(await e.plays.control(play.id, { operation: 'pause' }), { play: { paused: true }, owner: null }, `play ${i} paused on its thread`)
     const at = receivers[i]!.packets.length
     await receivers[i]!.waitFor(at + 3, 5000)
     t.ok(receivers[i]!.packets.slice(at + 1).every(p => p.rtp.payload.every(b => b === 0xff)), `play ${i}: silence while paused`)
-    t.match(await e.plays.control(play.id, { operation: 'resume' }), { paused: false })
+    t.match(await e.plays.control(play.id, { operation: 'resume' }), { play: { paused: false } })
   }
   for (const [i, play] of plays.entries()) {
-    t.match(await e.plays.stop(play.id), { state: 'stopped' }, `play ${i} stopped`)
+    t.match(await e.plays.stop(play.id), { play: { state: 'stopped' }, owner: null }, `play ${i} stopped`)
     const count = receivers[i]!.packets.length
     await receivers[(i + 1) % receivers.length]!.waitFor(receivers[(i + 1) % receivers.length]!.packets.length + 3, 5000).catch(() => {})
     t.equal(receivers[i]!.packets.length, count, `play ${i}: nothing after its stop answered`)

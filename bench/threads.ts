@@ -1,0 +1,249 @@
+/**
+ * npm run bench -- --threads [--counts 1,1000,3000,5000] [--window 10] [--rounds 1]
+ *
+ * The packet threads and the pacing grid, judged by the kernel: N plays to sinks that never
+ * read (UDP sockets of a Python process that only binds them: a Node receiver at this scale
+ * costs more than the sender), captured by tcpdump on lo, the gaps taken from the capture's
+ * timestamps. Side by side in one run, at each N:
+ * - one packet thread on Node's timer alone (`pacing: timer`, the former scheduler's timing),
+ * - one packet thread on the grid (`pacing: sleep`),
+ * - two packet threads on the grid,
+ * - at N = 1, two threads with `pacing: spin`;
+ * and the Node floor: a tight loop of dgram sends to the same sinks, the least CPU a packet
+ * can cost from Node.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { quantile, sleep } from './stats.js'
+import { kernelGaps, type KernelGaps } from './pcap-gaps.js'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const ROOT = path.resolve(HERE, '..', '..')
+const CLK_TCK = 100
+/** Where the plays send: even ports from here (RTP), each odd one above (RTCP). */
+const SINK_BASE = 40000
+/** Plays started a second: the 5,000 start in 10 s. */
+const START_RATE = 500
+
+interface Config { name: string, threads: number, pacing: 'sleep' | 'spin' | 'timer' }
+
+export interface ThreadsRow {
+  config: string
+  n: number
+  kernel: KernelGaps
+  /** Packets the capture itself dropped (tcpdump's count): not the sender's loss. */
+  captureDropped: number
+  skipped: number
+  sendErrors: number
+  cpuPerStreamMinute: number
+  /** Process CPU per packet sent, µs. */
+  cpuPerPacketUs: number
+  /** Each packet thread's share of a core in the window. */
+  threadCpu: number[]
+  /** POST /v1/plays to its answer (sent once the first packet has left), ms. */
+  startP99: number
+}
+
+const SINKS = `
+import resource, socket, sys, time
+base, count = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+held = []
+for port in range(base, base + 2 * count):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.bind(('127.0.0.1', port))
+    held.append(s)
+print('ready', flush=True)
+sys.stdin.read()
+`
+
+/** Sockets that bind RTP and RTCP ports for `count` plays and never read. */
+async function openSinks (count: number): Promise<ChildProcess> {
+  const sinks = spawn('python3', ['-c', SINKS, String(SINK_BASE), String(count)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    sinks.stdout!.once('data', () => { resolve() })
+    sinks.once('exit', code => { reject(new Error(`the sinks exited (${code})`)) })
+  })
+  return sinks
+}
+
+/** The service as a process with `env`, its open-file limit raised for 5,000 plays' sockets. */
+async function startService (work: string, env: Record<string, string>): Promise<{ server: ChildProcess, url: string }> {
+  const server = spawn('sh', ['-c', `ulimit -n $(ulimit -Hn); exec "${process.execPath}" "${path.join(ROOT, 'dist', 'service', 'server.js')}"`], {
+    env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_LIBRARY: path.join(work, 'library'), PROMPT_PLAYER_MAX_PLAYS: '6000', PROMPT_PLAYER_LOG_LEVEL: 'warn', PROMPT_PLAYER_RATE_LIMIT: '0', ...env },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
+  for (let i = 0; i < 200; i++) {
+    await sleep(50)
+    const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' }).split('\n').find(l => l.includes(`pid=${server.pid},`))
+    const port = ss === undefined ? null : /127\.0\.0\.1:(\d+)/.exec(ss)?.[1]
+    if (port) return { server, url: `http://127.0.0.1:${port}` }
+  }
+  server.kill('SIGKILL')
+  throw new Error('the service did not start')
+}
+
+function ticksOf (stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+/** CPU ticks of the process and of each of its packet threads (named pp-packets-N). */
+function cpu (pid: number): { process: number, threads: number[] } {
+  const threads: Array<[string, number]> = []
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()
+      if (comm.startsWith('pp-packets-')) threads.push([comm, ticksOf(fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'))])
+    } catch {}
+  }
+  return { process: ticksOf(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), threads: threads.sort().map(([, ticks]) => ticks) }
+}
+
+async function metric (url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN)
+}
+
+async function measure (work: string, file: string, config: Config, n: number, windowS: number): Promise<ThreadsRow> {
+  const { server, url } = await startService(work, { PROMPT_PLAYER_PACKET_THREADS: String(config.threads), PROMPT_PLAYER_PACING: config.pacing })
+  try {
+    const put = await fetch(`${url}/v1/prompts/bench`, { method: 'PUT', body: fs.readFileSync(file) })
+    if (put.status !== 201 && put.status !== 200) throw new Error(`upload failed: ${await put.text()}`)
+    const starts: number[] = []
+    const posts: Array<Promise<void>> = []
+    const began = performance.now()
+    for (let i = 0; i < n; i++) {
+      const wait = began + i * 1000 / START_RATE - performance.now()
+      if (wait > 1) await sleep(wait)
+      const sent = performance.now()
+      posts.push(fetch(`${url}/v1/plays`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ target: { host: '127.0.0.1', port: SINK_BASE + 2 * i }, prompts: ['bench'], loop: 0 })
+      }).then(async res => {
+        const body = await res.json() as { id?: string, message?: string }
+        if (body.id === undefined) throw new Error(`play ${i} refused: ${body.message}`)
+        starts.push(performance.now() - sent)
+      }))
+    }
+    await Promise.all(posts)
+    await sleep(2000)
+    const pcap = path.join(work, `capture-${config.name.replace(/\W+/g, '-')}-${n}.pcap`)
+    let tcpdumpOut = ''
+    const capture = spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', String(256 * 1024), '-w', pcap, `udp and src portrange 20000-39999 and dst portrange ${SINK_BASE}-${SINK_BASE + 2 * n}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+    capture.stderr!.on('data', (c: Buffer) => { tcpdumpOut += c.toString() })
+    await sleep(1000)
+    const packetsBefore = await metric(url, 'prompt_player_packets_sent_total')
+    const a = cpu(server.pid!)
+    await sleep(windowS * 1000)
+    const b = cpu(server.pid!)
+    const packetsAfter = await metric(url, 'prompt_player_packets_sent_total')
+    capture.kill('SIGINT')
+    if (capture.exitCode === null) await new Promise(resolve => capture.once('exit', resolve))
+    const skipped = await metric(url, 'prompt_player_packets_skipped_total')
+    const sendErrors = await metric(url, 'prompt_player_send_errors_total')
+    const kernel = kernelGaps(pcap)
+    fs.rmSync(pcap, { force: true })
+    const cpuSeconds = (b.process - a.process) / CLK_TCK
+    return {
+      config: config.name,
+      n,
+      kernel,
+      captureDropped: Number(/(\d+) packets? dropped by kernel/.exec(tcpdumpOut)?.[1] ?? NaN),
+      skipped,
+      sendErrors,
+      cpuPerStreamMinute: cpuSeconds / (n * windowS / 60),
+      cpuPerPacketUs: 1e6 * cpuSeconds / (packetsAfter - packetsBefore),
+      threadCpu: b.threads.map((ticks, i) => (ticks - (a.threads[i] ?? 0)) / CLK_TCK / windowS),
+      startP99: quantile(starts, 0.99)
+    }
+  } finally {
+    server.kill('SIGKILL')
+    await new Promise(resolve => server.once('exit', resolve))
+  }
+}
+
+const FLOOR = `
+import dgram from 'node:dgram'
+const [base, count, total] = process.argv.slice(1).map(Number)
+const sockets = []
+for (let i = 0; i < count; i++) {
+  const s = dgram.createSocket('udp4')
+  await new Promise(r => s.bind(0, '127.0.0.1', r))
+  await new Promise(r => s.connect(base + 2 * i, '127.0.0.1', r))
+  sockets.push(s)
+}
+const packet = Buffer.alloc(172, 0xff)
+const before = process.cpuUsage()
+let sent = 0
+while (sent < total) {
+  for (let i = 0; i < count && sent < total; i++, sent++) sockets[i].send(packet)
+  // Let libuv flush what the kernel could not take at once, as a paced sender does between wakeups.
+  if (sent % 1000 === 0) await new Promise(r => setImmediate(r))
+}
+const used = process.cpuUsage(before)
+console.log(JSON.stringify({ usPerPacket: (used.user + used.system) / sent, systemShare: used.system / (used.user + used.system) }))
+process.exit(0)
+`
+
+/** Node's floor: connected dgram sockets to the same sinks, sent to in a tight loop; CPU per packet. */
+async function nodeFloor (count: number, total: number): Promise<{ usPerPacket: number, systemShare: number }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', FLOOR, String(SINK_BASE), String(count), String(total)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout!.on('data', (c: Buffer) => { out += c.toString() })
+  await new Promise(resolve => child.once('exit', resolve))
+  return JSON.parse(out.trim())
+}
+
+export async function threadsBench (options: { work: string, file: string, counts: number[], windowS: number, rounds: number }): Promise<void> {
+  const configs: Config[] = [
+    { name: '1 thread, timer', threads: 1, pacing: 'timer' },
+    { name: '1 thread, grid', threads: 1, pacing: 'sleep' },
+    { name: '2 threads, grid', threads: 2, pacing: 'sleep' }
+  ]
+  const sinks = await openSinks(Math.max(...options.counts))
+  const rows: ThreadsRow[] = []
+  try {
+    console.error(`packet threads and the grid: ${options.windowS} s windows, ${os.cpus().length} cores, node ${process.version}, sinks that never read, tcpdump on lo`)
+    for (const n of options.counts) {
+      const here = n === 1 ? [...configs, { name: '2 threads, spin', threads: 2, pacing: 'spin' } as Config] : configs
+      for (let round = 0; round < options.rounds; round++) {
+        for (const config of here) {
+          const row = await measure(options.work, options.file, config, n, options.windowS)
+          rows.push(row)
+          console.error(`${config.name} N=${n}: |gap - ptime| p99 ${row.kernel.devP99.toFixed(3)} ms, max ${row.kernel.devMax.toFixed(3)} ms, lost ${row.kernel.lost}, skipped ${row.skipped}`)
+        }
+      }
+    }
+    const floor = await nodeFloor(Math.min(1000, Math.max(...options.counts)), 500_000)
+    printThreads(rows, floor)
+  } finally {
+    sinks.kill('SIGKILL')
+  }
+}
+
+function printThreads (rows: ThreadsRow[], floor: { usPerPacket: number, systemShare: number }): void {
+  const f = (v: number, d = 3): string => Number.isFinite(v) ? v.toFixed(d) : '-'
+  console.log('| sender | N | \\|gap − ptime\\| p50 ms | p99 | p99.9 | max | gap p99 ms | lost (seq) | capture dropped | skipped | CPU s / stream-min | CPU µs / packet | packet threads (share of a core) | start p99 ms |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+  // Rounds of one config and N: the median row by p99.
+  const groups = new Map<string, ThreadsRow[]>()
+  for (const r of rows) groups.set(`${r.config}/${r.n}`, [...(groups.get(`${r.config}/${r.n}`) ?? []), r])
+  for (const group of groups.values()) {
+    const r = [...group].sort((a, b) => a.kernel.devP99 - b.kernel.devP99)[group.length >> 1]!
+    const k = r.kernel
+    console.log(`| ${r.config}${group.length > 1 ? ` (median of ${group.length})` : ''} | ${r.n} | ${f(k.devP50)} | ${f(k.devP99)} | ${f(k.devP999)} | ${f(k.devMax)} | ${f(k.p99, 2)} | ${k.lost} of ${k.packets + k.lost} | ${f(r.captureDropped, 0)} | ${f(r.skipped, 0)} | ${f(r.cpuPerStreamMinute, 4)} | ${f(r.cpuPerPacketUs, 2)} | ${r.threadCpu.map(c => `${(100 * c).toFixed(0)} %`).join(', ')} | ${f(r.startP99, 1)} |`)
+  }
+  console.log()
+  console.log(`Node floor: a tight loop of dgram sends on 1,000 connected sockets to the same sinks costs ${floor.usPerPacket.toFixed(2)} µs of CPU a packet (${(100 * floor.systemShare).toFixed(0)} % of it in the kernel).`)
+  for (const n of new Set(rows.map(r => r.n))) {
+    const two = rows.find(r => r.n === n && r.config === '2 threads, grid')
+    if (two !== undefined && n > 1) console.log(`N=${n}: two threads on the grid cost ${(two.cpuPerPacketUs / floor.usPerPacket).toFixed(1)} × the floor per packet.`)
+  }
+}

@@ -72,8 +72,23 @@ export function rtpPorts (size = 40): { min: number, max: number } {
   return { min, max: min + size - 1 }
 }
 
+/**
+ * The late limit of the tests' engines and servers: none. A shared CI machine stalls a thread
+ * for tens of milliseconds now and then, and a test that checks every packet byte for byte
+ * must see each one, late or not; skipping has its own tests (a stopped process, a fake clock).
+ */
+export const TEST_LATE_LIMIT = 0
+
+/**
+ * Packet threads of the tests' engines and servers: one. Each thread compiles the packet code
+ * from TypeScript as it starts, and with one a thread the suite took 25 % less time; the
+ * threads themselves are tested where they are the subject (test/plays/threads.test.ts, and an
+ * engine on its defaults in test/plays/packet-engine.test.ts).
+ */
+export const TEST_PACKET_THREADS = 1
+
 export async function engine (t: Test, options: Partial<EngineOptions> = {}): Promise<Engine> {
-  const e = await createEngine({ libraryDir: options.libraryDir ?? sampleLibrary(t), rtpPorts: rtpPorts(), ...options })
+  const e = await createEngine({ libraryDir: options.libraryDir ?? sampleLibrary(t), rtpPorts: rtpPorts(), lateLimitPtimes: TEST_LATE_LIMIT, packetThreads: TEST_PACKET_THREADS, ...options })
   t.teardown(() => e.close())
   return e
 }
@@ -81,7 +96,7 @@ export async function engine (t: Test, options: Partial<EngineOptions> = {}): Pr
 /** A real Fastify app on the sample library. `listen` it for real sockets, or `inject`. */
 export async function buildApp (t: Test, options: Partial<EngineOptions> & { maxUploadBytes?: number, tokens?: string[], rateLimit?: number, requestTimeout?: number, overload?: { maxEventLoopDelayMs: number, sampleIntervalMs?: number }, callbacks?: string[], maxPromptsPerPlay?: number, consoleDir?: string } = {}): Promise<FastifyInstance> {
   const { maxUploadBytes, tokens, rateLimit, requestTimeout, overload, callbacks, maxPromptsPerPlay, consoleDir, ...engineOptions } = options
-  const e = await createEngine({ libraryDir: engineOptions.libraryDir ?? sampleLibrary(t), rtpPorts: rtpPorts(), ...engineOptions })
+  const e = await createEngine({ libraryDir: engineOptions.libraryDir ?? sampleLibrary(t), rtpPorts: rtpPorts(), lateLimitPtimes: TEST_LATE_LIMIT, packetThreads: TEST_PACKET_THREADS, ...engineOptions })
   const fastify = Fastify(serverOptions)
   await fastify.register(app, { engine: e, ...(maxUploadBytes === undefined ? {} : { maxUploadBytes }), ...(tokens === undefined ? {} : { tokens }), ...(rateLimit === undefined ? {} : { rateLimit }), ...(requestTimeout === undefined ? {} : { bodyTimeoutMs: requestTimeout }), ...(overload === undefined ? {} : { overload }), ...(callbacks === undefined ? {} : { webhooks: { policy: new CallbackPolicy(callbacks) } }), ...(maxPromptsPerPlay === undefined ? {} : { maxPromptsPerPlay }), ...(consoleDir === undefined ? {} : { consoleDir }) })
   t.teardown(() => fastify.close())

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import type { Test } from 'tap'
-import { ROOT, rtpPorts, sleep } from './index.js'
+import { ROOT, TEST_LATE_LIMIT, TEST_PACKET_THREADS, rtpPorts, sleep } from './index.js'
 
 export const SERVER = path.join(ROOT, 'service', 'server.ts')
 
@@ -28,7 +28,7 @@ export function spawnServer (t: Pick<Test, 'teardown'>, env: Record<string, stri
   // The test runner's own loader flags let the process run the TypeScript source directly.
   const command = [...options.wrapper ?? [], ...(options.plain === true ? ['env', '-u', 'NODE_OPTIONS'] : []), process.execPath, ...execArgv, SERVER]
   const child = spawn(command[0]!, command.slice(1), {
-    env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: `${range.min}-${range.max}`, ...env },
+    env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: `${range.min}-${range.max}`, PROMPT_PLAYER_LATE_LIMIT_PTIMES: String(TEST_LATE_LIMIT), PROMPT_PLAYER_PACKET_THREADS: String(TEST_PACKET_THREADS), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: string[] = []
@@ -40,7 +40,9 @@ export function spawnServer (t: Pick<Test, 'teardown'>, env: Record<string, stri
   return { child, lines, exit }
 }
 
-export async function waitForLine (run: ServerRun, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+// A server run from the TypeScript source compiles it first, on each of its packet threads too:
+// several starting at once on a busy 2-core machine take a while.
+export async function waitForLine (run: ServerRun, pattern: RegExp, timeoutMs = 45_000): Promise<string> {
   const started = Date.now()
   for (;;) {
     const line = run.lines.find(l => pattern.test(l))

@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { ConfigError, ConfigSchema, loadConfig } from '../../service/config.js'
@@ -26,6 +27,9 @@ t.test('defaults are those of the API reference', async t => {
     fetch: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], timeoutMs: 10000, cacheBytes: 268435456 },
     consoleDir: null,
     realtimePriority: 10,
+    packetThreads: os.availableParallelism(),
+    pacing: 'sleep',
+    lateLimitPtimes: 3,
     callbacks: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
     maxPromptsPerPlay: 100,
     rateLimit: 2000,
@@ -39,8 +43,8 @@ t.test('defaults are those of the API reference', async t => {
 })
 
 t.test('values are read and coerced', async t => {
-  const config = loadConfig({ PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: '30000-30099', PROMPT_PLAYER_HOST: '::1', FFMPEG_PATH: '/opt/ffmpeg', PROMPT_PLAYER_CONSOLE_DIR: '/srv/console', PROMPT_PLAYER_OPUS_BITRATE: '64000' })
-  t.match(config, { port: 0, rtpPorts: { min: 30000, max: 30099 }, host: '::1', ffmpegPath: '/opt/ffmpeg', consoleDir: '/srv/console', opusBitrate: 64000 })
+  const config = loadConfig({ PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_RTP_PORTS: '30000-30099', PROMPT_PLAYER_HOST: '::1', FFMPEG_PATH: '/opt/ffmpeg', PROMPT_PLAYER_CONSOLE_DIR: '/srv/console', PROMPT_PLAYER_OPUS_BITRATE: '64000', PROMPT_PLAYER_PACKET_THREADS: '3', PROMPT_PLAYER_PACING: 'spin', PROMPT_PLAYER_LATE_LIMIT_PTIMES: '0' })
+  t.match(config, { port: 0, rtpPorts: { min: 30000, max: 30099 }, host: '::1', ffmpegPath: '/opt/ffmpeg', consoleDir: '/srv/console', opusBitrate: 64000, packetThreads: 3, pacing: 'spin', lateLimitPtimes: 0 })
 })
 
 t.test('a bad value stops startup with a message that names the variable', async t => {
@@ -53,6 +57,9 @@ t.test('a bad value stops startup with a message that names the variable', async
     [{ PROMPT_PLAYER_MAX_PLAYS: '0' }, /PROMPT_PLAYER_MAX_PLAYS must be >= 1/],
     [{ PROMPT_PLAYER_FFMPEG_NICE: '-5' }, /PROMPT_PLAYER_FFMPEG_NICE must be >= 0/],
     [{ PROMPT_PLAYER_OPUS_BITRATE: '510000' }, /PROMPT_PLAYER_OPUS_BITRATE must be <= 256000/],
+    [{ PROMPT_PLAYER_PACKET_THREADS: '0' }, /PROMPT_PLAYER_PACKET_THREADS must be >= 1/],
+    [{ PROMPT_PLAYER_PACING: 'fast' }, /PROMPT_PLAYER_PACING/],
+    [{ PROMPT_PLAYER_LATE_LIMIT_PTIMES: '-1' }, /PROMPT_PLAYER_LATE_LIMIT_PTIMES must be >= 0/],
     [{ PROMPT_PLAYER_LOG_LEVEL: 'loud' }, /PROMPT_PLAYER_LOG_LEVEL/],
     [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/8,pbx.example/24' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "pbx.example\/24" is not a network/],
     [{ PROMPT_PLAYER_ALLOWED_TARGETS: '10.0.0.0/33' }, /PROMPT_PLAYER_ALLOWED_TARGETS: "10.0.0.0\/33" has no valid prefix length \(0-32\)/],

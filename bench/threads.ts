@@ -110,6 +110,8 @@ async function metric (url: string, name: string): Promise<number> {
   return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN)
 }
 
+class NotReached extends Error {}
+
 async function measure (work: string, file: string, config: Config, n: number, windowS: number): Promise<ThreadsRow> {
   const { server, url } = await startService(work, { PROMPT_PLAYER_PACKET_THREADS: String(config.threads), PROMPT_PLAYER_PACING: config.pacing })
   try {
@@ -118,6 +120,10 @@ async function measure (work: string, file: string, config: Config, n: number, w
     const starts: number[] = []
     const posts: Array<Promise<void>> = []
     const began = performance.now()
+    // A sender that cannot keep up cannot start them all: each start may take until the rest
+    // have had their time, then the size is reported as not reached.
+    const deadline = AbortSignal.timeout(n * 1000 / START_RATE + 30_000)
+    let refused = 0
     for (let i = 0; i < n; i++) {
       const wait = began + i * 1000 / START_RATE - performance.now()
       if (wait > 1) await sleep(wait)
@@ -125,18 +131,20 @@ async function measure (work: string, file: string, config: Config, n: number, w
       posts.push(fetch(`${url}/v1/plays`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ target: { host: '127.0.0.1', port: SINK_BASE + 2 * i }, prompts: ['bench'], loop: 0 })
+        body: JSON.stringify({ target: { host: '127.0.0.1', port: SINK_BASE + 2 * i }, prompts: ['bench'], loop: 0 }),
+        signal: deadline
       }).then(async res => {
         const body = await res.json() as { id?: string, message?: string }
         if (body.id === undefined) throw new Error(`play ${i} refused: ${body.message}`)
         starts.push(performance.now() - sent)
-      }))
+      }, () => { refused++ }))
     }
     await Promise.all(posts)
+    if (refused > 0) throw new NotReached(`${config.name}: ${refused} of ${n} plays had not started ${(n / START_RATE + 30).toFixed(0)} s after the first was asked for`)
     await sleep(2000)
     const pcap = path.join(work, `capture-${config.name.replace(/\W+/g, '-')}-${n}.pcap`)
     let tcpdumpOut = ''
-    const capture = spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', String(256 * 1024), '-w', pcap, `udp and src portrange 20000-39999 and dst portrange ${SINK_BASE}-${SINK_BASE + 2 * n}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const capture = spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', String(64 * 1024), '-w', pcap, `udp and src portrange 20000-39999 and dst portrange ${SINK_BASE}-${SINK_BASE + 2 * n}`], { stdio: ['ignore', 'ignore', 'pipe'] })
     capture.stderr!.on('data', (c: Buffer) => { tcpdumpOut += c.toString() })
     await sleep(1000)
     const packetsBefore = await metric(url, 'prompt_player_packets_sent_total')
@@ -209,20 +217,28 @@ export async function threadsBench (options: { work: string, file: string, count
   ]
   const sinks = await openSinks(Math.max(...options.counts))
   const rows: ThreadsRow[] = []
+  const unreached: string[] = []
   try {
     console.error(`packet threads and the grid: ${options.windowS} s windows, ${os.cpus().length} cores, node ${process.version}, sinks that never read, tcpdump on lo`)
     for (const n of options.counts) {
       const here = n === 1 ? [...configs, { name: '2 threads, spin', threads: 2, pacing: 'spin' } as Config] : configs
       for (let round = 0; round < options.rounds; round++) {
         for (const config of here) {
-          const row = await measure(options.work, options.file, config, n, options.windowS)
-          rows.push(row)
-          console.error(`${config.name} N=${n}: |gap - ptime| p99 ${row.kernel.devP99.toFixed(3)} ms, max ${row.kernel.devMax.toFixed(3)} ms, lost ${row.kernel.lost}, skipped ${row.skipped}`)
+          try {
+            const row = await measure(options.work, options.file, config, n, options.windowS)
+            rows.push(row)
+            console.error(`${config.name} N=${n}: |gap - ptime| p99 ${row.kernel.devP99.toFixed(3)} ms, max ${row.kernel.devMax.toFixed(3)} ms, lost ${row.kernel.lost}, skipped ${row.skipped}`)
+          } catch (err) {
+            if (!(err instanceof NotReached)) throw err
+            unreached.push(err.message)
+            console.error(err.message)
+          }
         }
       }
     }
     const floor = await nodeFloor(Math.min(1000, Math.max(...options.counts)), 500_000)
     printThreads(rows, floor)
+    for (const line of unreached) console.log(`Not reached: ${line}.`)
   } finally {
     sinks.kill('SIGKILL')
   }

@@ -20,7 +20,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { PromptPlayerClient } from '../client/index.js'
-import { quantile, sleep } from './stats.js'
+import { listeningUrl, quantile, sleep } from './stats.js'
 import type { Expect, ReceiverReport } from './receiver.js'
 import { kernelGaps, type KernelGaps } from './pcap-gaps.js'
 
@@ -744,14 +744,7 @@ async function main (): Promise<void> {
   })
   let log = ''
   server.stdout!.on('data', (c: Buffer) => { log += c.toString() })
-  // warn level hides the startup line: ask the kernel for the listening port instead.
-  let url = ''
-  for (let i = 0; i < 200 && url === ''; i++) {
-    await sleep(50)
-    const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' }).split('\n').find(l => l.includes(`pid=${server.pid},`))
-    const port = ss === undefined ? null : /127\.0\.0\.1:(\d+)/.exec(ss)?.[1]
-    if (port) url = `http://127.0.0.1:${port}`
-  }
+  const url = await listeningUrl(server.pid!)
   if (url === '') throw new Error(`the service did not start:\n${log}`)
   const put = await fetch(`${url}/v1/prompts/bench`, { method: 'PUT', body: fs.readFileSync(file) })
   if (put.status !== 201) throw new Error(`upload failed: ${await put.text()}`)

@@ -12,14 +12,14 @@
  * and the Node floor: a tight loop of dgram sends to the same sinks, the least CPU a packet
  * can cost from Node.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { setMaxListeners } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { quantile, sleep } from './stats.js'
+import { listeningUrl, quantile, sleep } from './stats.js'
 import { kernelGaps, type KernelGaps } from './pcap-gaps.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -79,12 +79,8 @@ async function startService (work: string, env: Record<string, string>): Promise
     env: { ...process.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_LIBRARY: path.join(work, 'library'), PROMPT_PLAYER_MAX_PLAYS: '6000', PROMPT_PLAYER_LOG_LEVEL: 'warn', PROMPT_PLAYER_RATE_LIMIT: '0', ...env },
     stdio: ['ignore', 'ignore', 'inherit']
   })
-  for (let i = 0; i < 200; i++) {
-    await sleep(50)
-    const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' }).split('\n').find(l => l.includes(`pid=${server.pid},`))
-    const port = ss === undefined ? null : /127\.0\.0\.1:(\d+)/.exec(ss)?.[1]
-    if (port) return { server, url: `http://127.0.0.1:${port}` }
-  }
+  const url = await listeningUrl(server.pid!)
+  if (url !== '') return { server, url }
   server.kill('SIGKILL')
   throw new Error('the service did not start')
 }

@@ -73,9 +73,14 @@ export function portClaims (range: { min: number, max: number }): SharedArrayBuf
   return new SharedArrayBuffer((1 + portSlots(range)) * Int32Array.BYTES_PER_ELEMENT)
 }
 
-/** Even ports in the range: RTP's (RFC 3550 §11). */
+/** The first even port of the range: RTP's (RFC 3550 §11). */
+export function firstRtpPort (range: { min: number }): number {
+  return range.min % 2 === 0 ? range.min : range.min + 1
+}
+
+/** Even ports in the range. */
 export function portSlots (range: { min: number, max: number }): number {
-  const first = range.min % 2 === 0 ? range.min : range.min + 1
+  const first = firstRtpPort(range)
   return first > range.max ? 0 : Math.floor((range.max - first) / 2) + 1
 }
 

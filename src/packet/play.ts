@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:dgram'
 import { CODECS, silencePayload, type Codec, type Ptime } from '../common/codecs.js'
+import { ENGINE_DEFAULTS } from '../common/defaults.js'
 import { PACKET_RING, RtpStream } from './rtp-packetizer.js'
 import { largestPayload } from './prompt-audio.js'
 import type { Scheduler, Task } from './scheduler.js'
@@ -155,7 +156,7 @@ export class Play implements Task {
     for (let i = 0, at = 0; i < this.frameLists.length; at += this.frameLists[i]!.length, i++) this.listStarts.push(at)
     this.loop = options.loop ?? 1
     this.pauseMode = options.pauseMode ?? 'silence'
-    const lateLimit = options.lateLimitPtimes ?? 3
+    const lateLimit = options.lateLimitPtimes ?? ENGINE_DEFAULTS.lateLimitPtimes
     this.lateLimitMs = lateLimit > 0 ? lateLimit * options.ptimeMs : Infinity
     const codec = options.codec ?? 'PCMU'
     this.silence = silencePayload(codec, options.ptimeMs)

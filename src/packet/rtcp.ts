@@ -17,10 +17,6 @@
  * held it.
  */
 import { performance } from 'node:perf_hooks'
-import type { RtcpMode } from '../common/schemas.js'
-
-/** A PlayRequest's `rtcp`. */
-export type { RtcpMode }
 
 const SR = 200
 const RR = 201

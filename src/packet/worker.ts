@@ -10,7 +10,7 @@ import os from 'node:os'
 import { isIP } from 'node:net'
 import { parentPort, workerData } from 'node:worker_threads'
 import { EngineError } from '../common/errors.js'
-import { countersOf, portSlots, type FromWorker, type StartPlay, type Started, type ToWorker, type WorkerSetup } from '../common/protocol.js'
+import { countersOf, firstRtpPort, portSlots, type FromWorker, type StartPlay, type Started, type ToWorker, type WorkerSetup } from '../common/protocol.js'
 import { Play } from './play.js'
 import type { Endpoint } from '../common/schemas.js'
 import { PromptAudio } from './prompt-audio.js'
@@ -62,7 +62,7 @@ const scheduler = new Scheduler(systemClock(setup.pacing), new LatenessStats(set
 const prompts = new Map<number, PromptAudio>()
 const plays = new Map<string, Play>()
 const { min, max } = setup.rtpPorts
-const firstPort = evenAtLeast(min)
+const firstPort = firstRtpPort(setup.rtpPorts)
 const slots = portSlots(setup.rtpPorts)
 /** Index 0: the cursor; 1 + i: the claim on port firstPort + 2i (0 free, else a thread's index + 1). */
 const claims = new Int32Array(setup.ports)
@@ -230,8 +230,4 @@ async function connect (socket: dgram.Socket, port: number, host: string): Promi
       resolve()
     })
   })
-}
-
-function evenAtLeast (n: number): number {
-  return n % 2 === 0 ? n : n + 1
 }

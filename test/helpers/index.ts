@@ -2,7 +2,7 @@
  * Shared test parts, all real: sample prompts from the committed library, temporary libraries,
  * engines and Fastify apps, UDP receivers on 127.0.0.1, and ffmpeg as the reference decoder.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import dgram from 'node:dgram'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -291,4 +291,22 @@ export async function waitUntil (check: () => boolean | Promise<boolean>, what: 
 /** A prompt's payloads at a codec and ptime, sliced as the packet thread slices them. */
 export function framesOf (prompt: Prompt, codec: Codec, ptimeMs: Ptime): readonly Buffer[] {
   return new PromptAudio(prompt.audio).frames(codec, ptimeMs)
+}
+
+/**
+ * Node with the test runner's own flags (so it runs TypeScript) on `args`, under `wrapper` when
+ * given (`unshare -n`), killed after `timeoutMs`: its exit code, and what it printed on each
+ * stream.
+ */
+export async function runNode (args: string[], options: { wrapper?: string[], timeoutMs?: number } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const command = [...options.wrapper ?? [], process.execPath, ...process.execArgv, ...args]
+  const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
+  const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
+  clearTimeout(timer)
+  return { code, stdout, stderr }
 }

@@ -3,21 +3,14 @@
  * inherit --input-type, which Node refuses for a file), and the failure of a thread that cannot
  * start, said once and clearly instead of a new thread started again and again.
  */
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { ROOT, sampleLibrary, tempDir } from '../helpers/index.js'
+import { ROOT, runNode, sampleLibrary, tempDir } from '../helpers/index.js'
 
 async function node (args: string[]): Promise<{ code: number | null, out: string }> {
-  const child = spawn(process.execPath, [...process.execArgv, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { out += c.toString() })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-  const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
-  clearTimeout(timer)
-  return { code, out }
+  const { code, stdout, stderr } = await runNode(args)
+  return { code, out: stdout + stderr }
 }
 
 const script = (library: string): string => `

@@ -51,6 +51,12 @@ export const ConfigSchema = Type.Object({
   PROMPT_PLAYER_REQUEST_TIMEOUT_MS: Type.Integer({ default: SERVICE_DEFAULTS.requestTimeoutMs, minimum: 1000 }),
   PROMPT_PLAYER_MAX_CONNECTIONS: Type.Integer({ default: 0, minimum: 0 }),
   PROMPT_PLAYER_REDIS_URL: Type.String({ default: '' }),
+  PROMPT_PLAYER_REDIS_SENTINELS: Type.String({ default: '' }),
+  PROMPT_PLAYER_REDIS_MASTER: Type.String({ default: '' }),
+  PROMPT_PLAYER_REDIS_PASSWORD: Type.String({ default: '' }),
+  /** Absent: 1 under Sentinel, 0 with a URL. */
+  PROMPT_PLAYER_REDIS_WAIT_REPLICAS: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 })),
+  PROMPT_PLAYER_REDIS_WAIT_MS: Type.Integer({ default: 1000, minimum: 10, maximum: 60000 }),
   PROMPT_PLAYER_INSTANCE_ID: Type.String({ default: '', pattern: '^[A-Za-z0-9._:-]{0,100}$' }),
   PROMPT_PLAYER_ADVERTISE_URL: Type.String({ default: '' }),
   PROMPT_PLAYER_REDIS_KEEP_SOURCE: Type.Boolean({ default: true }),
@@ -99,7 +105,10 @@ export const OPTION_VARIABLES: Readonly<Record<string, keyof typeof ConfigSchema
   packetThreads: 'PROMPT_PLAYER_PACKET_THREADS',
   pacing: 'PROMPT_PLAYER_PACING',
   lateLimitPtimes: 'PROMPT_PLAYER_LATE_LIMIT_PTIMES',
-  redisUrl: 'PROMPT_PLAYER_REDIS_URL'
+  redisUrl: 'PROMPT_PLAYER_REDIS_URL',
+  sentinels: 'PROMPT_PLAYER_REDIS_SENTINELS',
+  waitReplicas: 'PROMPT_PLAYER_REDIS_WAIT_REPLICAS',
+  waitMs: 'PROMPT_PLAYER_REDIS_WAIT_MS'
 }
 
 /** An engine message with each option it names replaced by that option's variable. */
@@ -153,13 +162,23 @@ export interface Config {
   requestTimeoutMs: number
   /** HTTP connections at once; 0: from the open-file limit, keeping descriptors for the plays. */
   maxConnections: number
-  /** A pool of instances on this Redis, or null: one instance on its own library directory. */
-  pool: { redisUrl: string, keepSource: boolean } | null
+  /** A pool of instances on this Redis (by URL, or through Sentinel), or null: one instance on its own library directory. */
+  pool: PoolConfig | null
   /** This instance's id ('' : the host name and port). */
   instanceId: string
   /** Where other instances of the pool reach this one ('' : from the host and port). */
   advertiseUrl: string
   maxEventLoopDelayMs: number
+}
+
+export interface PoolConfig {
+  redisUrl?: string
+  sentinels?: Array<{ host: string, port: number }>
+  master?: string
+  password?: string
+  waitReplicas?: number
+  waitMs: number
+  keepSource: boolean
 }
 
 export class ConfigError extends Error {
@@ -216,11 +235,49 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     rateLimit: parsed.PROMPT_PLAYER_RATE_LIMIT,
     requestTimeoutMs: parsed.PROMPT_PLAYER_REQUEST_TIMEOUT_MS,
     maxConnections: parsed.PROMPT_PLAYER_MAX_CONNECTIONS,
-    pool: parsed.PROMPT_PLAYER_REDIS_URL === '' ? null : { redisUrl: redisUrl(parsed.PROMPT_PLAYER_REDIS_URL), keepSource: parsed.PROMPT_PLAYER_REDIS_KEEP_SOURCE },
+    pool: poolConfig(parsed),
     instanceId: parsed.PROMPT_PLAYER_INSTANCE_ID,
     advertiseUrl: httpUrl(parsed.PROMPT_PLAYER_ADVERTISE_URL, 'PROMPT_PLAYER_ADVERTISE_URL'),
     maxEventLoopDelayMs: parsed.PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS
   }
+}
+
+/** The pool's store: a URL, or Sentinels and the master's name; never both. */
+function poolConfig (parsed: Env): PoolConfig | null {
+  const url = parsed.PROMPT_PLAYER_REDIS_URL
+  const sentinels = parsed.PROMPT_PLAYER_REDIS_SENTINELS.trim()
+  const master = parsed.PROMPT_PLAYER_REDIS_MASTER.trim()
+  const common = {
+    keepSource: parsed.PROMPT_PLAYER_REDIS_KEEP_SOURCE,
+    waitMs: parsed.PROMPT_PLAYER_REDIS_WAIT_MS,
+    ...(parsed.PROMPT_PLAYER_REDIS_WAIT_REPLICAS === undefined ? {} : { waitReplicas: parsed.PROMPT_PLAYER_REDIS_WAIT_REPLICAS })
+  }
+  if (url !== '' && (sentinels !== '' || master !== '')) {
+    throw new ConfigError('invalid configuration: set either PROMPT_PLAYER_REDIS_URL (one Redis) or PROMPT_PLAYER_REDIS_SENTINELS with PROMPT_PLAYER_REDIS_MASTER (Redis under Sentinel), not both')
+  }
+  if (url !== '') {
+    if (parsed.PROMPT_PLAYER_REDIS_PASSWORD !== '') throw new ConfigError('invalid configuration: PROMPT_PLAYER_REDIS_PASSWORD is for Sentinel\'s master and replicas; with PROMPT_PLAYER_REDIS_URL put the password in the URL (redis://:password@host:port/db)')
+    return { redisUrl: redisUrl(url), ...common }
+  }
+  if (sentinels === '' && master === '') return null
+  if (sentinels === '') throw new ConfigError(`invalid configuration: PROMPT_PLAYER_REDIS_MASTER is "${master}" but PROMPT_PLAYER_REDIS_SENTINELS is empty; give the Sentinels as host:port,host:port, e.g. 10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379`)
+  if (master === '') throw new ConfigError('invalid configuration: PROMPT_PLAYER_REDIS_SENTINELS is set but PROMPT_PLAYER_REDIS_MASTER is empty; give the name the Sentinels monitor the master under (their "sentinel monitor <name> ..." line), e.g. mymaster')
+  return {
+    sentinels: sentinels.split(',').map(entry => sentinelAddress(entry.trim())),
+    master,
+    ...(parsed.PROMPT_PLAYER_REDIS_PASSWORD === '' ? {} : { password: parsed.PROMPT_PLAYER_REDIS_PASSWORD }),
+    ...common
+  }
+}
+
+/** host:port, [v6]:port, or a host alone (Sentinel's port, 26379). */
+function sentinelAddress (entry: string): { host: string, port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+))(?::(\d{1,5}))?$/.exec(entry)
+  const port = match?.[3] === undefined ? 26379 : Number(match[3])
+  if (match === null || port < 1 || port > 65535) {
+    throw new ConfigError(`invalid configuration: PROMPT_PLAYER_REDIS_SENTINELS has "${entry}"; give each Sentinel as host:port (an IPv6 address in brackets, [::1]:26379), separated by commas`)
+  }
+  return { host: match[1] ?? match[2]!, port }
 }
 
 function redisUrl (text: string): string {

@@ -23,7 +23,7 @@ import type { LatenessStats } from './common/lateness.js'
 import type { Pacing } from './common/protocol.js'
 import { PlayManager } from './plays/play-manager.js'
 import { LocalPlayRecord, type PlayRecord } from './plays/play-record.js'
-import { RedisPool, type Pool } from './pool/pool.js'
+import { RedisPool, type Pool, type PoolOptions } from './pool/pool.js'
 
 export interface EngineOptions {
   /** The prompt library directory (created when missing), or another storage. */
@@ -82,7 +82,7 @@ export interface EngineOptions {
    * shared (instead of `libraryDir`, `storage`, `playRecord`, `eventLog`). Call `engine.join`
    * once this instance answers at an address.
    */
-  pool?: { redisUrl: string, keepSource?: boolean, lostAfterMs?: number }
+  pool?: Pick<PoolOptions, 'redisUrl' | 'sentinels' | 'master' | 'password' | 'waitReplicas' | 'waitMs' | 'keepSource' | 'lostAfterMs'>
   /** Where the pool's background errors go (a lost Redis, a failed write). */
   onPoolError?: (err: unknown, what: string) => void
 }

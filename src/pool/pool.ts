@@ -1,20 +1,36 @@
 /**
- * A pool of instances on one Redis: the library (RedisStorage), the record of plays and the
- * registry of instances (RedisPlayRecord), and the events (RedisEventLog), each behind the
- * engine's seam. Four connections: commands (fail at once while Redis is away, so calls
- * answer 503), the library's subscriber, the event writer and the stream reader (these wait
- * for Redis and carry on when it is back).
+ * A pool of instances on one Redis (by URL, or the master Sentinel names): the library
+ * (RedisStorage), the record of plays and the registry of instances (RedisPlayRecord), and the
+ * events (RedisEventLog), each behind the engine's seam. Five connections: commands and the
+ * library's writes (these fail at once while Redis is away, so calls answer 503; the library's
+ * have one of their own because WAIT blocks its connection), the library's subscriber, the
+ * event writer and the stream reader (these wait for Redis and carry on when it is back). With
+ * replicas to wait for under Sentinel, the stream reader reads a replica: an event is handed
+ * to anyone only once it would survive a failover.
  */
 import type { Redis } from 'ioredis'
 import { EngineError } from '../common/errors.js'
 import { RedisEventLog } from './redis-event-log.js'
 import { RedisPlayRecord, type PoolInstance } from './redis-play-record.js'
 import { RedisStorage } from './redis-storage.js'
-import { connect, redacted } from './redis.js'
+import { connect, describe, optionOf, type RedisTarget } from './redis.js'
 
 export interface PoolOptions {
-  /** redis://[:password@]host:port/db */
-  redisUrl: string
+  /** redis://[:password@]host:port/db; or give `sentinels` and `master`. */
+  redisUrl?: string
+  /** Sentinels to ask where the master named `master` is. */
+  sentinels?: ReadonlyArray<{ host: string, port: number }>
+  master?: string
+  /** The master's and replicas' password, under Sentinel (a URL carries its own). */
+  password?: string
+  /**
+   * Replicas that must acknowledge a library write (upload, replace, delete) before it is
+   * answered (WAIT); with fewer within `waitMs`, it is taken back and refused. Default: 1
+   * under Sentinel, 0 with a URL.
+   */
+  waitReplicas?: number
+  /** How long a library write waits for its replicas (default 1000 ms). */
+  waitMs?: number
   /** This instance's id in the pool. */
   instance: string
   /** Keep uploaded bytes in Redis beside the G.711 (default true). */
@@ -53,12 +69,12 @@ export class RedisPool implements Pool {
   private readonly connections: Redis[]
   private readonly command: Redis
 
-  private constructor (options: PoolOptions, connections: { command: Redis, subscriber: Redis, writer: Redis, reader: Redis }) {
-    this.location = redacted(options.redisUrl)
+  private constructor (options: PoolOptions, location: string, durability: { replicas: number, timeoutMs: number }, connections: { command: Redis, library: Redis, subscriber: Redis, writer: Redis, reader: Redis }) {
+    this.location = location
     this.instance = options.instance
     this.command = connections.command
     this.connections = Object.values(connections)
-    this.storage = new RedisStorage(connections.command, connections.subscriber, { location: this.location, keepSource: options.keepSource ?? true })
+    this.storage = new RedisStorage(connections.command, connections.subscriber, { location: this.location, keepSource: options.keepSource ?? true, writer: connections.library, durability })
     this.plays = new RedisPlayRecord(connections.command, {
       instance: options.instance,
       location: this.location,
@@ -72,13 +88,18 @@ export class RedisPool implements Pool {
 
   /** Connects; throws STORE_UNAVAILABLE, saying where and why, when Redis cannot be reached. */
   static async connect (options: PoolOptions): Promise<RedisPool> {
-    const location = redacted(options.redisUrl)
+    const target = targetOf(options)
+    const location = describe(target)
+    const option = optionOf(location)
+    const sentinel = !('url' in target)
+    const durability = { replicas: options.waitReplicas ?? (sentinel ? 1 : 0), timeoutMs: options.waitMs ?? 1000 }
     const name = `prompt-player:${options.instance}`
     const connections = {
-      command: connect(options.redisUrl, 'command', name),
-      subscriber: connect(options.redisUrl, 'waiting', `${name}:library`),
-      writer: connect(options.redisUrl, 'waiting', `${name}:events`),
-      reader: connect(options.redisUrl, 'waiting', `${name}:stream`)
+      command: connect(target, 'command', name),
+      library: connect(target, 'command', `${name}:writes`),
+      subscriber: connect(target, 'waiting', `${name}:library`),
+      writer: connect(target, 'waiting', `${name}:events`),
+      reader: connect(target, 'waiting', `${name}:stream`, sentinel && durability.replicas > 0 ? 'slave' : 'master')
     }
     const timeoutMs = options.connectTimeoutMs ?? 5000
     // What the socket said (ECONNREFUSED, ENOTFOUND, NOAUTH): connect() itself may only say
@@ -98,9 +119,12 @@ export class RedisPool implements Pool {
     } catch (err) {
       for (const redis of Object.values(connections)) redis.disconnect()
       const why = cause ?? (err as Error)
-      throw new EngineError('STORE_UNAVAILABLE', `cannot reach the pool's Redis at ${location}: ${why.message}; start it, or fix redisUrl`, { cause: why, options: ['redisUrl'] })
+      const replica = sentinel && durability.replicas > 0 && connections.reader.status !== 'ready' && connections.command.status === 'ready'
+        ? ' (the master answers, but Sentinel names no replica to read events from: start one, or set waitReplicas to 0)'
+        : ''
+      throw new EngineError('STORE_UNAVAILABLE', `cannot reach the pool's Redis at ${location}${replica}: ${why.message}; start it, or fix ${option}`, { cause: why, options: [option, 'waitReplicas'] })
     }
-    const pool = new RedisPool(options, connections)
+    const pool = new RedisPool(options, location, durability, connections)
     await pool.events.start()
     return pool
   }
@@ -131,4 +155,12 @@ export class RedisPool implements Pool {
       await redis.quit().catch(() => redis.disconnect())
     }))
   }
+}
+
+function targetOf (options: PoolOptions): RedisTarget {
+  if (options.redisUrl !== undefined && options.sentinels === undefined) return { url: options.redisUrl }
+  if (options.redisUrl === undefined && options.sentinels !== undefined && options.sentinels.length > 0 && options.master !== undefined && options.master !== '') {
+    return { sentinels: options.sentinels, master: options.master, ...(options.password === undefined ? {} : { password: options.password }) }
+  }
+  throw new TypeError('a pool needs either redisUrl, or sentinels (at least one) with the master\'s name; not both')
 }

@@ -5,6 +5,11 @@
  * connection of its own) and hands each event to its subscribers (the SSE streams): they see
  * the events of every instance's plays. An event appended while Redis is out of reach waits in
  * the connection's queue and is written when it is back.
+ *
+ * Under Sentinel with replicas to wait for, the reader reads a replica: Sentinel promotes the
+ * replica that has the most, so an event handed to anyone is still there after a failover. A
+ * reader that resumes is sent what it missed only up to the last event this instance read;
+ * the rest reaches it as they are read, so it too gets nothing a failover could take back.
  */
 import type { Redis } from 'ioredis'
 import type { EventLog, LoggedEvent, Missed } from '../events/event-log.js'
@@ -29,6 +34,8 @@ export class RedisEventLog implements EventLog {
   private readonly listeners = new Set<(logged: LoggedEvent) => void>()
   private closed = false
   private reading: Promise<void> | null = null
+  /** The id of the last event read: what a resuming reader is sent up to. */
+  private lastRead = '0-0'
 
   constructor (command: Redis, writer: Redis, reader: Redis, options: RedisEventLogOptions) {
     this.command = command
@@ -52,13 +59,15 @@ export class RedisEventLog implements EventLog {
   /** Starts reading the stream from its end: events appended from now on reach the subscribers. */
   async start (): Promise<void> {
     const last = await this.reader.xrevrange(KEYS.events, '+', '-', 'COUNT', 1)
-    this.reading = this.read(last[0]?.[0] ?? '0-0')
+    this.lastRead = last[0]?.[0] ?? '0-0'
+    this.reading = this.read(this.lastRead)
   }
 
   async since (lastId: string): Promise<Missed> {
     if (!STREAM_ID.test(lastId)) return { kind: 'foreign' }
     try {
-      const entries = await this.command.xrange(KEYS.events, `(${lastId}`, '+', 'COUNT', this.retained)
+      const upTo = this.lastRead
+      const entries = compareIds(upTo, lastId) > 0 ? await this.command.xrange(KEYS.events, `(${lastId}`, upTo, 'COUNT', this.retained) : []
       const info = await this.command.call('XINFO', 'STREAM', KEYS.events) as unknown[]
       const deleted = String(fieldOf(info, 'max-deleted-entry-id') ?? '0-0')
       // Trimmed entries after the reader's id: some of what it missed is gone.
@@ -84,6 +93,7 @@ export class RedisEventLog implements EventLog {
         for (const [, entries] of result ?? []) {
           for (const [id, fields] of entries) {
             last = id
+            this.lastRead = id
             const event = logged(id, fields)
             for (const listener of this.listeners) listener(event)
           }

@@ -10,6 +10,12 @@
  * or not at all, and another instance never reads half a prompt. Media is named by the
  * source's hash, so the same audio under two names is stored once, as on disk. Transcoding
  * stays on the instance that received the upload: it stages files locally for ffmpeg.
+ *
+ * Replication is asynchronous, so a write the master took can die with it. With replicas to
+ * wait for, a commit or a remove is answered only once that many replicas acknowledged it
+ * (WAIT); when fewer did within the time, it is taken back by a script of its own (the
+ * description as it was, the media fields it added) and refused: a 201 is never lost in a
+ * failover, and a refusal leaves the library as it was.
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
@@ -28,12 +34,34 @@ const field = (rendition: Rendition): string => rendition.toLowerCase()
 
 // KEYS: library, media:<sha>. ARGV: name, info, replace (1/0), source ('' when not kept), then
 // field, value pairs of the renditions. A rendition stored already (same source) is kept.
+// Returns {0} when the name is taken, else {1, the description it replaced or '', the media
+// fields it added...}: what taking it back needs.
 const COMMIT = `
-if ARGV[3] == '0' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-for i = 5, #ARGV, 2 do redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
-if ARGV[4] ~= '' then redis.call('HSETNX', KEYS[2], 'source', ARGV[4]) end
+if ARGV[3] == '0' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {0} end
+local added = {}
+for i = 5, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then added[#added + 1] = ARGV[i] end
+end
+if ARGV[4] ~= '' and redis.call('HSETNX', KEYS[2], 'source', ARGV[4]) == 1 then added[#added + 1] = 'source' end
+local previous = redis.call('HGET', KEYS[1], ARGV[1]) or ''
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PUBLISH', KEYS[1], ARGV[1])
+return {1, previous, unpack(added)}`
+
+// KEYS: library, media:<sha>. ARGV: name, the description committed, the one it replaced or
+// '', sha, then the media fields the commit added. Puts the description back unless another
+// write changed it meanwhile, and drops the added fields unless a description names the media.
+const UNDO_COMMIT = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+  redis.call('PUBLISH', KEYS[1], ARGV[1])
+end
+if #ARGV > 4 then
+  for _, info in ipairs(redis.call('HVALS', KEYS[1])) do
+    if string.find(info, ARGV[4], 1, true) then return 1 end
+  end
+  for i = 5, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end
+end
 return 1`
 
 // KEYS: media:<sha>. ARGV: field, value. Only beside the other renditions: media dropped meanwhile stays dropped.
@@ -41,11 +69,17 @@ const ADD_RENDITION = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])`
 
-// KEYS: library. ARGV: name.
+// KEYS: library. ARGV: name. Returns the description removed (nil when there was none).
 const REMOVE = `
-local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('PUBLISH', KEYS[1], ARGV[1])
-return removed`
+return previous`
+
+// KEYS: library. ARGV: name, the description removed. Back, unless the name was taken meanwhile.
+const UNDO_REMOVE = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then redis.call('PUBLISH', KEYS[1], ARGV[1]) end
+return 1`
 
 // KEYS: library, media:<sha>. ARGV: sha. Frees the media only when no description names it.
 const DROP_MEDIA = `
@@ -61,11 +95,17 @@ export interface RedisStorageOptions {
   keepSource: boolean
   /** A directory for uploads being transcoded on this instance. */
   stagingDir?: string
+  /** The connection commits and removes go on, and WAIT after them (default: the command one). */
+  writer?: Redis
+  /** Replicas that must acknowledge a commit or a remove, and for how long to wait (default none). */
+  durability?: { replicas: number, timeoutMs: number }
 }
 
 export class RedisStorage implements LibraryStorage {
   readonly location: string
   private readonly redis: Redis
+  private readonly writer: Redis
+  private readonly durability: { replicas: number, timeoutMs: number }
   private readonly subscriber: Redis
   private readonly keepSource: boolean
   private readonly stagingDir: string
@@ -74,6 +114,8 @@ export class RedisStorage implements LibraryStorage {
 
   constructor (redis: Redis, subscriber: Redis, options: RedisStorageOptions) {
     this.redis = redis
+    this.writer = options.writer ?? redis
+    this.durability = options.durability ?? { replicas: 0, timeoutMs: 0 }
     this.subscriber = subscriber
     this.location = options.location
     this.keepSource = options.keepSource
@@ -120,17 +162,41 @@ export class RedisStorage implements LibraryStorage {
         this.keepSource ? fs.readFile(staged.source) : Promise.resolve(Buffer.alloc(0))
       ])
       const fields = (Object.entries(audio) as Array<[Rendition, Buffer]>).flatMap(([rendition, bytes]) => [field(rendition), bytes])
-      const done = await this.run(async () => await this.redis.eval(COMMIT, 2, KEYS.library, KEYS.media(staged.sha256), info.name, JSON.stringify(info), options.replace ? '1' : '0', source, ...fields))
-      if (done === 0) {
+      const description = JSON.stringify(info)
+      const reply = await this.run(async () => await this.writer.eval(COMMIT, 2, KEYS.library, KEYS.media(staged.sha256), info.name, description, options.replace ? '1' : '0', source, ...fields)) as [number, string?, ...string[]]
+      if (reply[0] === 0) {
         throw new EngineError('PROMPT_EXISTS', `a prompt named "${info.name}" was stored meanwhile (by another instance); upload with replace (PUT) to replace it, or delete it first`)
       }
+      const [, previous = '', ...added] = reply
+      await this.acknowledged(`"${info.name}"`, async () => await this.writer.eval(UNDO_COMMIT, 2, KEYS.library, KEYS.media(staged.sha256), info.name, description, previous, staged.sha256, ...added))
     } finally {
       await this.discard(staged)
     }
   }
 
   async remove (name: string): Promise<void> {
-    await this.run(async () => await this.redis.eval(REMOVE, 1, KEYS.library, name))
+    const previous = await this.run(async () => await this.writer.eval(REMOVE, 1, KEYS.library, name)) as string | null
+    if (previous === null) return
+    await this.acknowledged(`the delete of "${name}"`, async () => await this.writer.eval(UNDO_REMOVE, 1, KEYS.library, name, previous))
+  }
+
+  /**
+   * Waits for the replicas to acknowledge the last write on the writer connection (WAIT). When
+   * fewer do in time, the write is taken back (`undo`) and STORE_UNAVAILABLE is thrown.
+   */
+  private async acknowledged (what: string, undo: () => Promise<unknown>): Promise<void> {
+    const { replicas, timeoutMs } = this.durability
+    if (replicas === 0) return
+    let acknowledged: number
+    try {
+      acknowledged = await this.writer.wait(replicas, timeoutMs)
+    } catch (err) {
+      await undo().catch(() => {})
+      throw storeUnavailable(this.location, err)
+    }
+    if (acknowledged >= replicas) return
+    await undo().catch(() => {})
+    throw new EngineError('STORE_UNAVAILABLE', `the pool's Redis master at ${this.location} took ${what}, but ${acknowledged} of the ${replicas} replica${replicas === 1 ? '' : 's'} it must reach acknowledged it within ${timeoutMs} ms (waitReplicas, waitMs): it was taken back rather than answered while a failover could lose it; the library is as it was. Retry once a replica is back`, { options: ['waitReplicas', 'waitMs'] })
   }
 
   async dropMedia (sha256: string): Promise<void> {

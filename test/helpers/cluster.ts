@@ -1,8 +1,8 @@
 /**
  * A real pool on this machine, for the pool drills: Debian's redis-server on a free port in a
- * temporary directory (append-only file on), prompt-player instances as real server processes
- * pointed at it, and HAProxy with deploy/haproxy.cfg in front. Everything is stopped at the
- * end of the test.
+ * temporary directory (append-only file on), or a master, replicas and Debian's redis-sentinel
+ * watching them; prompt-player instances as real server processes pointed at it, and HAProxy
+ * with deploy/haproxy.cfg in front. Everything is stopped at the end of the test.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
@@ -39,17 +39,20 @@ async function waitForPort (port: number, timeoutMs = 10_000): Promise<void> {
 export class RedisServer {
   readonly port: number
   readonly dir: string
+  private readonly args: string[]
   private child: ChildProcess | null = null
 
-  constructor (port: number, dir: string) {
+  constructor (port: number, dir: string, args: string[] = []) {
     this.port = port
     this.dir = dir
+    this.args = args
   }
 
   get url (): string { return `redis://127.0.0.1:${this.port}/0` }
 
-  static async start (t: T): Promise<RedisServer> {
-    const redis = new RedisServer(await freePort(), tempDir(t, 'prompt-player-redis-'))
+  /** A Redis with its append-only file; `args` are more of redis-server's options (`--replicaof`, `--requirepass`). */
+  static async start (t: T, args: string[] = []): Promise<RedisServer> {
+    const redis = new RedisServer(await freePort(), tempDir(t, 'prompt-player-redis-'), args)
     t.teardown(async () => { await redis.stop() })
     await redis.start()
     return redis
@@ -57,8 +60,13 @@ export class RedisServer {
 
   /** Starts (again) on the same port and directory: with its append-only file, it has its data back. */
   async start (): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--save', '', '--protected-mode', 'yes'], { stdio: 'ignore' })
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--save', '', '--protected-mode', 'yes', ...this.args], { stdio: 'ignore' })
     await waitForPort(this.port)
+  }
+
+  /** SIGSTOP / SIGCONT: the process is there (its sockets open) but answers nothing. */
+  signal (signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.child?.kill(signal)
   }
 
   /** Stops it the hard way (SIGKILL): what it had written to its append-only file is all it keeps. */
@@ -72,6 +80,54 @@ export class RedisServer {
   }
 }
 
+/** Debian's redis-sentinel on a free port, watching the master named `name`. */
+export class Sentinel {
+  readonly port: number
+  private readonly child: ChildProcess
+
+  private constructor (port: number, child: ChildProcess) {
+    this.port = port
+    this.child = child
+  }
+
+  static async start (t: T, name: string, master: RedisServer, options: { downAfterMs: number, password?: string }): Promise<Sentinel> {
+    const port = await freePort()
+    const dir = tempDir(t, 'prompt-player-sentinel-')
+    // Sentinel rewrites its configuration file as it learns the replicas and the other Sentinels.
+    const conf = path.join(dir, 'sentinel.conf')
+    fs.writeFileSync(conf, [
+      `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${master.port} 2`,
+      `sentinel down-after-milliseconds ${name} ${options.downAfterMs}`,
+      `sentinel failover-timeout ${name} 10000`,
+      ...(options.password === undefined ? [] : [`sentinel auth-pass ${name} ${options.password}`])
+    ].join('\n') + '\n')
+    const child = spawn('redis-sentinel', [conf], { stdio: 'ignore' })
+    t.teardown(() => { child.kill('SIGKILL') })
+    await waitForPort(port)
+    return new Sentinel(port, child)
+  }
+}
+
+/**
+ * A master, replicas and three Sentinels (quorum 2), all with one password: what three boxes
+ * with a Redis and a Sentinel each would run. `env` points prompt-player at it.
+ */
+export async function startSentinelSet (t: T, options: { replicas?: number, downAfterMs?: number } = {}): Promise<{ master: RedisServer, replicas: RedisServer[], sentinels: Sentinel[], password: string, env: Record<string, string> }> {
+  const password = 'pool-secret'
+  const auth = ['--requirepass', password, '--masterauth', password]
+  const master = await RedisServer.start(t, auth)
+  const replicas = await Promise.all(Array.from({ length: options.replicas ?? 2 }, async () => await RedisServer.start(t, [...auth, '--replicaof', '127.0.0.1', String(master.port)])))
+  const sentinels = await Promise.all([0, 1, 2].map(async () => await Sentinel.start(t, 'pp', master, { downAfterMs: options.downAfterMs ?? 2000, password })))
+  return {
+    master,
+    replicas,
+    sentinels,
+    password,
+    env: { PROMPT_PLAYER_REDIS_SENTINELS: sentinels.map(s => `127.0.0.1:${s.port}`).join(','), PROMPT_PLAYER_REDIS_MASTER: 'pp', PROMPT_PLAYER_REDIS_PASSWORD: password }
+  }
+}
+
 export interface Instance {
   id: string
   url: string
@@ -79,9 +135,10 @@ export interface Instance {
   run: ServerRun
 }
 
-export async function startInstance (t: T, redis: RedisServer, id: string, env: Record<string, string> = {}): Promise<Instance> {
+/** An instance on this Redis, or on the store `env` names (`PROMPT_PLAYER_REDIS_SENTINELS`, ...). */
+export async function startInstance (t: T, redis: RedisServer | null, id: string, env: Record<string, string> = {}): Promise<Instance> {
   const port = await freePort()
-  const run = spawnServer(t, { PROMPT_PLAYER_REDIS_URL: redis.url, PROMPT_PLAYER_INSTANCE_ID: id, PROMPT_PLAYER_PORT: String(port), PROMPT_PLAYER_LIBRARY: tempDir(t), ...env })
+  const run = spawnServer(t, { ...(redis === null ? {} : { PROMPT_PLAYER_REDIS_URL: redis.url }), PROMPT_PLAYER_INSTANCE_ID: id, PROMPT_PLAYER_PORT: String(port), PROMPT_PLAYER_LIBRARY: tempDir(t), ...env })
   await waitForLine(run, /prompt-player listening/)
   return { id, url: `http://127.0.0.1:${port}`, port, run }
 }

@@ -84,6 +84,32 @@ t.test('a pool: the Redis URL, this instance\'s id and where it is reached', asy
     advertiseUrl: 'http://10.0.0.5:8080'
   })
   t.match(loadConfig({ PROMPT_PLAYER_REDIS_URL: 'rediss://:secret@redis.internal:6380/0', PROMPT_PLAYER_REDIS_KEEP_SOURCE: 'false' }), { pool: { keepSource: false } })
+  t.notOk('waitReplicas' in loadConfig({ PROMPT_PLAYER_REDIS_URL: 'redis://127.0.0.1:6379/0' }).pool!, 'the number of replicas to wait for is the engine\'s default unless set')
+})
+
+t.test('a pool under Sentinel: the Sentinels, the master\'s name, its password, the replicas to wait for', async t => {
+  t.same(loadConfig({ PROMPT_PLAYER_REDIS_SENTINELS: '10.0.0.1:26379, sentinel-b:26380,[fd00::3]:26381,sentinel-d', PROMPT_PLAYER_REDIS_MASTER: 'mymaster', PROMPT_PLAYER_REDIS_PASSWORD: 's3cret', PROMPT_PLAYER_REDIS_WAIT_REPLICAS: '2', PROMPT_PLAYER_REDIS_WAIT_MS: '250' }).pool, {
+    sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: 'sentinel-b', port: 26380 }, { host: 'fd00::3', port: 26381 }, { host: 'sentinel-d', port: 26379 }],
+    master: 'mymaster',
+    password: 's3cret',
+    waitReplicas: 2,
+    waitMs: 250,
+    keepSource: true
+  })
+  t.equal(loadConfig({}).pool, null, 'neither: one instance on its own library')
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PROMPT_PLAYER_REDIS_URL: 'redis://127.0.0.1:6379/0', PROMPT_PLAYER_REDIS_SENTINELS: '127.0.0.1:26379', PROMPT_PLAYER_REDIS_MASTER: 'm' }, /set either PROMPT_PLAYER_REDIS_URL \(one Redis\) or PROMPT_PLAYER_REDIS_SENTINELS with PROMPT_PLAYER_REDIS_MASTER/],
+    [{ PROMPT_PLAYER_REDIS_URL: 'redis://127.0.0.1:6379/0', PROMPT_PLAYER_REDIS_MASTER: 'm' }, /not both/],
+    [{ PROMPT_PLAYER_REDIS_URL: 'redis://127.0.0.1:6379/0', PROMPT_PLAYER_REDIS_PASSWORD: 'x' }, /put the password in the URL \(redis:\/\/:password@host:port\/db\)/],
+    [{ PROMPT_PLAYER_REDIS_MASTER: 'mymaster' }, /PROMPT_PLAYER_REDIS_MASTER is "mymaster" but PROMPT_PLAYER_REDIS_SENTINELS is empty; give the Sentinels as host:port,host:port/],
+    [{ PROMPT_PLAYER_REDIS_SENTINELS: '127.0.0.1:26379' }, /PROMPT_PLAYER_REDIS_MASTER is empty; give the name the Sentinels monitor the master under/],
+    [{ PROMPT_PLAYER_REDIS_SENTINELS: '127.0.0.1:26379,,x', PROMPT_PLAYER_REDIS_MASTER: 'm' }, /PROMPT_PLAYER_REDIS_SENTINELS has ""; give each Sentinel as host:port/],
+    [{ PROMPT_PLAYER_REDIS_SENTINELS: '127.0.0.1:70000', PROMPT_PLAYER_REDIS_MASTER: 'm' }, /has "127\.0\.0\.1:70000"/],
+    [{ PROMPT_PLAYER_REDIS_SENTINELS: 'fd00::3:26379', PROMPT_PLAYER_REDIS_MASTER: 'm' }, /an IPv6 address in brackets/],
+    [{ PROMPT_PLAYER_REDIS_SENTINELS: '127.0.0.1:26379', PROMPT_PLAYER_REDIS_MASTER: 'm', PROMPT_PLAYER_REDIS_WAIT_REPLICAS: '-1' }, /PROMPT_PLAYER_REDIS_WAIT_REPLICAS must be >= 0/],
+    [{ PROMPT_PLAYER_REDIS_SENTINELS: '127.0.0.1:26379', PROMPT_PLAYER_REDIS_MASTER: 'm', PROMPT_PLAYER_REDIS_WAIT_MS: '0' }, /PROMPT_PLAYER_REDIS_WAIT_MS must be >= 10/]
+  ]
+  for (const [env, message] of cases) t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
 })
 
 t.test('listening beyond loopback needs tokens', async t => {

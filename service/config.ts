@@ -106,9 +106,9 @@ export const OPTION_VARIABLES: Readonly<Record<string, keyof typeof ConfigSchema
   pacing: 'PROMPT_PLAYER_PACING',
   lateLimitPtimes: 'PROMPT_PLAYER_LATE_LIMIT_PTIMES',
   redisUrl: 'PROMPT_PLAYER_REDIS_URL',
-  sentinels: 'PROMPT_PLAYER_REDIS_SENTINELS',
-  waitReplicas: 'PROMPT_PLAYER_REDIS_WAIT_REPLICAS',
-  waitMs: 'PROMPT_PLAYER_REDIS_WAIT_MS'
+  'pool.sentinels': 'PROMPT_PLAYER_REDIS_SENTINELS',
+  'pool.waitReplicas': 'PROMPT_PLAYER_REDIS_WAIT_REPLICAS',
+  'pool.waitMs': 'PROMPT_PLAYER_REDIS_WAIT_MS'
 }
 
 /** An engine message with each option it names replaced by that option's variable. */

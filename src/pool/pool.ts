@@ -119,10 +119,12 @@ export class RedisPool implements Pool {
     } catch (err) {
       for (const redis of Object.values(connections)) redis.disconnect()
       const why = cause ?? (err as Error)
-      const replica = sentinel && durability.replicas > 0 && connections.reader.status !== 'ready' && connections.command.status === 'ready'
-        ? ' (the master answers, but Sentinel names no replica to read events from: start one, or set waitReplicas to 0)'
-        : ''
-      throw new EngineError('STORE_UNAVAILABLE', `cannot reach the pool's Redis at ${location}${replica}: ${why.message}; start it, or fix ${option}`, { cause: why, options: [option, 'waitReplicas'] })
+      if (sentinel && durability.replicas > 0 && connections.reader.status !== 'ready' && connections.command.status === 'ready') {
+        throw new EngineError('STORE_UNAVAILABLE', `the pool's Redis master answers (${location}), but the Sentinels name no replica of it that is up: events are read from a replica, and uploads wait for ${durability.replicas} to acknowledge them (pool.waitReplicas); start a replica, or set pool.waitReplicas to 0`, { cause: why, options: ['pool.waitReplicas'] })
+      }
+      // ioredis' own words here would be "All sentinels are unreachable. Retrying from scratch after 121ms. Last error: Connection is closed."
+      const what = sentinel && why.message.startsWith('All sentinels are unreachable') ? 'no Sentinel answered' : why.message
+      throw new EngineError('STORE_UNAVAILABLE', `cannot reach the pool's Redis at ${location}: ${what}; start it, or fix ${option}`, { cause: why, options: [option] })
     }
     const pool = new RedisPool(options, location, durability, connections)
     await pool.events.start()

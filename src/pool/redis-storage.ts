@@ -196,7 +196,7 @@ export class RedisStorage implements LibraryStorage {
     }
     if (acknowledged >= replicas) return
     await undo().catch(() => {})
-    throw new EngineError('STORE_UNAVAILABLE', `the pool's Redis master at ${this.location} took ${what}, but ${acknowledged} of the ${replicas} replica${replicas === 1 ? '' : 's'} it must reach acknowledged it within ${timeoutMs} ms (waitReplicas, waitMs): it was taken back rather than answered while a failover could lose it; the library is as it was. Retry once a replica is back`, { options: ['waitReplicas', 'waitMs'] })
+    throw new EngineError('STORE_UNAVAILABLE', `the pool's Redis master at ${this.location} took ${what}, but ${acknowledged} of the ${replicas} replica${replicas === 1 ? '' : 's'} it must reach acknowledged it within ${timeoutMs} ms (pool.waitReplicas, pool.waitMs): it was taken back rather than answered while a failover could lose it; the library is as it was. Retry once a replica is back`, { options: ['pool.waitReplicas', 'pool.waitMs'] })
   }
 
   async dropMedia (sha256: string): Promise<void> {

@@ -87,8 +87,8 @@ function retryDelay (times: number): number {
 }
 
 /** The engine option that says where the store described by `location` is. */
-export function optionOf (location: string): 'redisUrl' | 'sentinels' {
-  return location.startsWith('master "') ? 'sentinels' : 'redisUrl'
+export function optionOf (location: string): 'redisUrl' | 'pool.sentinels' {
+  return location.startsWith('master "') ? 'pool.sentinels' : 'redisUrl'
 }
 
 export function storeUnavailable (location: string, err: unknown): EngineError {

@@ -12,7 +12,8 @@
 import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { Receiver, sample, sleep } from '../helpers/index.js'
+import { Receiver, sample, sleep, tempDir } from '../helpers/index.js'
+import { spawnServer } from '../helpers/server-process.js'
 import { startInstance, startSentinelSet, type RedisServer } from '../helpers/cluster.js'
 import { follow, json, startPlay, until } from '../helpers/sse.js'
 
@@ -177,6 +178,16 @@ t.test('kill -9 of the master while uploads, plays and event readers run', async
   t.same(a.events.filter(e => !stream.has(e.id)).map(e => e.id), [], 'every event anyone was sent is on the new master')
   a.stop()
   resumed.stop()
+})
+
+t.test('a master with no replica: an instance that would wait for one says so at startup; with PROMPT_PLAYER_REDIS_WAIT_REPLICAS=0 it runs', async t => {
+  const set = await startSentinelSet(t, { replicas: 0 })
+  const refused = spawnServer(t, { ...set.env, PROMPT_PLAYER_PORT: '0', PROMPT_PLAYER_LIBRARY: tempDir(t) })
+  t.equal(await refused.exit, 1)
+  t.equal(refused.lines.length, 1)
+  t.match(refused.lines[0], new RegExp(`^prompt-player: cannot start: the pool's Redis master answers \\(master "pp" of the Sentinels at 127\\.0\\.0\\.1:${set.sentinels[0]!.port},.*\\), but the Sentinels name no replica of it that is up: .*uploads wait for 1 to acknowledge them \\(PROMPT_PLAYER_REDIS_WAIT_REPLICAS\\); start a replica, or set PROMPT_PLAYER_REDIS_WAIT_REPLICAS to 0$`))
+  const p1 = await startInstance(t, null, 'p1', { ...set.env, PROMPT_PLAYER_REDIS_WAIT_REPLICAS: '0' })
+  t.equal((await put(p1.url, 'hello', WELCOME)).status, 201, 'uploads are answered once the master has them')
 })
 
 function compare (x: string, y: string): number {

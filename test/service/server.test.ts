@@ -61,6 +61,18 @@ t.test('a pool whose Redis cannot be reached: one line saying where it looked, e
   t.notMatch(run.lines[0], /hunter2/, 'the password is not printed')
 })
 
+t.test('a pool whose Sentinels cannot be reached: one line naming them and the variable, exit 1', async t => {
+  const closed = net.createServer()
+  await new Promise<void>(resolve => closed.listen(0, '127.0.0.1', resolve))
+  const port = (closed.address() as net.AddressInfo).port
+  await new Promise(resolve => closed.close(resolve))
+  const run = start(t, { PROMPT_PLAYER_REDIS_SENTINELS: `127.0.0.1:${port}`, PROMPT_PLAYER_REDIS_MASTER: 'pp', PROMPT_PLAYER_REDIS_PASSWORD: 'hunter2' })
+  t.equal(await run.exit, 1)
+  t.equal(run.lines.length, 1)
+  t.match(run.lines[0], new RegExp(`^prompt-player: cannot start: cannot reach the pool's Redis at master "pp" of the Sentinels at 127\\.0\\.0\\.1:${port}: no Sentinel answered; start it, or fix PROMPT_PLAYER_REDIS_SENTINELS$`))
+  t.notMatch(run.lines[0], /hunter2/, 'the password is not printed')
+})
+
 t.test('a library path that is not a directory: one line naming it, exit 1', async t => {
   const file = path.join(tempDir(t), 'not-a-dir')
   fs.writeFileSync(file, 'x')

@@ -1,5 +1,8 @@
 # prompt-player: Debian's Node 20 image and Debian's ffmpeg, run as a non-root user.
-FROM node:20-bookworm-slim AS build
+# NODE_IMAGE: any Debian bookworm image with Node 20.19+ in /usr/local and a user `node` (the tests
+# build one with debootstrap where no registry is reachable: test/image/image.test.ts).
+ARG NODE_IMAGE=node:20-bookworm-slim
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -13,7 +16,7 @@ COPY console ./console
 COPY scripts/build-console.mjs ./scripts/
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg \
  && rm -rf /var/lib/apt/lists/*

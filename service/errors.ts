@@ -48,7 +48,7 @@ export const ERRORS = {
   CALLBACK_NOT_ALLOWED: { status: 403, when: 'a `callbackUrl` whose address is outside `PROMPT_PLAYER_ALLOWED_CALLBACKS`; a host name is checked on each delivery instead' },
   AT_CAPACITY: { status: 503, retry: true, when: '`PROMPT_PLAYER_MAX_PLAYS` plays are running' },
   SHUTTING_DOWN: { status: 503, when: 'the service is stopping (SIGTERM): it starts no new play' },
-  OVERLOADED: { status: 503, retry: true, when: 'the HTTP thread\'s event loop lags past `PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS`; DELETE of a play is never shed' },
+  OVERLOADED: { status: 503, retry: true, when: 'the HTTP thread\'s event loop lags past `PROMPT_PLAYER_MAX_EVENT_LOOP_DELAY_MS`; stopping a play (DELETE) and controlling it (`POST /v1/plays/{id}/control`) are never shed' },
   NO_RTP_PORT: { status: 503, retry: true, when: 'every even port of `PROMPT_PLAYER_RTP_PORTS` is in use' },
   PACKET_THREAD_FAILED: { status: 503, retry: true, when: 'the packet thread died (a bug) while the play started; its plays failed and a new thread took over' },
   FFMPEG_UNAVAILABLE: { status: 503, when: 'ffmpeg cannot be run (uploads only; plays of stored prompts go on)' },

@@ -1,5 +1,5 @@
 /**
- * Messages between the HTTP thread (PacketEngine) and the packet thread (packet-worker).
+ * Messages between the HTTP thread (PacketEngine) and the packet threads (src/packet/worker.ts).
  * Prompt audio crosses as views on SharedArrayBuffers: shared, never copied.
  */
 import type { EngineErrorCode } from './errors.js'

@@ -62,3 +62,14 @@ t.test('nothing in the repository points outside it for its documentation', asyn
     }
   }
 })
+
+t.test('every file under src/ is named in its folder\'s README', async t => {
+  const src = path.join(ROOT, 'src')
+  const folders = fs.readdirSync(src, { withFileTypes: true }).filter(d => d.isDirectory()).map(d => d.name)
+  t.ok(folders.length >= 6)
+  for (const folder of folders) {
+    const readme = fs.readFileSync(path.join(src, folder, 'README.md'), 'utf8')
+    const files = fs.readdirSync(path.join(src, folder)).filter(f => f.endsWith('.ts'))
+    t.same(files.filter(f => !readme.includes(`\`${f}\``)), [], `src/${folder}/README.md names its ${files.length} files`)
+  }
+})

@@ -2,6 +2,7 @@
  * npm run bench [-- --quick] [-- --max 5000]
  * npm run bench -- --only 2000 [--window 10] [--uploads] [--capture /tmp/rtp.pcap]
  * npm run bench -- --in-call | --urls | --console [--consoles 5] | --srtp | --codecs [--rounds 3] (one section alone)
+ * npm run bench -- --sentinel [--trials 20] [--uploads 200] [--down-after 2000] (Redis under Sentinel: WAIT's cost, failover)
  * npm run bench -- --threads [--counts 1,1000,3000,5000] [--window 10] (packet threads and the grid, at the kernel: bench/threads.ts)
  *
  * Starts the service as a process, uploads a 75 s MP3 prompt, starts N plays over HTTP at
@@ -723,6 +724,11 @@ export function benchPrompt (work: string): string {
 }
 
 async function main (): Promise<void> {
+  if (args.includes('--sentinel')) {
+    const { sentinelBench } = await import('./sentinel.js')
+    await sentinelBench({ trials: Number(option('--trials') ?? (QUICK ? 3 : 20)), uploads: Number(option('--uploads') ?? (QUICK ? 30 : 200)), downAfterMs: Number(option('--down-after') ?? 2000) })
+    return
+  }
   if (args.includes('--pool')) {
     const { poolBench } = await import('./pool.js')
     await poolBench({ quick: QUICK, window: WINDOW_S, runPromptPlayer, Receiver, table, benchPrompt })

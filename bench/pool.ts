@@ -36,7 +36,7 @@ export interface PoolBenchOptions {
   benchPrompt: typeof BenchPrompt
 }
 
-async function freePort (): Promise<number> {
+export async function freePort (): Promise<number> {
   const server = net.createServer()
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as net.AddressInfo).port
@@ -44,7 +44,7 @@ async function freePort (): Promise<number> {
   return port
 }
 
-async function waitReady (url: string): Promise<void> {
+export async function waitReady (url: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     try {
       if ((await fetch(`${url}/readyz`)).ok) return
@@ -54,9 +54,9 @@ async function waitReady (url: string): Promise<void> {
   throw new Error(`${url} did not become ready`)
 }
 
-interface Instance { url: string, child: ChildProcess, id: string }
+export interface Instance { url: string, child: ChildProcess, id: string }
 
-async function instance (id: string, env: Record<string, string>, rtp: string): Promise<Instance> {
+export async function instance (id: string, env: Record<string, string>, rtp: string): Promise<Instance> {
   const port = await freePort()
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'service', 'server.js')], {
     env: { ...process.env, PROMPT_PLAYER_PORT: String(port), PROMPT_PLAYER_INSTANCE_ID: id, PROMPT_PLAYER_RTP_PORTS: rtp, PROMPT_PLAYER_MAX_PLAYS: '5000', PROMPT_PLAYER_LOG_LEVEL: 'warn', ...env },

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { ROOT, sleep, tempDir } from './index.js'
 import { spawnServer, waitForLine, type ServerRun } from './server-process.js'
@@ -119,6 +120,18 @@ export async function startSentinelSet (t: T, options: { replicas?: number, down
   const master = await RedisServer.start(t, auth)
   const replicas = await Promise.all(Array.from({ length: options.replicas ?? 2 }, async () => await RedisServer.start(t, [...auth, '--replicaof', '127.0.0.1', String(master.port)])))
   const sentinels = await Promise.all([0, 1, 2].map(async () => await Sentinel.start(t, 'pp', master, { downAfterMs: options.downAfterMs ?? 2000, password })))
+  // A new replica takes seconds to be of use (Redis 7 waits 5 s before a diskless first sync):
+  // until then, a write waiting for one would be refused.
+  const admin = new Redis({ port: master.port, host: '127.0.0.1', password, maxRetriesPerRequest: 1 })
+  try {
+    const started = Date.now()
+    while (((await admin.info('replication')).match(/state=online/g)?.length ?? 0) < replicas.length) {
+      if (Date.now() - started > 30_000) throw new Error(`the replicas of ${master.port} did not come online: ${await admin.info('replication')}`)
+      await sleep(50)
+    }
+  } finally {
+    admin.disconnect()
+  }
   return {
     master,
     replicas,

@@ -102,12 +102,15 @@ export interface WorkerSetup {
   realtimePriority: number
 }
 
+/** An entry of a play's list on the packet thread: a registered prompt's id, or packets of the codec's silence. */
+export type ListEntry = number | { silencePackets: number }
+
 export interface StartPlay {
   id: string
   slot: number
   target: Endpoint
-  /** Registered prompt ids, in play order. */
-  prompts: number[]
+  /** The list in play order: registered prompts' ids, and packets of the codec's silence. */
+  prompts: ListEntry[]
   codec: Codec
   payloadType: number
   ptimeMs: Ptime

@@ -51,15 +51,26 @@ export const MAX_PROMPTS_PER_PLAY_LIMIT = 1000
 const Nullable = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer> | ReturnType<typeof Type.Number>>(schema: T) =>
   Type.Union([schema, Type.Null()])
 
-/** A prompt of a play: a name in the library, or a URL fetched and cached. */
+/** The longest silence one entry of a play's list may ask for, in ms. */
+export const MAX_SILENCE_MS = 60_000
+
+/** An entry of a play's list: a prompt's name in the library, a URL fetched and cached, or silence. */
 export const PromptRef = Type.Union([PromptName, Type.Object({
   url: Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048, description: 'an http or https URL; its bytes are detected, transcoded and cached as an upload is' })
+}, { additionalProperties: false }), Type.Object({
+  silence: Type.Integer({ minimum: 1, maximum: MAX_SILENCE_MS, description: `ms of the codec's silence (1-${MAX_SILENCE_MS}), rounded up to whole packets; listed in the Play as "silence:<ms>"` })
 }, { additionalProperties: false })])
 export type PromptRef = Static<typeof PromptRef>
 
+/** How a list entry is named in a Play's `prompts`: the name, the URL, or "silence:<ms>". */
+export function entryName (entry: PromptRef): string {
+  if (typeof entry === 'string') return entry
+  return 'url' in entry ? entry.url : `silence:${entry.silence}`
+}
+
 export const PlayRequest = Type.Object({
   target: Endpoint,
-  prompts: Type.Array(PromptRef, { minItems: 1, maxItems: MAX_PROMPTS_PER_PLAY_LIMIT, description: 'names and {"url": ...} entries, played back to back as one stream; at most the configured prompts per play (default 100)' }),
+  prompts: Type.Array(PromptRef, { minItems: 1, maxItems: MAX_PROMPTS_PER_PLAY_LIMIT, description: 'names, {"url": ...} and {"silence": ms} entries, played back to back as one stream; at most the configured prompts per play (default 100)' }),
   codec: Type.Optional(Type.Union(CodecName.anyOf, { description: 'PCMU (default) or PCMA: G.711 at 8 kHz; G722: 16 kHz audio on an 8000 RTP clock (RFC 3551 §4.5.2); opus: Opus at 48 kHz (RFC 7587)' })),
   payloadType: Type.Optional(Type.Integer({ minimum: 0, maximum: 127, description: 'default 0 for PCMU, 8 for PCMA, 9 for G722, 111 for opus (which takes only dynamic ones, 96-127)' })),
   ptimeMs: Type.Optional(Type.Union(PtimeMs.anyOf, { description: 'packet time (default 20): 10, 20, 30 or 40 for G.711 and G.722; 10, 20, 40 or 60 for opus' })),

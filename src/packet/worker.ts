@@ -9,6 +9,7 @@ import { readlinkSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { isIP } from 'node:net'
 import { parentPort, workerData } from 'node:worker_threads'
+import { silencePayload } from '../common/codecs.js'
 import { EngineError } from '../common/errors.js'
 import { countersOf, firstRtpPort, portSlots, type FromWorker, type StartPlay, type Started, type ToWorker, type WorkerSetup } from '../common/protocol.js'
 import { Play } from './play.js'
@@ -128,6 +129,8 @@ function errorOf (err: unknown): { code: EngineError['code'], message: string, o
 
 async function start (request: StartPlay): Promise<Started> {
   const frames = request.prompts.map(id => {
+    // Silence: one payload, referred to once per packet; no audio is stored for it.
+    if (typeof id !== 'number') return new Array<Buffer>(id.silencePackets).fill(silencePayload(request.codec, request.ptimeMs))
     const prompt = prompts.get(id)
     if (prompt === undefined) throw new EngineError('PROMPT_NOT_FOUND', 'a prompt of this play was deleted while it started; try again')
     return prompt.frames(request.codec, request.ptimeMs)

@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import { EngineError } from '../common/errors.js'
-import { COUNTERS, countersOf, portClaims, type Control, type FromWorker, type Pacing, type StartPlay, type Started, type StoppedBy, type ToWorker, type WorkerSetup } from '../common/protocol.js'
+import { COUNTERS, countersOf, portClaims, type Control, type FromWorker, type ListEntry, type Pacing, type StartPlay, type Started, type StoppedBy, type ToWorker, type WorkerSetup } from '../common/protocol.js'
 import type { PlayState } from '../common/schemas.js'
 import type { Prompt } from '../library/prompt.js'
 import type { Rendition } from '../common/codecs.js'
@@ -167,12 +167,12 @@ export class PacketEngine {
    * Starts a play on the thread with the fewest packets a second to send; resolves once its
    * first packet has left.
    */
-  async start (play: Omit<StartPlay, 'prompts'>, prompts: Prompt[]): Promise<Started> {
+  async start (play: Omit<StartPlay, 'prompts'>, list: ReadonlyArray<Prompt | { silencePackets: number }>): Promise<Started> {
     if (this.broken !== null) throw this.broken
     let thread = this.threads[0]!
     for (const t of this.threads) if (t.packetsPerSecond < thread.packetsPerSecond) thread = t
-    const ids = prompts.map(p => this.promptId(p))
-    for (const [i, id] of ids.entries()) this.handOver(thread, id, prompts[i]!)
+    const ids: ListEntry[] = list.map(p => 'silencePackets' in p ? p : this.promptId(p))
+    for (const [i, id] of ids.entries()) if (typeof id === 'number') this.handOver(thread, id, list[i] as Prompt)
     const rate = 1000 / play.ptimeMs
     thread.plays.set(play.id, rate)
     thread.packetsPerSecond += rate

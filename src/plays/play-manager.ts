@@ -11,7 +11,7 @@ import { CODEC_NAMES, CODECS, type CodecInfo } from '../common/codecs.js'
 import { PacketEngine, type Ended, type PacketThreadInfo, type ThreadPriority } from './packet-engine.js'
 import type { Pacing } from '../common/protocol.js'
 import { PlayHandle } from './play-handle.js'
-import type { PlayControl, PlayInfo, PlayRequest } from '../common/schemas.js'
+import { entryName, MAX_SILENCE_MS, type PlayControl, type PlayInfo, type PlayRequest } from '../common/schemas.js'
 import type { Prompt } from '../library/prompt.js'
 import type { UrlCache } from '../library/url-cache.js'
 import type { PlayRecord } from './play-record.js'
@@ -118,6 +118,12 @@ export class PlayManager {
     if (prompts.length === 0) {
       throw new EngineError('PROMPT_NOT_FOUND', 'the play names no prompt; give at least one prompt name')
     }
+    // The HTTP schema checks these; a JavaScript caller of the engine may pass anything.
+    for (const [i, p] of request.prompts.entries()) {
+      if (typeof p === 'object' && 'silence' in p && !(Number.isInteger(p.silence) && p.silence >= 1 && p.silence <= MAX_SILENCE_MS)) {
+        throw new EngineError('INVALID_REQUEST', `prompts[${i}]: silence ${JSON.stringify(p.silence)} is not a whole number of ms from 1 to ${MAX_SILENCE_MS}`)
+      }
+    }
     this.targets.check(request.target)
     const codec = request.codec ?? 'PCMU'
     const ptimeMs = request.ptimeMs ?? 20
@@ -138,14 +144,16 @@ export class PlayManager {
     // URLs last: every cheaper check has passed before anything is fetched. The play starts
     // once each is ready (from the cache, revalidated, or fetched and transcoded).
     await Promise.all(request.prompts.map(async (p, i) => {
-      if (typeof p !== 'string') prompts[i] = await this.urls.get(p.url)
+      if (typeof p === 'object' && 'url' in p) prompts[i] = await this.urls.get(p.url)
     }))
     // Each prompt's rendition in the play's codec: there already (made at upload), or made once
     // now from its source and kept, before the play starts; the packet thread only slices.
-    await Promise.all([...new Set(prompts)].map(async p => { await p!.ensure(codec, ptimeMs) }))
+    await Promise.all([...new Set(prompts)].map(async p => { await p?.ensure(codec, ptimeMs) }))
+    // Silence is the codec's silence payload, once per packet, rounded up to whole packets.
+    const list = request.prompts.map((p, i) => typeof p === 'object' && 'silence' in p ? { silencePackets: Math.ceil(p.silence / ptimeMs) } : prompts[i]!)
     // The list's length at this ptime, each prompt's last packet padded: the play's length, and
     // where offsetMs may point.
-    const listPackets = prompts.reduce((n, p) => n + p!.packets(codec, ptimeMs), 0)
+    const listPackets = list.reduce((n, p) => n + ('silencePackets' in p ? p.silencePackets : p.packets(codec, ptimeMs)), 0)
     const offsetPackets = Math.floor((request.offsetMs ?? 0) / ptimeMs)
     if (offsetPackets >= listPackets) {
       throw new EngineError('INVALID_REQUEST', `offsetMs ${request.offsetMs ?? 0} is past the end of the prompts, which last ${listPackets * ptimeMs} ms; give an offset below that`)
@@ -176,7 +184,7 @@ export class PlayManager {
         srtp: srtp?.keys ?? null,
         ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
         ...(request.firstSequence === undefined ? {} : { firstSequence: request.firstSequence })
-      }, prompts as Prompt[])
+      }, list)
     } catch (err) {
       this.freeSlots.push(slot)
       throw err
@@ -185,7 +193,7 @@ export class PlayManager {
       id,
       target,
       source: started.source,
-      prompts: request.prompts.map(p => typeof p === 'string' ? p : p.url),
+      prompts: request.prompts.map(entryName),
       codec,
       payloadType,
       ptimeMs,

@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { Receiver, bandRms, buildApp, correlation, decodeAt, engineOf, sampleLibrary, tempDir, waitUntil, framesOf } from '../helpers/index.js'
+import { Receiver, bandRms, buildApp, correlation, decodeAt, engineOf, longestQuiet, sampleLibrary, tempDir, waitUntil, framesOf } from '../helpers/index.js'
 import { ffmpegReceiver, libsrtpOpen } from '../helpers/srtp-judges.js'
 
 /** Runs a program to its end; its stdout. */
@@ -225,16 +225,6 @@ t.test('tshark finds no sequence or timestamp errors, across a pause in hold mod
 })
 
 /** The longest run of samples under `level` in magnitude, in ms at `rate`. */
-function longestQuiet (pcm: Int16Array, rate: number, level = 200): number {
-  let best = 0
-  let run = 0
-  for (const x of pcm) {
-    run = Math.abs(x) < level ? run + 1 : 0
-    if (run > best) best = run
-  }
-  return best / rate * 1000
-}
-
 t.test("a pause in silence mode sends the codec's silence: ffmpeg decodes it to quiet, the stream never stops", async t => {
   const { app } = await setup(t)
   for (const [codec, rate] of [['G722', 16000], ['opus', 48000]] as const) {

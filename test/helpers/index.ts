@@ -265,6 +265,17 @@ export function correlation (a: Int16Array, b: Int16Array, maxLag = 400): number
   return best
 }
 
+/** The longest run of samples quieter than `level`, in ms. */
+export function longestQuiet (pcm: Int16Array, rate: number, level = 200): number {
+  let best = 0
+  let run = 0
+  for (const x of pcm) {
+    run = Math.abs(x) < level ? run + 1 : 0
+    if (run > best) best = run
+  }
+  return best / rate * 1000
+}
+
 export function median (values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y)
   return sorted[sorted.length >> 1] ?? NaN

@@ -18,6 +18,7 @@ import { LocalEventLog, type EventLog } from './events/event-log.js'
 import { Ffmpeg, type FfmpegInfo, type FfmpegUnusable } from './library/ffmpeg.js'
 import { PromptStore } from './library/prompt-store.js'
 import { UrlCache } from './library/url-cache.js'
+import { ToneCache } from './library/tones.js'
 import type { LibraryStorage, StoreWarning } from './library/storage.js'
 import type { LatenessStats } from './common/lateness.js'
 import type { Pacing } from './common/protocol.js'
@@ -153,6 +154,8 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     },
     ffmpeg
   })
+  // Tones' audio, made once per distinct tone, on this instance.
+  const tones = new ToneCache({ ffmpeg })
   const plays = new PlayManager({
     rtpPorts: options.rtpPorts ?? ENGINE_DEFAULTS.rtpPorts,
     rtcpIntervalMs: options.rtcpIntervalMs ?? ENGINE_DEFAULTS.rtcpIntervalMs,
@@ -164,7 +167,7 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
     keepEndedMs,
     targets: { allow: options.targets?.allow ?? ENGINE_DEFAULTS.allowedTargets, minPort: options.targets?.minPort ?? ENGINE_DEFAULTS.minTargetPort },
     instance
-  }, store, events, record, urls)
+  }, store, events, record, urls, tones)
   const { niceness: packetThreadNiceness, realtime: packetThreadRealtime } = await plays.packetThreadReady
   let closed = false
   return {
@@ -188,6 +191,7 @@ export async function createEngine (options: EngineOptions): Promise<Engine> {
       closed = true
       await plays.close()
       urls.close()
+      await tones.close()
       await pool?.close()
     }
   }

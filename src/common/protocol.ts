@@ -102,8 +102,12 @@ export interface WorkerSetup {
   realtimePriority: number
 }
 
-/** An entry of a play's list on the packet thread: a registered prompt's id, or packets of the codec's silence. */
-export type ListEntry = number | { silencePackets: number }
+/**
+ * An entry of a play's list on the packet thread: a registered prompt's id; packets of the
+ * codec's silence; or `packets` packets of a registered prompt's first `cycle` packets,
+ * repeated (a tone's block).
+ */
+export type ListEntry = number | { silencePackets: number } | { prompt: number, packets: number, cycle: number }
 
 export interface StartPlay {
   id: string

@@ -59,13 +59,26 @@ export const PromptRef = Type.Union([PromptName, Type.Object({
   url: Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048, description: 'an http or https URL; its bytes are detected, transcoded and cached as an upload is' })
 }, { additionalProperties: false }), Type.Object({
   silence: Type.Integer({ minimum: 1, maximum: MAX_SILENCE_MS, description: `ms of the codec's silence (1-${MAX_SILENCE_MS}), rounded up to whole packets; listed in the Play as "silence:<ms>"` })
+}, { additionalProperties: false }), Type.Object({
+  tone: Type.Union([
+    Type.String({ maxLength: 32, description: 'a call-progress tone: dial, ringback, busy, congestion, waiting or beep, with the frequencies and cadence of `country`' }),
+    Type.Object({
+      frequencies: Type.Array(Type.Integer({ minimum: 50, maximum: 4000 }), { minItems: 1, maxItems: 2, description: 'one or two frequencies (Hz), summed' }),
+      onMs: Type.Integer({ minimum: 10, maximum: 60000, multipleOf: 10, description: 'ms sounding' }),
+      offMs: Type.Integer({ minimum: 0, maximum: 60000, multipleOf: 10, description: 'ms quiet after it (0: steady)' })
+    }, { additionalProperties: false })
+  ]),
+  country: Type.Optional(Type.String({ maxLength: 8, description: 'whose tone (ITU-T E.180): us (default), gb, de, fr, jp, au, cn, in' })),
+  durationMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'how long it plays, rounded up to whole packets' })
 }, { additionalProperties: false })])
 export type PromptRef = Static<typeof PromptRef>
 
-/** How a list entry is named in a Play's `prompts`: the name, the URL, or "silence:<ms>". */
+/** How a list entry is named in a Play's `prompts`: the name, the URL, "silence:<ms>", "tone:<name>:<country>" or "tone:<f1+f2>:<on>/<off>". */
 export function entryName (entry: PromptRef): string {
   if (typeof entry === 'string') return entry
-  return 'url' in entry ? entry.url : `silence:${entry.silence}`
+  if ('url' in entry) return entry.url
+  if ('silence' in entry) return `silence:${entry.silence}`
+  return typeof entry.tone === 'string' ? `tone:${entry.tone}:${entry.country ?? 'us'}` : `tone:${entry.tone.frequencies.join('+')}:${entry.tone.onMs}/${entry.tone.offMs}`
 }
 
 export const PlayRequest = Type.Object({

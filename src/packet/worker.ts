@@ -130,7 +130,14 @@ function errorOf (err: unknown): { code: EngineError['code'], message: string, o
 async function start (request: StartPlay): Promise<Started> {
   const frames = request.prompts.map(id => {
     // Silence: one payload, referred to once per packet; no audio is stored for it.
-    if (typeof id !== 'number') return new Array<Buffer>(id.silencePackets).fill(silencePayload(request.codec, request.ptimeMs))
+    if (typeof id !== 'number' && 'silencePackets' in id) return new Array<Buffer>(id.silencePackets).fill(silencePayload(request.codec, request.ptimeMs))
+    // A tone: its block's packets, repeated; references again, no copy.
+    if (typeof id !== 'number') {
+      const block = prompts.get(id.prompt)?.frames(request.codec, request.ptimeMs)
+      if (block === undefined || block.length === 0) throw new EngineError('INTERNAL_ERROR', 'a tone of this play was let go while it started; try again')
+      const cycle = Math.min(id.cycle, block.length)
+      return Array.from({ length: id.packets }, (_, i) => block[i % cycle]!)
+    }
     const prompt = prompts.get(id)
     if (prompt === undefined) throw new EngineError('PROMPT_NOT_FOUND', 'a prompt of this play was deleted while it started; try again')
     return prompt.frames(request.codec, request.ptimeMs)

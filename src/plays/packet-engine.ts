@@ -13,6 +13,9 @@ import type { Prompt } from '../library/prompt.js'
 import type { Rendition } from '../common/codecs.js'
 import { LatenessStats } from '../common/lateness.js'
 
+/** An entry of a play's list as the HTTP thread hands it over: a prompt, silence, or a tone's block repeated. */
+export type PlayListEntry = Prompt | { silencePackets: number } | { tone: Prompt, packets: number, cycle: number }
+
 export interface ThreadPriority { niceness: number | null, realtime: number | null }
 
 export interface Ended { id: string, state: Exclude<PlayState, 'playing'>, error: string | null, stoppedBy: StoppedBy | null }
@@ -167,12 +170,21 @@ export class PacketEngine {
    * Starts a play on the thread with the fewest packets a second to send; resolves once its
    * first packet has left.
    */
-  async start (play: Omit<StartPlay, 'prompts'>, list: ReadonlyArray<Prompt | { silencePackets: number }>): Promise<Started> {
+  async start (play: Omit<StartPlay, 'prompts'>, list: readonly PlayListEntry[]): Promise<Started> {
     if (this.broken !== null) throw this.broken
     let thread = this.threads[0]!
     for (const t of this.threads) if (t.packetsPerSecond < thread.packetsPerSecond) thread = t
-    const ids: ListEntry[] = list.map(p => 'silencePackets' in p ? p : this.promptId(p))
-    for (const [i, id] of ids.entries()) if (typeof id === 'number') this.handOver(thread, id, list[i] as Prompt)
+    const ids: ListEntry[] = list.map(p => {
+      if ('silencePackets' in p) return p
+      if ('tone' in p) {
+        const id = this.promptId(p.tone)
+        this.handOver(thread, id, p.tone)
+        return { prompt: id, packets: p.packets, cycle: p.cycle }
+      }
+      const id = this.promptId(p)
+      this.handOver(thread, id, p)
+      return id
+    })
     const rate = 1000 / play.ptimeMs
     thread.plays.set(play.id, rate)
     thread.packetsPerSecond += rate

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto'
 import { EngineError } from '../common/errors.js'
 import type { SafeEmitter, EngineEvents, PlayEventType } from '../events/events.js'
 import { CODEC_NAMES, CODECS, type CodecInfo } from '../common/codecs.js'
-import { PacketEngine, type Ended, type PacketThreadInfo, type ThreadPriority } from './packet-engine.js'
+import { PacketEngine, type Ended, type PacketThreadInfo, type PlayListEntry, type ThreadPriority } from './packet-engine.js'
+import { blockMs, customTone, namedTone, TONE_LIMITS, type Tone, type ToneCache } from '../library/tones.js'
 import type { Pacing } from '../common/protocol.js'
 import { PlayHandle } from './play-handle.js'
 import { entryName, MAX_SILENCE_MS, type PlayControl, type PlayInfo, type PlayRequest } from '../common/schemas.js'
@@ -58,6 +59,7 @@ export class PlayManager {
   private readonly options: PlayManagerOptions
   private readonly store: PromptStore
   private readonly urls: UrlCache
+  private readonly tones: ToneCache
   private readonly events: SafeEmitter<EngineEvents>
   private readonly record: PlayRecord
   private readonly running = new Map<string, PlayHandle>()
@@ -69,9 +71,10 @@ export class PlayManager {
   /** Plays started since the engine started. */
   startedCount = 0
 
-  constructor (options: PlayManagerOptions, store: PromptStore, events: SafeEmitter<EngineEvents>, record: PlayRecord, urls: UrlCache) {
+  constructor (options: PlayManagerOptions, store: PromptStore, events: SafeEmitter<EngineEvents>, record: PlayRecord, urls: UrlCache, tones: ToneCache) {
     this.options = options
     this.urls = urls
+    this.tones = tones
     this.targets = new TargetPolicy(options.targets)
     this.store = store
     this.events = events
@@ -92,6 +95,7 @@ export class PlayManager {
     this.packetThreadReady = this.packets.ready
     store.onRemove(prompt => this.packets.release(prompt))
     urls.onRemove(prompt => this.packets.release(prompt))
+    tones.onRemove(prompt => this.packets.release(prompt))
     // Plays of an instance found lost (a shared record): reported here, once in the pool.
     record.onLost?.(play => { this.events.emit('play', { type: 'play.failed', play }) })
   }
@@ -119,9 +123,17 @@ export class PlayManager {
       throw new EngineError('PROMPT_NOT_FOUND', 'the play names no prompt; give at least one prompt name')
     }
     // The HTTP schema checks these; a JavaScript caller of the engine may pass anything.
+    const tones: Array<Tone | undefined> = []
     for (const [i, p] of request.prompts.entries()) {
       if (typeof p === 'object' && 'silence' in p && !(Number.isInteger(p.silence) && p.silence >= 1 && p.silence <= MAX_SILENCE_MS)) {
         throw new EngineError('INVALID_REQUEST', `prompts[${i}]: silence ${JSON.stringify(p.silence)} is not a whole number of ms from 1 to ${MAX_SILENCE_MS}`)
+      }
+      if (typeof p === 'object' && 'tone' in p) {
+        const where = `prompts[${i}]`
+        if (!(Number.isInteger(p.durationMs) && p.durationMs >= 1 && p.durationMs <= TONE_LIMITS.maxDurationMs)) {
+          throw new EngineError('INVALID_REQUEST', `${where}: a tone's durationMs ${JSON.stringify(p.durationMs)} is not a whole number of ms from 1 to ${TONE_LIMITS.maxDurationMs}`)
+        }
+        tones[i] = typeof p.tone === 'string' ? namedTone(p.tone, p.country ?? 'us', where) : customTone(p.tone, where)
       }
     }
     this.targets.check(request.target)
@@ -149,11 +161,23 @@ export class PlayManager {
     // Each prompt's rendition in the play's codec: there already (made at upload), or made once
     // now from its source and kept, before the play starts; the packet thread only slices.
     await Promise.all([...new Set(prompts)].map(async p => { await p?.ensure(codec, ptimeMs) }))
-    // Silence is the codec's silence payload, once per packet, rounded up to whole packets.
-    const list = request.prompts.map((p, i) => typeof p === 'object' && 'silence' in p ? { silencePackets: Math.ceil(p.silence / ptimeMs) } : prompts[i]!)
+    // Tones: each one's block, made once per distinct tone (and kept), in the play's codec.
+    const blocks = await Promise.all(tones.map(async (tone, i) => {
+      if (tone === undefined) return undefined
+      const block = await this.tones.get(tone, (request.prompts[i] as { durationMs: number }).durationMs)
+      await block.ensure(codec, ptimeMs)
+      return block
+    }))
+    // Silence is the codec's silence payload, once per packet, rounded up to whole packets; a
+    // tone its block's packets, repeated for its duration, rounded up likewise.
+    const list: PlayListEntry[] = request.prompts.map((p, i) => {
+      if (typeof p === 'object' && 'silence' in p) return { silencePackets: Math.ceil(p.silence / ptimeMs) }
+      if (typeof p === 'object' && 'tone' in p) return { tone: blocks[i]!, packets: Math.ceil(p.durationMs / ptimeMs), cycle: blockMs(tones[i]!, p.durationMs) / ptimeMs }
+      return prompts[i]!
+    })
     // The list's length at this ptime, each prompt's last packet padded: the play's length, and
     // where offsetMs may point.
-    const listPackets = list.reduce((n, p) => n + ('silencePackets' in p ? p.silencePackets : p.packets(codec, ptimeMs)), 0)
+    const listPackets = list.reduce((n, p) => n + ('silencePackets' in p ? p.silencePackets : 'tone' in p ? p.packets : p.packets(codec, ptimeMs)), 0)
     const offsetPackets = Math.floor((request.offsetMs ?? 0) / ptimeMs)
     if (offsetPackets >= listPackets) {
       throw new EngineError('INVALID_REQUEST', `offsetMs ${request.offsetMs ?? 0} is past the end of the prompts, which last ${listPackets * ptimeMs} ms; give an offset below that`)

@@ -98,3 +98,126 @@ t.test('silence out of range is refused with where and why, and nothing starts',
   t.equal(receiver.packets.length, 0, 'no packet was sent')
   await t.rejects(engineOf(app).plays.create({ target: { host: '127.0.0.1', port: receiver.port }, prompts: [{ silence: 0 }] }), { code: 'INVALID_REQUEST', message: /prompts\[0\]: silence 0 is not a whole number of ms from 1 to 60000/ }, 'the engine checks it too')
 })
+
+/** The power of one frequency in a window of samples (Goertzel), normalised to a sine's amplitude squared / 4. */
+function goertzel (x: Int16Array, f: number, rate: number): number {
+  const coeff = 2 * Math.cos(2 * Math.PI * f / rate)
+  let s1 = 0
+  let s2 = 0
+  for (const v of x) {
+    const s = v + coeff * s1 - s2
+    s2 = s1
+    s1 = s
+  }
+  return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (x.length * x.length)
+}
+
+const rms = (x: Int16Array): number => Math.sqrt(x.reduce((a, v) => a + v * v, 0) / Math.max(1, x.length))
+
+/** Runs of on (loud) and off (quiet) 20 ms frames: [on, frames], in order. */
+function runs (pcm: Int16Array, frame: number): Array<[boolean, number]> {
+  const out: Array<[boolean, number]> = []
+  for (let i = 0; i + frame <= pcm.length; i += frame) {
+    const on = rms(pcm.subarray(i, i + frame)) > 300
+    if (out.length > 0 && out.at(-1)![0] === on) out.at(-1)![1]++
+    else out.push([on, 1])
+  }
+  return out
+}
+
+/** The tables the test checks against: written here from ITU-T E.180's supplement, not read from the project. */
+const EXPECTED: Record<string, Record<string, { hz: number[], cadence: number[] }>> = {
+  us: { dial: { hz: [350, 440], cadence: [] }, ringback: { hz: [440, 480], cadence: [2000, 4000] }, busy: { hz: [480, 620], cadence: [500, 500] }, congestion: { hz: [480, 620], cadence: [250, 250] }, waiting: { hz: [440], cadence: [300, 10000] }, beep: { hz: [1400], cadence: [] } },
+  gb: { dial: { hz: [350, 440], cadence: [] }, ringback: { hz: [400, 450], cadence: [400, 200, 400, 2000] }, busy: { hz: [400], cadence: [375, 375] }, congestion: { hz: [400], cadence: [400, 350, 225, 525] }, waiting: { hz: [400], cadence: [100, 4000] }, beep: { hz: [1400], cadence: [] } },
+  de: { dial: { hz: [425], cadence: [] }, ringback: { hz: [425], cadence: [1000, 4000] }, busy: { hz: [425], cadence: [480, 480] }, congestion: { hz: [425], cadence: [240, 240] }, waiting: { hz: [425], cadence: [200, 200, 200, 5000] }, beep: { hz: [1400], cadence: [] } },
+  fr: { dial: { hz: [440], cadence: [] }, ringback: { hz: [440], cadence: [1500, 3500] }, busy: { hz: [440], cadence: [500, 500] }, congestion: { hz: [440], cadence: [250, 250] }, waiting: { hz: [440], cadence: [300, 10000] }, beep: { hz: [1400], cadence: [] } },
+  jp: { dial: { hz: [400], cadence: [] }, ringback: { hz: [400], cadence: [1000, 2000] }, busy: { hz: [400], cadence: [500, 500] }, congestion: { hz: [400], cadence: [500, 500] }, waiting: { hz: [400], cadence: [500, 8000] }, beep: { hz: [1400], cadence: [] } },
+  au: { dial: { hz: [413, 438], cadence: [] }, ringback: { hz: [413, 438], cadence: [400, 200, 400, 2000] }, busy: { hz: [425], cadence: [375, 375] }, congestion: { hz: [425], cadence: [375, 375] }, waiting: { hz: [425], cadence: [200, 200, 200, 4400] }, beep: { hz: [1400], cadence: [] } },
+  cn: { dial: { hz: [450], cadence: [] }, ringback: { hz: [450], cadence: [1000, 4000] }, busy: { hz: [450], cadence: [350, 350] }, congestion: { hz: [450], cadence: [700, 700] }, waiting: { hz: [450], cadence: [400, 4000] }, beep: { hz: [950], cadence: [] } },
+  in: { dial: { hz: [400], cadence: [] }, ringback: { hz: [400], cadence: [400, 200, 400, 2000] }, busy: { hz: [400], cadence: [750, 750] }, congestion: { hz: [400], cadence: [250, 250] }, waiting: { hz: [400], cadence: [200, 100, 200, 7500] }, beep: { hz: [1400], cadence: [] } }
+}
+
+t.test('every country\'s tones: ffmpeg\'s decode has their frequencies in the on periods, quiet in the off ones, the cadence within one ptime', async t => {
+  const app = await buildApp(t, { maxPlays: 60 })
+  const plays: Array<{ country: string, tone: string, receiver: Receiver, id: string, cycleMs: number }> = []
+  for (const [country, tones] of Object.entries(EXPECTED)) {
+    for (const [tone, { cadence }] of Object.entries(tones)) {
+      // One cycle of a cadence (up to the first 2.5 s of its last silence), or 400 ms of a steady tone.
+      // In whole packets, so that the next cycle's first burst does not begin in the last one.
+      const cycleMs = cadence.length === 0 ? 400 : Math.floor((cadence.reduce((a, b) => a + b, 0) - Math.max(0, cadence.at(-1)! - 2500)) / 20) * 20
+      const receiver = await Receiver.open(t)
+      const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: [{ tone, country, durationMs: cycleMs }], rtcp: 'off' })
+      t.equal(res.status, 201, `${country} ${tone}: ${res.json.message ?? 'started'}`)
+      plays.push({ country, tone, receiver, id: res.json.id, cycleMs })
+    }
+  }
+  for (const p of plays) {
+    await waitUntil(async () => (await app.inject({ url: `/v1/plays/${p.id}` })).json().state === 'finished', `${p.country} ${p.tone} to finish`, 30_000)
+    const { hz, cadence } = EXPECTED[p.country]![p.tone]!
+    const packets = await p.receiver.waitFor(Math.ceil(p.cycleMs / 20))
+    const pcm = await referenceDecode(Buffer.concat(packets.map(x => x.rtp.payload)), 'mulaw')
+    const found = runs(pcm, 160)
+    const expected = cadence.length === 0 ? [[true, p.cycleMs / 20]] : cadence.map((ms, i) => [i % 2 === 0, Math.min(ms, 2500) / 20])
+    const cadenceOk = found.length === expected.length && found.every(([on, n], i) => on === expected[i]![0] && Math.abs(n - (expected[i]![1] as number)) <= 1)
+    // Each on frame: the table's frequencies stand out over the band around them (±150 Hz and beyond).
+    let frequenciesOk = true
+    let quietOk = true
+    for (let i = 0; i + 160 <= pcm.length; i += 160) {
+      const frame = pcm.subarray(i, i + 160)
+      if (rms(frame) > 300) {
+        const wanted = Math.min(...hz.map(f => goertzel(frame, f, 8000)))
+        const others = Math.max(...[150, 250, 1000, 2000, 3000].map(d => goertzel(frame, (Math.max(...hz) + d) % 3900 + 60, 8000)))
+        if (i > 160 && i + 320 < pcm.length && !(wanted > 5 * others)) frequenciesOk = false
+      } else if (rms(frame) > 30) {
+        quietOk = false
+      }
+    }
+    t.ok(cadenceOk && frequenciesOk && quietOk, `${p.country} ${p.tone}: ${hz.join('+')} Hz, on/off ${found.map(([on, n]) => `${on ? 'on' : 'off'} ${n * 20}`).join(', ')} ms (E.180: ${cadence.length === 0 ? 'steady' : cadence.join('/')})${frequenciesOk ? '' : '; frequencies wrong'}${quietOk ? '' : '; not quiet when off'}`)
+  }
+})
+
+t.test('a custom tone, in every codec: its frequencies found in what ffmpeg decodes; made once per tone and codec', async t => {
+  const app = await buildApp(t)
+  const transcodes: string[] = []
+  engineOf(app).events.on('ffmpeg', (run: { what: string }) => transcodes.push(run.what))
+  for (const [codec, rate] of [['PCMA', 8000], ['G722', 16000], ['opus', 48000]] as const) {
+    const ffmpeg = await ffmpegReceiver(t, { codec, sampleRate: rate })
+    const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: ffmpeg.port }, prompts: [{ tone: { frequencies: [697, 1209], onMs: 200, offMs: 100 }, durationMs: 900 }], codec })
+    t.equal(res.status, 201, res.json.message)
+    t.match(res.json, { prompts: ['tone:697+1209:200/100'], durationMs: 900 })
+    const heard = await ffmpeg.done
+    const frame = rate / 50
+    const found = runs(heard, frame).filter(([, n]) => n >= 3)
+    t.same(found.slice(0, 5).map(([on]) => on), [true, false, true, false, true], `${codec}: on, off, on, off, on`)
+    const on = heard.subarray(frame * 3, frame * 8)
+    const at = (f: number): number => goertzel(on, f, rate)
+    t.ok(at(697) > 20 * at(850) && at(1209) > 20 * at(1000), `${codec}: 697 and 1209 Hz stand out (${Math.round(at(697))}, ${Math.round(at(1209))} against ${Math.round(at(850))}, ${Math.round(at(1000))})`)
+  }
+  const before = transcodes.length
+  const receiver = await Receiver.open(t)
+  const again = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: [{ tone: { frequencies: [697, 1209], onMs: 200, offMs: 100 }, durationMs: 3000 }, { tone: { frequencies: [1209, 697], onMs: 200, offMs: 100 }, durationMs: 100 }], codec: 'opus', rtcp: 'off' })
+  t.equal(again.status, 201)
+  t.equal(transcodes.length - before, 1, 'the same tone again, longer: no ffmpeg run; the other order of its frequencies is another tone: one')
+  await app.inject({ method: 'DELETE', url: `/v1/plays/${again.json.id as string}` })
+})
+
+t.test('tones refused with what is known, and nothing starts', async t => {
+  const app = await buildApp(t)
+  const receiver = await Receiver.open(t)
+  const cases: Array<[unknown, RegExp]> = [
+    [{ tone: 'ringing', durationMs: 1000 }, /prompts\[0\]: no tone named "ringing"; the tones are dial, ringback, busy, congestion, waiting, beep/],
+    [{ tone: 'ringback', country: 'xx', durationMs: 1000 }, /prompts\[0\]: no tones for country "xx"; the countries are us, gb, de, fr, jp, au, cn, in/],
+    [{ tone: { frequencies: [4001], onMs: 100, offMs: 0 }, durationMs: 100 }, /frequencies\/0 must be <= 4000/],
+    [{ tone: { frequencies: [40], onMs: 100, offMs: 0 }, durationMs: 100 }, /frequencies\/0 must be >= 50/],
+    [{ tone: { frequencies: [400, 450, 500], onMs: 100, offMs: 0 }, durationMs: 100 }, /frequencies must NOT have more than 2 items/],
+    [{ tone: { frequencies: [400], onMs: 105, offMs: 0 }, durationMs: 100 }, /onMs must be multiple of 10/],
+    [{ tone: 'busy', durationMs: 0 }, /durationMs must be >= 1/]
+  ]
+  for (const [entry, message] of cases) {
+    const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: [entry] })
+    t.equal(res.status, 400, JSON.stringify(entry))
+    t.match(res.json, { code: 'INVALID_REQUEST', message }, res.json.message)
+  }
+  t.equal(engineOf(app).plays.runningCount, 0, 'no play started')
+  t.equal(receiver.packets.length, 0, 'no packet was sent')
+})

@@ -6,6 +6,7 @@ import type { EngineErrorCode } from './errors.js'
 import type { Codec, Ptime, Rendition, Renditions } from './codecs.js'
 import type { Endpoint, PAUSE_MODES, PlayControl, PlayState, RtcpMode, STOPPED_BY } from './schemas.js'
 import type { SrtpKeys } from './srtp-suites.js'
+import type { DtmfEntry } from './telephone-events.js'
 
 /**
  * Each play's counters: Float64s in one SharedArrayBuffer, a slot of COUNTERS.size per play
@@ -105,9 +106,9 @@ export interface WorkerSetup {
 /**
  * An entry of a play's list on the packet thread: a registered prompt's id; packets of the
  * codec's silence; or `packets` packets of a registered prompt's first `cycle` packets,
- * repeated (a tone's block).
+ * repeated (a tone's block); or digits sent as RFC 4733 events.
  */
-export type ListEntry = number | { silencePackets: number } | { prompt: number, packets: number, cycle: number }
+export type ListEntry = number | { silencePackets: number } | { prompt: number, packets: number, cycle: number } | { dtmf: DtmfEntry }
 
 export interface StartPlay {
   id: string

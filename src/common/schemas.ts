@@ -70,14 +70,19 @@ export const PromptRef = Type.Union([PromptName, Type.Object({
   ]),
   country: Type.Optional(Type.String({ maxLength: 8, description: 'whose tone (ITU-T E.180): us (default), gb, de, fr, jp, au, cn, in' })),
   durationMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'how long it plays, rounded up to whole packets' })
+}, { additionalProperties: false }), Type.Object({
+  dtmf: Type.String({ minLength: 1, maxLength: 32, pattern: '^[0-9*#A-Da-d]+$', description: 'digits sent into the call as RFC 4733 events (telephone-event, the payload type of the request\'s dtmf.payloadType, default 101), in the play\'s stream' }),
+  durationMs: Type.Optional(Type.Integer({ minimum: 40, maximum: 1000, description: 'each digit\'s length (default 100), rounded up to whole packets' })),
+  gapMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, description: 'from the end of one digit to the start of the next (default 70; at least the two packet times in which the end is sent again)' }))
 }, { additionalProperties: false })])
 export type PromptRef = Static<typeof PromptRef>
 
-/** How a list entry is named in a Play's `prompts`: the name, the URL, "silence:<ms>", "tone:<name>:<country>" or "tone:<f1+f2>:<on>/<off>". */
+/** How a list entry is named in a Play's `prompts`: the name, the URL, "silence:<ms>", "tone:<name>:<country>", "tone:<f1+f2>:<on>/<off>" or "dtmf:<digits>". */
 export function entryName (entry: PromptRef): string {
   if (typeof entry === 'string') return entry
   if ('url' in entry) return entry.url
   if ('silence' in entry) return `silence:${entry.silence}`
+  if ('dtmf' in entry) return `dtmf:${entry.dtmf}`
   return typeof entry.tone === 'string' ? `tone:${entry.tone}:${entry.country ?? 'us'}` : `tone:${entry.tone.frequencies.join('+')}:${entry.tone.onMs}/${entry.tone.offMs}`
 }
 

@@ -18,8 +18,15 @@ import { isRtcp, nextReportMs, readRtcp, RtcpWriter, wallClockMs } from './rtcp.
 import { SrtpReceiver, SrtpSender } from './srtp.js'
 import type { SrtpKeys } from '../common/srtp-suites.js'
 
-/** A prompt's payloads at one codec and ptime (see Prompt.frames). */
-export type Frames = readonly Buffer[]
+/** A prompt's payloads at one codec and ptime (see Prompt.frames); telephone events carry their marks. */
+export type Frames = readonly Buffer[] & { readonly events?: EventMarks }
+
+/** The frames of a `dtmf` entry: RFC 4733 events, with the codec's silence between digits. */
+export interface EventMarks {
+  payloadType: number
+  /** Per frame: packets since its event's first, or -1 for an audio frame. */
+  since: Int32Array
+}
 
 export interface PlayOptions {
   id: string
@@ -114,6 +121,9 @@ export class Play implements Task {
   private readonly clockPerMs: number
   private listIndex = 0
   private frameIndex = 0
+  /** The frame nextFrame gave: packets since its event's first (-1: audio), and the event's payload type. */
+  private eventSince = -1
+  private eventType = 0
   /** Packets of the list played in this loop. */
   private position = 0
   private loopsDone = 0
@@ -284,7 +294,11 @@ export class Play implements Task {
       this.rtp.drop()
       this.counters[ERRORS]!++
     } else {
-      this.socket.send(this.rtp.next(payload), this.afterSend)
+      // A telephone event: its payload type, the marker on its first packet, and its start's
+      // timestamp on every packet of it (the media clock, less the packets it has lasted).
+      const since = this.paused ? -1 : this.eventSince
+      const packet = since < 0 ? this.rtp.next(payload) : this.rtp.nextEvent(payload, this.eventType, since === 0, (this.rtp.timestampNow() - since * this.rtp.samplesPerPacket + 2 ** 32) % 2 ** 32)
+      this.socket.send(packet, this.afterSend)
       this.counters[PACKETS]!++
       this.counters[OCTETS] = this.counters[OCTETS]! + payload.length
     }
@@ -321,6 +335,9 @@ export class Play implements Task {
       }
       if (frames !== undefined) {
         this.position++
+        const events = frames.events
+        this.eventSince = events === undefined ? -1 : events.since[this.frameIndex]!
+        if (events !== undefined) this.eventType = events.payloadType
         return frames[this.frameIndex++]!
       }
       this.counters[LOOPS] = ++this.loopsDone

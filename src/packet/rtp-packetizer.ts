@@ -95,14 +95,32 @@ export class RtpStream {
    * (every byte codec's packet), else a view of its first bytes.
    */
   next (payload: Buffer): Buffer {
+    const marker = this.markNext
+    this.markNext = false
+    return this.write(payload, this.payloadType, marker, this.timestampNow())
+  }
+
+  /** The media clock's timestamp of the next packet: it follows the clock, sent or not (RFC 3550 §5.1), and wraps at 2^32. */
+  timestampNow (): number {
+    // (k + held) * samples stays exact far past any call.
+    return (this.firstTimestamp + (this.count + this.held) * this.samplesPerPacket) % 2 ** 32
+  }
+
+  /**
+   * Writes the next packet of a telephone event (RFC 4733) in the same stream: its own payload
+   * type, the marker on an event's first packet, and the event's start timestamp on all of its
+   * packets; the sequence number goes on as for audio.
+   */
+  nextEvent (payload: Buffer, payloadType: number, marker: boolean, timestamp: number): Buffer {
+    return this.write(payload, payloadType, marker, timestamp)
+  }
+
+  private write (payload: Buffer, payloadType: number, marker: boolean, timestamp: number): Buffer {
     const k = this.count++
     const packet = this.packets[k % PACKET_RING]!
-    packet[1] = (this.markNext ? 0x80 : 0) | this.payloadType
-    this.markNext = false
+    packet[1] = (marker ? 0x80 : 0) | payloadType
     packet.writeUInt16BE((this.firstSequence + k) & 0xffff, 2)
-    // The timestamp follows the media clock, sent or not (RFC 3550 §5.1), and wraps at 2^32;
-    // (k + held) * samples stays exact far past any call.
-    packet.writeUInt32BE((this.firstTimestamp + (k + this.held) * this.samplesPerPacket) % 2 ** 32, 4)
+    packet.writeUInt32BE(timestamp, 4)
     payload.copy(packet, RTP_HEADER_BYTES)
     const plain = RTP_HEADER_BYTES + payload.length
     // The packet index counts from the first sequence number: its ROC is the number of wraps.

@@ -10,6 +10,7 @@ import os from 'node:os'
 import { isIP } from 'node:net'
 import { parentPort, workerData } from 'node:worker_threads'
 import { silencePayload } from '../common/codecs.js'
+import { dtmfFrames } from '../common/telephone-events.js'
 import { EngineError } from '../common/errors.js'
 import { countersOf, firstRtpPort, portSlots, type FromWorker, type StartPlay, type Started, type ToWorker, type WorkerSetup } from '../common/protocol.js'
 import { Play } from './play.js'
@@ -130,6 +131,10 @@ function errorOf (err: unknown): { code: EngineError['code'], message: string, o
 async function start (request: StartPlay): Promise<Started> {
   const frames = request.prompts.map(id => {
     // Silence: one payload, referred to once per packet; no audio is stored for it.
+    if (typeof id !== 'number' && 'dtmf' in id) {
+      const { payloads, since } = dtmfFrames(id.dtmf, request.codec, request.ptimeMs)
+      return Object.assign(payloads, { events: { payloadType: id.dtmf.payloadType, since } })
+    }
     if (typeof id !== 'number' && 'silencePackets' in id) return new Array<Buffer>(id.silencePackets).fill(silencePayload(request.codec, request.ptimeMs))
     // A tone: its block's packets, repeated; references again, no copy.
     if (typeof id !== 'number') {

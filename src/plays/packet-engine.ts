@@ -10,11 +10,12 @@ import { EngineError } from '../common/errors.js'
 import { COUNTERS, countersOf, portClaims, type Control, type FromWorker, type ListEntry, type Pacing, type StartPlay, type Started, type StoppedBy, type ToWorker, type WorkerSetup } from '../common/protocol.js'
 import type { PlayState } from '../common/schemas.js'
 import type { Prompt } from '../library/prompt.js'
+import type { DtmfEntry } from '../common/telephone-events.js'
 import type { Rendition } from '../common/codecs.js'
 import { LatenessStats } from '../common/lateness.js'
 
 /** An entry of a play's list as the HTTP thread hands it over: a prompt, silence, or a tone's block repeated. */
-export type PlayListEntry = Prompt | { silencePackets: number } | { tone: Prompt, packets: number, cycle: number }
+export type PlayListEntry = Prompt | { silencePackets: number } | { tone: Prompt, packets: number, cycle: number } | { dtmf: DtmfEntry }
 
 export interface ThreadPriority { niceness: number | null, realtime: number | null }
 
@@ -175,7 +176,7 @@ export class PacketEngine {
     let thread = this.threads[0]!
     for (const t of this.threads) if (t.packetsPerSecond < thread.packetsPerSecond) thread = t
     const ids: ListEntry[] = list.map(p => {
-      if ('silencePackets' in p) return p
+      if ('silencePackets' in p || 'dtmf' in p) return p
       if ('tone' in p) {
         const id = this.promptId(p.tone)
         this.handOver(thread, id, p.tone)

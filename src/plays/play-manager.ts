@@ -9,6 +9,7 @@ import { EngineError } from '../common/errors.js'
 import type { SafeEmitter, EngineEvents, PlayEventType } from '../events/events.js'
 import { CODEC_NAMES, CODECS, type CodecInfo } from '../common/codecs.js'
 import { PacketEngine, type Ended, type PacketThreadInfo, type PlayListEntry, type ThreadPriority } from './packet-engine.js'
+import { DTMF_DEFAULTS, dtmfPackets } from '../common/telephone-events.js'
 import { blockMs, customTone, namedTone, TONE_LIMITS, type Tone, type ToneCache } from '../library/tones.js'
 import type { Pacing } from '../common/protocol.js'
 import { PlayHandle } from './play-handle.js'
@@ -128,6 +129,13 @@ export class PlayManager {
       if (typeof p === 'object' && 'silence' in p && !(Number.isInteger(p.silence) && p.silence >= 1 && p.silence <= MAX_SILENCE_MS)) {
         throw new EngineError('INVALID_REQUEST', `prompts[${i}]: silence ${JSON.stringify(p.silence)} is not a whole number of ms from 1 to ${MAX_SILENCE_MS}`)
       }
+      if (typeof p === 'object' && 'dtmf' in p) {
+        const durationMs = p.durationMs ?? DTMF_DEFAULTS.durationMs
+        const gapMs = p.gapMs ?? DTMF_DEFAULTS.gapMs
+        if (typeof p.dtmf !== 'string' || !/^[0-9*#A-Da-d]{1,32}$/.test(p.dtmf)) throw new EngineError('INVALID_REQUEST', `prompts[${i}]: dtmf ${JSON.stringify(p.dtmf)} is not 1 to 32 of the digits 0-9, *, # and A-D`)
+        if (!Number.isInteger(durationMs) || durationMs < 40 || durationMs > 1000) throw new EngineError('INVALID_REQUEST', `prompts[${i}]: a digit's durationMs ${JSON.stringify(durationMs)} is not a whole number of ms from 40 to 1000`)
+        if (!Number.isInteger(gapMs) || gapMs < 0 || gapMs > 10000) throw new EngineError('INVALID_REQUEST', `prompts[${i}]: gapMs ${JSON.stringify(gapMs)} is not a whole number of ms from 0 to 10000`)
+      }
       if (typeof p === 'object' && 'tone' in p) {
         const where = `prompts[${i}]`
         if (!(Number.isInteger(p.durationMs) && p.durationMs >= 1 && p.durationMs <= TONE_LIMITS.maxDurationMs)) {
@@ -173,11 +181,13 @@ export class PlayManager {
     const list: PlayListEntry[] = request.prompts.map((p, i) => {
       if (typeof p === 'object' && 'silence' in p) return { silencePackets: Math.ceil(p.silence / ptimeMs) }
       if (typeof p === 'object' && 'tone' in p) return { tone: blocks[i]!, packets: Math.ceil(p.durationMs / ptimeMs), cycle: blockMs(tones[i]!, p.durationMs) / ptimeMs }
+      // Digits: RFC 4733 events with the request's telephone-event payload type.
+      if (typeof p === 'object' && 'dtmf' in p) return { dtmf: { digits: p.dtmf, durationMs: p.durationMs ?? DTMF_DEFAULTS.durationMs, gapMs: p.gapMs ?? DTMF_DEFAULTS.gapMs, payloadType: request.dtmf?.payloadType ?? 101 } }
       return prompts[i]!
     })
     // The list's length at this ptime, each prompt's last packet padded: the play's length, and
     // where offsetMs may point.
-    const listPackets = list.reduce((n, p) => n + ('silencePackets' in p ? p.silencePackets : 'tone' in p ? p.packets : p.packets(codec, ptimeMs)), 0)
+    const listPackets = list.reduce((n, p) => n + ('silencePackets' in p ? p.silencePackets : 'tone' in p ? p.packets : 'dtmf' in p ? dtmfPackets(p.dtmf, ptimeMs) : p.packets(codec, ptimeMs)), 0)
     const offsetPackets = Math.floor((request.offsetMs ?? 0) / ptimeMs)
     if (offsetPackets >= listPackets) {
       throw new EngineError('INVALID_REQUEST', `offsetMs ${request.offsetMs ?? 0} is past the end of the prompts, which last ${listPackets * ptimeMs} ms; give an offset below that`)

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { Receiver, buildApp, engineOf, framesOf, longestQuiet, referenceDecode, waitUntil } from '../helpers/index.js'
+import { Receiver, buildApp, capture, engineOf, framesOf, longestQuiet, referenceDecode, run, waitUntil } from '../helpers/index.js'
 import { ffmpegReceiver } from '../helpers/srtp-judges.js'
 
 async function post (app: FastifyInstance, url: string, body: unknown): Promise<{ status: number, json: any }> {
@@ -219,5 +219,72 @@ t.test('tones refused with what is known, and nothing starts', async t => {
     t.match(res.json, { code: 'INVALID_REQUEST', message }, res.json.message)
   }
   t.equal(engineOf(app).plays.runningCount, 0, 'no play started')
+  t.equal(receiver.packets.length, 0, 'no packet was sent')
+})
+
+/** tshark's reading of RTP on `port` in a capture: each packet's header and, for telephone events, the event. */
+async function tsharkRtp (file: string, port: number, eventType: number): Promise<Array<{ seq: number, ts: number, marker: boolean, pt: number, event: number | null, end: boolean, duration: number | null }>> {
+  const out = (await run('tshark', ['-r', file, '-d', `udp.port==${port},rtp`, '-d', `rtp.pt==${eventType},rtpevent`, '-Y', 'rtp', '-T', 'fields',
+    '-e', 'rtp.seq', '-e', 'rtp.timestamp', '-e', 'rtp.marker', '-e', 'rtp.p_type', '-e', 'rtpevent.event_id', '-e', 'rtpevent.end_of_event', '-e', 'rtpevent.duration'])).toString()
+  return out.split('\n').filter(Boolean).map(line => {
+    const [seq, ts, marker, pt, event, end, duration] = line.split('\t')
+    const yes = (v: string | undefined): boolean => v === '1' || v === 'True'
+    return { seq: Number(seq), ts: Number(ts), marker: yes(marker), pt: Number(pt), event: event === '' || event === undefined ? null : Number(event), end: yes(end), duration: duration === '' || duration === undefined ? null : Number(duration) }
+  })
+}
+
+t.test('DTMF sent into the call: tshark reads RFC 4733 events in the play\'s stream, in order, with their durations and end bits', async t => {
+  const app = await buildApp(t)
+  await noise(app, { n1: 0.3 })
+  for (const [codec, clockPerMs, pt] of [['PCMU', 8, 101], ['opus', 48, 110]] as const) {
+    const receiver = await Receiver.open(t)
+    const pcap = await capture(t, receiver.port)
+    const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['n1', { dtmf: '1234#', durationMs: 100, gapMs: 70 }, 'n1'], codec, dtmf: { payloadType: pt }, rtcp: 'off' })
+    t.equal(res.status, 201, res.json.message)
+    // Each digit 5 packets and the end twice more; 70 ms of gap is those two and 2 of silence.
+    const digitPackets = 5 * 7 + 4 * 2
+    const n1 = framesOf(engineOf(app).prompts.get('n1')!, codec, 20).length
+    t.match(res.json, { prompts: ['n1', 'dtmf:1234#', 'n1'], durationMs: (n1 + digitPackets + n1) * 20 })
+    await waitUntil(async () => (await app.inject({ url: `/v1/plays/${res.json.id as string}` })).json().state === 'finished', 'the play to finish')
+    await pcap.stop(n1 + digitPackets + n1)
+    const packets = await tsharkRtp(pcap.file, receiver.port, pt)
+    t.equal(packets.length, n1 + digitPackets + n1, `${codec}: every packet captured`)
+    t.ok(packets.every((p, i) => p.seq === (packets[0]!.seq + i) % 65536), `${codec}: one sequence, no gap, through the digits`)
+    const events = packets.filter(p => p.pt === pt)
+    t.equal(events.length, 35, `${codec}: 35 event packets of payload type ${pt}`)
+    const byEvent: Array<typeof events> = []
+    for (const p of events) {
+      if (p.marker) byEvent.push([])
+      byEvent.at(-1)!.push(p)
+    }
+    t.same(byEvent.map(e => e[0]!.event), [1, 2, 3, 4, 11], `${codec}: the digits 1, 2, 3, 4, # in order, each starting with the marker`)
+    const step = 20 * clockPerMs
+    for (const e of byEvent) {
+      t.ok(e.length === 7 && e.every(p => p.ts === e[0]!.ts && p.event === e[0]!.event), `${codec} event ${e[0]!.event!}: 7 packets with one timestamp`)
+      t.same(e.map(p => p.duration), [1, 2, 3, 4, 5, 5, 5].map(k => k * step), `${codec} event ${e[0]!.event!}: the duration growing one ptime a packet, then the end sent again`)
+      t.same(e.map(p => p.end), [false, false, false, false, true, true, true], `${codec} event ${e[0]!.event!}: the end bit on the last three`)
+      const index = packets.indexOf(e[0]!)
+      t.equal(e[0]!.ts, (packets[0]!.ts + index * step) % 2 ** 32, `${codec} event ${e[0]!.event!}: its timestamp is the media clock at its start`)
+    }
+    const audio = packets.filter(p => p.pt !== pt)
+    t.ok(audio.every(p => p.ts === (packets[0]!.ts + packets.indexOf(p) * step) % 2 ** 32), `${codec}: the audio after the digits is on the media clock`)
+    t.same(packets.map((p, i) => p.marker ? i : -1).filter(i => i >= 0), [0, ...byEvent.map(e => packets.indexOf(e[0]!))], `${codec}: markers on the stream's first packet and each event's first only`)
+  }
+})
+
+t.test('DTMF refused with where and why', async t => {
+  const app = await buildApp(t)
+  const receiver = await Receiver.open(t)
+  for (const [entry, message] of [
+    [{ dtmf: '' }, /prompts\/0\/dtmf must NOT have fewer than 1 characters/],
+    [{ dtmf: '12x' }, /prompts\/0\/dtmf must match pattern/],
+    [{ dtmf: '1', durationMs: 20 }, /prompts\/0\/durationMs must be >= 40/],
+    [{ dtmf: '1', gapMs: -1 }, /prompts\/0\/gapMs must be >= 0/]
+  ] as const) {
+    const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: [entry] })
+    t.equal(res.status, 400, JSON.stringify(entry))
+    t.match(res.json, { code: 'INVALID_REQUEST', message }, res.json.message)
+  }
+  await t.rejects(engineOf(app).plays.create({ target: { host: '127.0.0.1', port: receiver.port }, prompts: [{ dtmf: '' }] }), { code: 'INVALID_REQUEST', message: /prompts\[0\]: dtmf "" is not 1 to 32 of the digits/ }, 'the engine checks it too')
   t.equal(receiver.packets.length, 0, 'no packet was sent')
 })

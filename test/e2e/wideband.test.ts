@@ -4,20 +4,12 @@
  * server sent, and the audio is compared with the source at 16 and 48 kHz; tshark's RTP
  * analysis reads a capture of plays paused in hold mode and seeked.
  */
-import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { Receiver, bandRms, buildApp, correlation, decodeAt, engineOf, longestQuiet, sampleLibrary, tempDir, waitUntil, framesOf } from '../helpers/index.js'
+import { Receiver, bandRms, buildApp, capture, correlation, decodeAt, engineOf, longestQuiet, run, sampleLibrary, tempDir, waitUntil, framesOf } from '../helpers/index.js'
 import { ffmpegReceiver, libsrtpOpen } from '../helpers/srtp-judges.js'
-
-/** Runs a program to its end; its stdout. */
-async function run (file: string, args: string[]): Promise<Buffer> {
-  return await new Promise((resolve, reject) => {
-    execFile(file, args, { encoding: 'buffer', maxBuffer: 1 << 28, timeout: 60_000 }, (err, stdout, stderr) => err ? reject(new Error(`${file} failed: ${err.message}\n${String(stderr)}`)) : resolve(stdout))
-  })
-}
 
 /** A 1 s sweep from 200 Hz to 7 kHz at 48 kHz: a waveform that no lag but the right one matches, with energy G.711 cuts off. */
 async function sweep (dir: string): Promise<string> {
@@ -118,26 +110,6 @@ t.test('Opus: ffmpeg decodes 48 kHz audio that matches the source, at every ptim
   const prompt = (await app.inject({ method: 'GET', url: '/v1/prompts/sweep' })).json()
   t.same(prompt.renditions.filter((r: any) => r.codec === 'opus').map((r: any) => r.frameMs), [10, 20, 40, 60], 'the Opus renditions the plays needed were made once and kept')
 })
-
-/** tcpdump on loopback, capturing one UDP port pair, until `stop(count)` has seen `count` packets written. */
-async function capture (t: Test, port: number): Promise<{ file: string, stop: (count: number) => Promise<void> }> {
-  const file = path.join(tempDir(t, 'capture-'), 'call.pcap')
-  const tcpdump = spawn('tcpdump', ['-i', 'lo', '-n', '-U', '-w', file, `udp and portrange ${port}-${port + 1}`], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  tcpdump.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
-  t.teardown(() => { tcpdump.kill('SIGKILL') })
-  await waitUntil(() => stderr.includes('listening on'), 'tcpdump listening')
-  const exited = new Promise<void>(resolve => tcpdump.once('exit', () => resolve()))
-  const written = async (): Promise<number> => (await run('tcpdump', ['-r', file, '-n'])).toString().split('\n').filter(Boolean).length
-  return {
-    file,
-    stop: async (count: number) => {
-      await waitUntil(async () => await written() >= count, `tcpdump writing ${count} packets`, 10_000, 100)
-      tcpdump.kill('SIGINT')
-      await exited
-    }
-  }
-}
 
 /** tshark's reading of a capture, with UDP `port` decoded as RTP: its stream analysis (-z rtp,streams) and each packet's header fields. */
 async function tshark (file: string, port: number): Promise<{ streams: string[][], packets: Array<{ at: number, seq: number, timestamp: number, marker: boolean, payloadBytes: number }>, reports: Array<{ at: number, packets: number, octets: number, timestamp: number }> }> {

@@ -321,3 +321,30 @@ export async function runNode (args: string[], options: { wrapper?: string[], ti
   clearTimeout(timer)
   return { code, stdout, stderr }
 }
+
+/** Runs a program to its end; its stdout. */
+export async function run (file: string, args: string[]): Promise<Buffer> {
+  return await new Promise((resolve, reject) => {
+    execFile(file, args, { encoding: 'buffer', maxBuffer: 1 << 28, timeout: 60_000 }, (err, stdout, stderr) => err ? reject(new Error(`${file} failed: ${err.message}\n${String(stderr)}`)) : resolve(stdout))
+  })
+}
+
+/** tcpdump on loopback, capturing one UDP port pair, until `stop(count)` has seen `count` packets written. */
+export async function capture (t: TapTest, port: number): Promise<{ file: string, stop: (count: number) => Promise<void> }> {
+  const file = path.join(tempDir(t, 'capture-'), 'call.pcap')
+  const tcpdump = spawn('tcpdump', ['-i', 'lo', '-n', '-U', '-w', file, `udp and portrange ${port}-${port + 1}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  tcpdump.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  t.teardown(() => { tcpdump.kill('SIGKILL') })
+  await waitUntil(() => stderr.includes('listening on'), 'tcpdump listening')
+  const exited = new Promise<void>(resolve => tcpdump.once('exit', () => resolve()))
+  const written = async (): Promise<number> => (await run('tcpdump', ['-r', file, '-n'])).toString().split('\n').filter(Boolean).length
+  return {
+    file,
+    stop: async (count: number) => {
+      await waitUntil(async () => await written() >= count, `tcpdump writing ${count} packets`, 10_000, 100)
+      tcpdump.kill('SIGINT')
+      await exited
+    }
+  }
+}

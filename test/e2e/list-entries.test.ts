@@ -1,15 +1,20 @@
 /**
- * Entries of a play's list other than prompts, on a real server: silence (`{"silence": ms}`)
- * between prompts, in the same stream. Checked packet by packet (the prompts' payloads byte for
- * byte, the silence as G.711's zero, the sequence and timestamps unbroken), decoded by ffmpeg as
- * the far end of an SDP in every codec (quiet for the silence's length), counted in durationMs,
- * position, seek and loop; and refused with a message when out of range.
+ * Entries of a play's list other than prompts, on a real server, judged by independent
+ * implementations:
+ * - silence between prompts: packet by packet (G.711's zero, one unbroken stream), decoded by
+ *   ffmpeg as the far end in every codec (quiet for its length), counted in position, seek,
+ *   offset and loop;
+ * - every country's call-progress tones, decoded by ffmpeg and read by the test's own Goertzel
+ *   filter against E.180's table written here; a custom tone in every codec; one making per tone;
+ * - DTMF as RFC 4733 events, read by tshark's rtpevent dissector (order, timestamps, durations,
+ *   end bits, markers) in PCMU and Opus, and opened by libsrtp under SRTP;
+ * - every refusal, with nothing started.
  */
 import { execFileSync } from 'node:child_process'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { Receiver, buildApp, capture, engineOf, framesOf, longestQuiet, referenceDecode, run, waitUntil } from '../helpers/index.js'
-import { ffmpegReceiver } from '../helpers/srtp-judges.js'
+import { ffmpegReceiver, libsrtpOpen } from '../helpers/srtp-judges.js'
 
 async function post (app: FastifyInstance, url: string, body: unknown): Promise<{ status: number, json: any }> {
   const res = await app.inject({ method: 'POST', url, payload: body as object })
@@ -287,4 +292,24 @@ t.test('DTMF refused with where and why', async t => {
   }
   await t.rejects(engineOf(app).plays.create({ target: { host: '127.0.0.1', port: receiver.port }, prompts: [{ dtmf: '' }] }), { code: 'INVALID_REQUEST', message: /prompts\[0\]: dtmf "" is not 1 to 32 of the digits/ }, 'the engine checks it too')
   t.equal(receiver.packets.length, 0, 'no packet was sent')
+})
+
+t.test('under SRTP, digits, a tone and silence are sealed like the audio: libsrtp opens every packet, and the events are there once opened', async t => {
+  const app = await buildApp(t)
+  await noise(app, { n1: 0.2 })
+  const suite = 'AES_CM_128_HMAC_SHA1_80'
+  const key = Buffer.from(Array.from({ length: 30 }, (_, i) => i * 7 + 1)).toString('base64')
+  const receiver = await Receiver.open(t)
+  const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['n1', { dtmf: '9*', gapMs: 100 }, { tone: 'beep', durationMs: 200 }, { silence: 100 }], ssrc: 0x5eed, dtmf: { payloadType: 101 }, srtp: { suite, localKey: key }, rtcp: 'off' })
+  t.equal(res.status, 201, res.json.message)
+  const total = res.json.durationMs / 20
+  await waitUntil(async () => (await app.inject({ url: `/v1/plays/${res.json.id as string}` })).json().state === 'finished', 'the play to finish')
+  const packets = await receiver.waitFor(total)
+  t.ok(packets.every(p => p.raw.length > 12 + 4 + 10 - 1) && packets.some(p => (p.raw[1]! & 0x7f) === 101), 'sealed packets, some of payload type 101')
+  const opened = await libsrtpOpen(t, { suite, key, ssrc: 0x5eed, packets: packets.map(p => p.raw) })
+  t.equal(opened.length, total, `libsrtp authenticated and opened all ${total} packets`)
+  const events = opened.filter(p => (p[1]! & 0x7f) === 101).map(p => ({ event: p[12]!, end: (p[13]! & 0x80) !== 0, duration: p.readUInt16BE(14), marker: (p[1]! & 0x80) !== 0 }))
+  t.same(events.map(e => e.event), [9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10], 'the digits 9 and * in the clear once opened')
+  t.same(events.map(e => e.end), [false, false, false, false, true, true, true, false, false, false, false, true, true, true], 'with their end bits')
+  t.same(events.map(e => e.marker), [true, false, false, false, false, false, false, true, false, false, false, false, false, false], 'and their markers')
 })

@@ -1,7 +1,7 @@
 /**
  * npm run bench [-- --quick] [-- --max 5000]
  * npm run bench -- --only 2000 [--window 10] [--uploads] [--capture /tmp/rtp.pcap]
- * npm run bench -- --in-call | --urls | --console [--consoles 5] | --srtp | --codecs [--rounds 3] (one section alone)
+ * npm run bench -- --in-call | --urls | --console [--consoles 5] | --srtp | --codecs | --lists [--rounds 3] (one section alone)
  * npm run bench -- --sentinel [--trials 20] [--uploads 200] [--down-after 2000] (Redis under Sentinel: WAIT's cost, failover)
  * npm run bench -- --threads [--counts 1,1000,3000,5000] [--window 10] (packet threads and the grid, at the kernel: bench/threads.ts)
  *
@@ -541,6 +541,46 @@ async function codecsUnderLoad (url: string, pid: number, receiver: Receiver, wo
   return result
 }
 
+/** The mixed list: tones, silence and digits before the prompt, so that the window is spent in them. */
+const MIXED_LIST = [{ tone: 'ringback', country: 'us', durationMs: 12000 }, { silence: 1000 }, { dtmf: '1234567890*#' }, { tone: 'busy', country: 'gb', durationMs: 12000 }, { silence: 1000 }, 'bench']
+
+/**
+ * What generated entries cost: N plays of the bench prompt alone, then N plays of a list of
+ * tones, silence and digits before it (20 ms PCMU, RTCP off), in alternating rounds, each window
+ * captured with tcpdump for the kernel's gaps.
+ */
+async function listsUnderLoad (url: string, pid: number, receiver: Receiver, work: string, n: number, rounds: number): Promise<Record<string, { rows: Row[], kernel: KernelGaps[] }>> {
+  const result: Record<string, { rows: Row[], kernel: KernelGaps[] }> = {}
+  const capture = path.join(work, 'lists.pcap')
+  const configs: Record<string, { request: () => Record<string, unknown>, expect: Expect }> = {
+    'prompts alone': { request: () => ({ rtcp: 'off' }), expect: CODEC_EXPECT.PCMU! },
+    // Digits' packets are 4 bytes: sizes are not checked in this one.
+    'tones, silence, digits': { request: () => ({ rtcp: 'off', prompts: MIXED_LIST }), expect: { payloadBytes: null, clockPerMs: 8 } }
+  }
+  for (let round = 1; round <= rounds; round++) {
+    for (const [label, config] of Object.entries(configs)) {
+      const entry = result[label] ??= { rows: [], kernel: [] }
+      entry.rows.push(await runPromptPlayer(url, [pid], receiver, n, [], [url], label, { ...config, capture }))
+      entry.kernel.push(kernelGaps(capture))
+      console.error(`lists round ${round} of ${rounds}, ${label}, N=${n}: kernel gap p99 ${entry.kernel.at(-1)!.p99.toFixed(2)} ms, CPU ${entry.rows.at(-1)!.cpuPerStreamMinute.toFixed(3)} s per stream-minute, ${entry.rows.at(-1)!.rssPerCallMb.toFixed(3)} MB per play`)
+      await sleep(1000)
+    }
+  }
+  fs.rmSync(capture, { force: true })
+  return result
+}
+
+function reportLists (r: Record<string, { rows: Row[], kernel: KernelGaps[] }>): void {
+  const med = (values: number[]): number => quantile(values, 0.5)
+  const base = r['prompts alone']!
+  const baseCpu = med(base.rows.map(x => x.cpuPerStreamMinute))
+  console.log(`Lists under load, N=${base.rows[0]!.n} plays, 20 ms PCMU, RTCP off, medians of ${base.rows.length} alternating rounds (the mixed list: ${JSON.stringify(MIXED_LIST)}):`)
+  for (const [label, e] of Object.entries(r)) {
+    const cpu = med(e.rows.map(x => x.cpuPerStreamMinute))
+    console.log(`- ${label}: CPU ${cpu.toFixed(3)} s per stream-minute (${(cpu / baseCpu).toFixed(3)} x prompts alone); memory ${med(e.rows.map(x => x.rssPerCallMb)).toFixed(3)} MB per play; loss ${med(e.rows.map(x => x.lossPct)).toFixed(3)} %; kernel gap p99 ${med(e.kernel.map(k => k.p99)).toFixed(2)} ms, max ${med(e.kernel.map(k => k.max)).toFixed(2)} ms; sender lateness p99 by round ${e.rows.map(x => x.lateP99).join(', ')}`)
+  }
+}
+
 function reportCodecs (r: CodecLoad): void {
   const med = (values: number[]): number => quantile(values, 0.5)
   const base = r.codecs.PCMU!
@@ -777,6 +817,10 @@ async function main (): Promise<void> {
     '--codecs': async () => {
       const codecs = await codecsUnderLoad(url, server.pid!, receiver, work, file, n, ROUNDS)
       return () => { console.log(table(Object.values(codecs.codecs).flatMap(e => e.rows))); reportCodecs(codecs) }
+    },
+    '--lists': async () => {
+      const lists = await listsUnderLoad(url, server.pid!, receiver, work, n, ROUNDS)
+      return () => { console.log(table(Object.values(lists).flatMap(e => e.rows))); reportLists(lists) }
     },
     '--in-call': async () => {
       const inCall = await inCallUnderLoad(url, server.pid!, receiver, work, n, ROUNDS)

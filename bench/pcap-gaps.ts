@@ -11,7 +11,7 @@ import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { readPcap } from '../cli/pcap.js'
 
-interface Stream { last: number, firstAt: number, firstTs: number, head: number[], tail: number[], packets: number, tsBase: number, lastTs: number, lastSeq: number }
+interface Stream { last: number, firstAt: number, firstTs: number, head: number[], tail: number[], packets: number, tsBase: number, lastTs: number, lastSeq: number, /** The media clock's step between the last two audio packets. */ stepTs: number }
 
 export interface KernelGaps {
   streams: number
@@ -46,14 +46,31 @@ export function kernelGaps (file: string): KernelGaps {
   let lost = 0
   for (const { at, from, to, payload: rtp } of readPcap(fs.readFileSync(file))) {
     // Media only: not the RTCP, the key presses or the reports the benchmark's receiver sends.
-    const clockPerMs = rtp.length < 12 || rtp[0]! >> 6 !== 2 ? undefined : MEDIA_CLOCK.get(rtp[1]! & 0x7f)
-    if (clockPerMs === undefined) continue
+    if (rtp.length < 12 || rtp[0]! >> 6 !== 2) continue
+    const clockPerMs = MEDIA_CLOCK.get(rtp[1]! & 0x7f)
     const key = `${from.port}>${to.port}/${rtp.readUInt32BE(8)}`
+    if (clockPerMs === undefined) {
+      // A telephone event in a media stream (a play's digits, RFC 4733): it takes its packet
+      // time like audio, so it counts in the gaps and the sequence, but its timestamp is its
+      // event's start, not the media clock's. Anything else (the receiver's key presses, RTCP)
+      // is not a stream here.
+      const s = streams.get(key)
+      if (s === undefined || (rtp[1]! & 0x7f) < 96) continue
+      const seq = rtp.readUInt16BE(2)
+      gaps.push(at - s.last)
+      const step = (seq - s.lastSeq + 65536) % 65536
+      if (step > 1 && step < 1000) lost += step - 1
+      s.lastSeq = seq
+      s.last = at
+      // The media clock moves on by one packet meanwhile.
+      s.lastTs = (s.lastTs + s.stepTs) % 2 ** 32
+      continue
+    }
     const ts = rtp.readUInt32BE(4)
     const seq = rtp.readUInt16BE(2)
     let s = streams.get(key)
     if (s === undefined) {
-      s = { last: at, firstAt: at, firstTs: ts, head: [], tail: [], packets: 0, tsBase: 0, lastTs: ts, lastSeq: seq }
+      s = { last: at, firstAt: at, firstTs: ts, head: [], tail: [], packets: 0, tsBase: 0, lastTs: ts, lastSeq: seq, stepTs: 20 * clockPerMs }
       streams.set(key, s)
     } else {
       gaps.push(at - s.last)
@@ -63,6 +80,8 @@ export function kernelGaps (file: string): KernelGaps {
       s.lastSeq = seq
       s.last = at
       if (ts < s.lastTs && s.lastTs - ts > 2 ** 31) s.tsBase += 2 ** 32
+      const stepTs = (ts - s.lastTs + 2 ** 32) % 2 ** 32
+      if (stepTs > 0 && stepTs < 48 * 120) s.stepTs = stepTs
       s.lastTs = ts
     }
     s.packets++

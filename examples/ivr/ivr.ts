@@ -40,8 +40,11 @@ export interface IvrOptions {
   player: { url: string, token?: string }
   /** The address callers reach the player's media ports on, put in our SDP (`c=`). */
   mediaAddress: string
-  /** Played back to back to each caller (default welcome, menu). */
-  prompts?: string[]
+  /**
+   * Played back to back to each caller (default welcome, menu): prompt names, and anything else
+   * a play's list takes (silence, tones, digits sent into the call).
+   */
+  prompts?: PlayRequest['prompts']
   /** Digits that cut the prompts short (default #). */
   stopOn?: string
 }

@@ -117,3 +117,42 @@ t.test('sipp calls the IVR: it hears welcome, presses #, the play stops within a
   t.ok(afterPress <= 20, `the last packet left ${afterPress.toFixed(2)} ms after the digit's first packet (at most one ptime)`)
   t.match(s.rtcp, { bye: true, packets: s.packets }, 'the play\'s RTCP reached the caller\'s RTCP port: its BYE counts every packet')
 })
+
+t.test('the IVR sends digits into the call: sipp\'s media port receives them, and tshark reads RFC 4733 events 2, 0, 4, 1 from the IVR\'s port', async t => {
+  const app = await buildApp(t)
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  const [ivrPort, callerPort, mediaPort] = [await freePortPair(), await freePortPair(), await freePortPair()]
+  // An extension dialled to a far-end system, after a beep: then welcome, which sipp's # stops.
+  const ivr = new Ivr({ sip: { address: '127.0.0.1', port: ivrPort! }, player: { url }, mediaAddress: '127.0.0.1', prompts: [{ tone: 'beep', durationMs: 200 }, { dtmf: '2041', durationMs: 80, gapMs: 60 }, 'welcome'] })
+  const answered: Call[] = []
+  ivr.on('answered', call => answered.push(call))
+  ivr.start()
+  t.teardown(() => ivr.close())
+  const dir = tempDir(t)
+  const capture = path.join(dir, 'call.pcap')
+  const tcpdump = spawn('tcpdump', ['-i', 'lo', '-n', '-U', '-w', capture, `udp and portrange ${mediaPort!}-${mediaPort! + 1}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  t.teardown(() => { tcpdump.kill('SIGKILL') })
+  let tcpdumpSaid = ''
+  tcpdump.stderr!.on('data', (chunk: Buffer) => { tcpdumpSaid += chunk.toString() })
+  for (let i = 0; i < 100 && !tcpdumpSaid.includes('listening on'); i++) await sleep(50)
+  const sipp = spawn('sipp', ['-sf', SCENARIO, '-m', '1', '-i', '127.0.0.1', '-p', String(callerPort), '-mi', '127.0.0.1', '-mp', String(mediaPort), '-nostdin', '-timeout', '30s', '-timeout_error', `127.0.0.1:${ivrPort!}`], { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] })
+  t.teardown(() => { sipp.kill('SIGKILL') })
+  t.equal(await exited(sipp), 0, 'sipp: the call succeeded')
+  await sleep(300)
+  tcpdump.kill('SIGINT')
+  await exited(tcpdump)
+  t.equal(answered.length, 1)
+  const source = answered[0]!.play.source.port as number
+  t.same(answered[0]!.play.prompts, ['tone:beep:us', 'dtmf:2041', 'welcome'])
+  const out = await new Promise<string>((resolve, reject) => {
+    const tshark = spawn('tshark', ['-r', capture, '-d', `udp.port==${mediaPort!},rtp`, '-Y', `rtpevent && udp.srcport == ${source}`, '-T', 'fields', '-e', 'rtpevent.event_id', '-e', 'rtpevent.end_of_event', '-e', 'rtp.marker'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let text = ''
+    tshark.stdout.on('data', (c: Buffer) => { text += c.toString() })
+    tshark.once('exit', code => code === 0 ? resolve(text) : reject(new Error(`tshark exited ${code}`)))
+  })
+  const events = out.split('\n').filter(Boolean).map(line => line.split('\t'))
+  const yes = (v: string | undefined): boolean => v === '1' || v === 'True'
+  t.same(events.filter(e => yes(e[2])).map(e => Number(e[0])), [2, 0, 4, 1], 'four events, each begun with the marker: 2, 0, 4, 1')
+  t.equal(events.filter(e => yes(e[1])).length, 12, 'each ended by three packets with the end bit')
+  t.equal(events.length, 4 * (4 + 2), 'each 80 ms digit in 4 packets and its end twice more')
+})

@@ -11,6 +11,7 @@
  * - every refusal, with nothing started.
  */
 import { execFileSync } from 'node:child_process'
+import http from 'node:http'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { Receiver, buildApp, capture, engineOf, framesOf, longestQuiet, referenceDecode, run, waitUntil } from '../helpers/index.js'
@@ -312,4 +313,41 @@ t.test('under SRTP, digits, a tone and silence are sealed like the audio: libsrt
   t.same(events.map(e => e.event), [9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10], 'the digits 9 and * in the clear once opened')
   t.same(events.map(e => e.end), [false, false, false, false, true, true, true, false, false, false, false, true, true, true], 'with their end bits')
   t.same(events.map(e => e.marker), [true, false, false, false, false, false, false, true, false, false, false, false, false, false], 'and their markers')
+})
+
+t.test('everything mixed with a prompt and a URL, in G.722 and looped: one unbroken stream by tshark, the events where the list puts them, pause and seek counting them', async t => {
+  const app = await buildApp(t)
+  await noise(app, { n1: 0.2 })
+  // A URL prompt: a WAV served by an origin on loopback.
+  const wav = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'anoisesrc=d=0.2:c=pink:a=0.5:seed=3', '-ar', '16000', '-ac', '1', '-f', 'wav', '-'])
+  const origin = http.createServer((_req, res) => { res.writeHead(200, { 'content-type': 'audio/wav' }).end(wav) })
+  await new Promise<void>(resolve => origin.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => origin.close())
+  const url = `http://127.0.0.1:${(origin.address() as { port: number }).port}/n2.wav`
+  const list = ['n1', { silence: 100 }, { url }, { tone: 'busy', country: 'de', durationMs: 960 }, { dtmf: '5', durationMs: 60 }, { tone: { frequencies: [1000], onMs: 100, offMs: 0 }, durationMs: 100 }]
+  const receiver = await Receiver.open(t)
+  const pcap = await capture(t, receiver.port)
+  const res = await post(app, '/v1/plays', { target: { host: '127.0.0.1', port: receiver.port }, prompts: list, codec: 'G722', dtmf: { payloadType: 101 }, loop: 2, rtcp: 'off' })
+  t.equal(res.status, 201, res.json.message)
+  // 10 + 5 + 10 + 48 + (3 + 2) + 5 packets of 20 ms.
+  t.match(res.json, { prompts: ['n1', 'silence:100', url, 'tone:busy:de', 'dtmf:5', 'tone:1000:100/0'], durationMs: 83 * 20 })
+  const id = res.json.id as string
+  // Into the tone: a seek to 500 ms, then a pause of 200 ms in silence mode.
+  await waitUntil(async () => (await app.inject({ url: `/v1/plays/${id}` })).json().positionMs >= 100, 'the play under way')
+  t.equal((await post(app, `/v1/plays/${id}/control`, { operation: 'seek', positionMs: 500 })).status, 200)
+  t.equal((await post(app, `/v1/plays/${id}/control`, { operation: 'pause' })).status, 200)
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.equal((await post(app, `/v1/plays/${id}/control`, { operation: 'resume' })).status, 200)
+  await waitUntil(async () => (await app.inject({ url: `/v1/plays/${id}` })).json().state === 'finished', 'the play to finish', 20_000)
+  const play = (await app.inject({ url: `/v1/plays/${id}` })).json()
+  t.equal(play.loopsDone, 2, 'both loops played')
+  await pcap.stop(play.packetsSent)
+  const packets = await tsharkRtp(pcap.file, receiver.port, 101)
+  t.equal(packets.length, play.packetsSent, `tshark reads every packet sent (${play.packetsSent as number})`)
+  t.ok(packets.every((p, i) => p.seq === (packets[0]!.seq + i) % 65536), 'one sequence, no gap')
+  const audio = packets.filter(p => p.pt === 9)
+  t.ok(audio.every(p => (p.ts - packets[0]!.ts - packets.indexOf(p) * 160) % 2 ** 32 === 0), 'G.722\'s audio on its 8 kHz media clock throughout, across the seek, the pause and the loop')
+  const digits = packets.filter(p => p.pt === 101)
+  t.same(digits.filter(p => p.marker).map(p => p.event), [5, 5], 'the digit once per loop')
+  t.same(digits.map(p => p.duration), [160, 320, 480, 480, 480, 160, 320, 480, 480, 480], 'its durations one ptime a step, then the end twice more, in each loop')
 })

@@ -7,6 +7,7 @@ import t from 'tap'
 import { Play } from '../../src/packet/play.js'
 import { Scheduler } from '../../src/packet/scheduler.js'
 import { COUNTERS } from '../../src/common/protocol.js'
+import { dtmfFrames, dtmfPackets } from '../../src/common/telephone-events.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { LIBRARY, Receiver, framesOf, sample, sleep, waitUntil } from '../helpers/index.js'
 import { Prompt } from '../../src/library/prompt.js'
@@ -101,4 +102,34 @@ t.test('a play keeps the most any of its packets was late (the Play\'s maxLateMs
   t.equal(counters[COUNTERS.skipped], 1, 'the packet 67 ms late (over 3 ptimes) skipped')
   t.equal(play.packetsSent, 1 + Math.floor(367 / 20) - 1, 'every other due packet sent')
   play.stop()
+})
+
+t.test('digits as RFC 4733 events on this thread: the packets the HTTP side counts, their headers and payloads, the audio after them on the media clock', async t => {
+  const receiver = await Receiver.open(t)
+  const scheduler = new Scheduler()
+  t.teardown(() => scheduler.close())
+  const entry = { digits: '7#', durationMs: 50, gapMs: 90, payloadType: 96 }
+  const { payloads, since } = dtmfFrames(entry, 'PCMU', 20)
+  // 3 packets a digit, the end twice more; 90 ms of gap is those two and 3 of silence.
+  t.equal(payloads.length, dtmfPackets(entry, 20), 'as many packets as the HTTP thread counts for the play\'s length')
+  t.equal(payloads.length, 2 * 5 + 3)
+  const tail = framesOf(prompt('goodbye'), 'PCMU', 20).slice(0, 3)
+  const ended: Play[] = []
+  const play = new Play({
+    id: 'p_digits', target: { host: '127.0.0.1', port: receiver.port }, frames: [Object.assign(payloads, { events: { payloadType: 96, since } }), tail],
+    payloadType: 0, ptimeMs: 20, ssrc: 7, firstSequence: 100, socket: await connected(receiver.port), scheduler, onEnd: p => ended.push(p)
+  })
+  play.begin()
+  const packets = await receiver.waitFor(16)
+  await waitUntil(() => ended.length === 1, 'the play to end')
+  const rtp = packets.map(p => p.rtp)
+  const first = rtp[0]!.timestamp
+  t.same(rtp.map(p => p.sequenceNumber), Array.from({ length: 16 }, (_, i) => 100 + i), 'one sequence')
+  t.same(rtp.map(p => p.payloadType), [96, 96, 96, 96, 96, 0, 0, 0, 96, 96, 96, 96, 96, 0, 0, 0], 'events, the gap\'s silence, events, then the audio')
+  t.same(rtp.map(p => p.marker ? 1 : 0), [1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], 'the marker on each event\'s first packet, and on the first audio packet (its talkspurt\'s start)')
+  t.same(rtp.map(p => (p.timestamp - first) / 160), [0, 0, 0, 0, 0, 5, 6, 7, 8, 8, 8, 8, 8, 13, 14, 15], 'each event on its start\'s timestamp; the rest on the media clock')
+  t.same(rtp.slice(0, 5).map(p => [p.payload[0], p.payload[1]! >> 7, p.payload[1]! & 0x3f, p.payload.readUInt16BE(2)]), [[7, 0, 10, 160], [7, 0, 10, 320], [7, 1, 10, 480], [7, 1, 10, 480], [7, 1, 10, 480]], '7: the duration one ptime a packet, the end bit on the last three, volume -10 dBm0')
+  t.equal(rtp[8]!.payload[0], 11, '#: event 11')
+  t.ok(rtp.slice(5, 8).every(p => p.payload.every(b => b === 0xff)), 'the gap is µ-law silence')
+  t.ok(rtp.slice(13).every((p, i) => p.payload.equals(tail[i]!)), 'then the prompt')
 })

@@ -50,10 +50,12 @@ export function dtmfFrames (entry: DtmfEntry, codec: Codec, ptimeMs: Ptime): { p
   const payloads: Buffer[] = []
   const since: number[] = []
   const digits = entry.digits.toUpperCase()
-  for (let d = 0; d < digits.length; d++) {
+  // Every event packet's 4 bytes in one allocation.
+  const slab = Buffer.alloc(4 * digits.length * (n + RETRANSMITS))
+  for (let d = 0, k = 0; d < digits.length; d++) {
     const code = DTMF_EVENTS[digits[d]!]!
-    for (let j = 0; j < n + RETRANSMITS; j++) {
-      const payload = Buffer.alloc(4)
+    for (let j = 0; j < n + RETRANSMITS; j++, k++) {
+      const payload = slab.subarray(4 * k, 4 * k + 4)
       payload[0] = code
       payload[1] = (j >= n - 1 ? 0x80 : 0) | VOLUME
       payload.writeUInt16BE(Math.min(0xffff, Math.min(j + 1, n) * step), 2)

@@ -163,12 +163,6 @@ export function toneSamples (tone: Tone, ms: number, rate = 48_000): Buffer {
   return out
 }
 
-/** How a tone entry is named in a Play's `prompts`. */
-export function toneName (entry: { tone: string | { frequencies: readonly number[], onMs: number, offMs: number }, country?: string }): string {
-  if (typeof entry.tone === 'string') return `tone:${entry.tone}:${entry.country ?? 'us'}`
-  return `tone:${entry.tone.frequencies.join('+')}:${entry.tone.onMs}/${entry.tone.offMs}`
-}
-
 export interface ToneCacheOptions {
   ffmpeg: Ffmpeg
   /** Tones kept made (default 64); the least recently used goes first. */

@@ -11,7 +11,7 @@ import t from 'tap'
 import { run } from '../../cli/index.js'
 import { readPcap } from '../../cli/pcap.js'
 import { Ivr, answerFor, readOffer, type Call } from '../../examples/ivr/ivr.js'
-import { LIBRARY, ROOT, buildApp, freePortPair, sleep, tempDir } from '../helpers/index.js'
+import { LIBRARY, ROOT, buildApp, capture, freePortPair, run as runProgram, sleep, tempDir } from '../helpers/index.js'
 
 const SCENARIO = path.join(ROOT, 'examples', 'ivr', 'caller.xml')
 const POUND = '/usr/share/sip-tester/dtmf_2833_pound.pcap'
@@ -129,27 +129,16 @@ t.test('the IVR sends digits into the call: sipp\'s media port receives them, an
   ivr.start()
   t.teardown(() => ivr.close())
   const dir = tempDir(t)
-  const capture = path.join(dir, 'call.pcap')
-  const tcpdump = spawn('tcpdump', ['-i', 'lo', '-n', '-U', '-w', capture, `udp and portrange ${mediaPort!}-${mediaPort! + 1}`], { stdio: ['ignore', 'ignore', 'pipe'] })
-  t.teardown(() => { tcpdump.kill('SIGKILL') })
-  let tcpdumpSaid = ''
-  tcpdump.stderr!.on('data', (chunk: Buffer) => { tcpdumpSaid += chunk.toString() })
-  for (let i = 0; i < 100 && !tcpdumpSaid.includes('listening on'); i++) await sleep(50)
+  const pcap = await capture(t, mediaPort!)
   const sipp = spawn('sipp', ['-sf', SCENARIO, '-m', '1', '-i', '127.0.0.1', '-p', String(callerPort), '-mi', '127.0.0.1', '-mp', String(mediaPort), '-nostdin', '-timeout', '30s', '-timeout_error', `127.0.0.1:${ivrPort!}`], { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] })
   t.teardown(() => { sipp.kill('SIGKILL') })
   t.equal(await exited(sipp), 0, 'sipp: the call succeeded')
-  await sleep(300)
-  tcpdump.kill('SIGINT')
-  await exited(tcpdump)
+  // At least the beep's 10 packets and the digits' 24 were written before tcpdump stops.
+  await pcap.stop(34)
   t.equal(answered.length, 1)
   const source = answered[0]!.play.source.port as number
   t.same(answered[0]!.play.prompts, ['tone:beep:us', 'dtmf:2041', 'welcome'])
-  const out = await new Promise<string>((resolve, reject) => {
-    const tshark = spawn('tshark', ['-r', capture, '-d', `udp.port==${mediaPort!},rtp`, '-Y', `rtpevent && udp.srcport == ${source}`, '-T', 'fields', '-e', 'rtpevent.event_id', '-e', 'rtpevent.end_of_event', '-e', 'rtp.marker'], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let text = ''
-    tshark.stdout.on('data', (c: Buffer) => { text += c.toString() })
-    tshark.once('exit', code => code === 0 ? resolve(text) : reject(new Error(`tshark exited ${code}`)))
-  })
+  const out = (await runProgram('tshark', ['-r', pcap.file, '-d', `udp.port==${mediaPort!},rtp`, '-Y', `rtpevent && udp.srcport == ${source}`, '-T', 'fields', '-e', 'rtpevent.event_id', '-e', 'rtpevent.end_of_event', '-e', 'rtp.marker'])).toString()
   const events = out.split('\n').filter(Boolean).map(line => line.split('\t'))
   const yes = (v: string | undefined): boolean => v === '1' || v === 'True'
   t.same(events.filter(e => yes(e[2])).map(e => Number(e[0])), [2, 0, 4, 1], 'four events, each begun with the marker: 2, 0, 4, 1')

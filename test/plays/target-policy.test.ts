@@ -74,6 +74,6 @@ t.test('over HTTP: 403 TARGET_NOT_ALLOWED naming the rule, and nothing sent', as
   const low = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: 514 }, prompts: ['welcome'] } })
   t.match(low.json(), { statusCode: 403, message: /below 1024/ })
   const ok = await app.inject({ method: 'POST', url: '/v1/plays', payload: { target: { host: '127.0.0.1', port: receiver.port }, prompts: ['welcome'] } })
-  t.equal(ok.statusCode, 201, 'the allowed network still plays')
+  t.equal(ok.statusCode, 201, `the allowed network still plays (${ok.body})`)
   await receiver.waitFor(2)
 })

@@ -14,6 +14,12 @@ import type { DtmfEntry } from '../common/telephone-events.js'
 import type { Rendition } from '../common/codecs.js'
 import { LatenessStats } from '../common/lateness.js'
 
+/**
+ * The packet thread's entry, beside this file: worker.js in a build, worker.ts when the service
+ * runs from its source under a TypeScript loader (a Worker's entry is not remapped by every loader).
+ */
+const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../packet/worker.ts', import.meta.url) : new URL('../packet/worker.js', import.meta.url)
+
 /** An entry of a play's list as the HTTP thread hands it over: a prompt, silence, or a tone's block repeated. */
 export type PlayListEntry = Prompt | { silencePackets: number } | { tone: Prompt, packets: number, cycle: number } | { dtmf: DtmfEntry }
 
@@ -257,7 +263,7 @@ export class PacketEngine {
       ports: this.portsMemory
     }
     const name = this.threads.length === 1 ? 'prompt-player packets' : `prompt-player packets ${thread.index + 1}`
-    const worker = new Worker(new URL('../packet/worker.js', import.meta.url), { workerData: setup, name, execArgv })
+    const worker = new Worker(WORKER_URL, { workerData: setup, name, execArgv })
     thread.worker = worker
     let ready = false
     worker.on('message', (message: FromWorker) => {

@@ -10,9 +10,12 @@
  * - two packet threads on the grid,
  * - at N = 1, two threads with `pacing: spin`;
  * and the Node floor: a tight loop of dgram sends to the same sinks, the least CPU a packet
- * can cost from Node.
+ * can cost from Node. Beside them, at each N, the reference sender (bench/pacer.c, built with
+ * `cc` when there is one): the same streams from C, on one and on two threads, each sleeping to
+ * the whole millisecond with clock_nanosleep and sending with send(2): the pacing and the cost a
+ * packet this machine allows at all, judged by the same capture.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { setMaxListeners } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -141,17 +144,13 @@ async function measure (work: string, file: string, config: Config, n: number, w
     if (refused > 0) throw new NotReached(`${config.name}: ${refused} of ${n} plays were refused or had not started ${(n / START_RATE + 30).toFixed(0)} s after the first was asked for`)
     await sleep(2000)
     const pcap = path.join(work, `capture-${config.name.replace(/\W+/g, '-')}-${n}.pcap`)
-    let tcpdumpOut = ''
-    const capture = spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', String(64 * 1024), '-w', pcap, `udp and src portrange 20000-39999 and dst portrange ${SINK_BASE}-${SINK_BASE + 2 * n}`], { stdio: ['ignore', 'ignore', 'pipe'] })
-    capture.stderr!.on('data', (c: Buffer) => { tcpdumpOut += c.toString() })
-    await sleep(1000)
+    const capture = await startCapture(pcap, n)
     const packetsBefore = await metric(url, 'prompt_player_packets_sent_total')
     const a = cpu(server.pid!)
     await sleep(windowS * 1000)
     const b = cpu(server.pid!)
     const packetsAfter = await metric(url, 'prompt_player_packets_sent_total')
-    capture.kill('SIGINT')
-    if (capture.exitCode === null) await new Promise(resolve => capture.once('exit', resolve))
+    const captureDropped = await capture.stop()
     const skipped = await metric(url, 'prompt_player_packets_skipped_total')
     const sendErrors = await metric(url, 'prompt_player_send_errors_total')
     const kernel = kernelGaps(pcap)
@@ -161,7 +160,7 @@ async function measure (work: string, file: string, config: Config, n: number, w
       config: config.name,
       n,
       kernel,
-      captureDropped: Number(/(\d+) packets? dropped by kernel/.exec(tcpdumpOut)?.[1] ?? NaN),
+      captureDropped,
       skipped,
       sendErrors,
       cpuPerStreamMinute: cpuSeconds / (n * windowS / 60),
@@ -172,6 +171,56 @@ async function measure (work: string, file: string, config: Config, n: number, w
   } finally {
     server.kill('SIGKILL')
     await new Promise(resolve => server.once('exit', resolve))
+  }
+}
+
+/** Starts tcpdump on the streams to the sinks; stop() ends it and says what it dropped. */
+async function startCapture (pcap: string, n: number): Promise<{ stop: () => Promise<number> }> {
+  let tcpdumpOut = ''
+  const capture = spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', String(64 * 1024), '-w', pcap, `udp and src portrange 20000-39999 and dst portrange ${SINK_BASE}-${SINK_BASE + 2 * n}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  capture.stderr!.on('data', (c: Buffer) => { tcpdumpOut += c.toString() })
+  await sleep(1000)
+  return {
+    stop: async () => {
+      capture.kill('SIGINT')
+      if (capture.exitCode === null) await new Promise(resolve => capture.once('exit', resolve))
+      return Number(/(\d+) packets? dropped by kernel/.exec(tcpdumpOut)?.[1] ?? NaN)
+    }
+  }
+}
+
+/** bench/pacer.c built into `work`, or why not. */
+function buildPacer (work: string): { binary: string } | { missing: string } {
+  const binary = path.join(work, 'pacer')
+  try {
+    execFileSync('cc', ['-O2', '-pthread', '-o', binary, path.join(ROOT, 'bench', 'pacer.c')], { stdio: ['ignore', 'ignore', 'pipe'] })
+    return { binary }
+  } catch (err) {
+    return { missing: `the C reference sender was not built (cc -O2 -pthread bench/pacer.c: ${(err as Error).message.split('\n')[0]!}); install gcc to see it` }
+  }
+}
+
+/** The reference sender's streams, measured as the service's are: the same sinks, the same capture. */
+async function measureReference (work: string, binary: string, threads: number, n: number, windowS: number): Promise<ThreadsRow> {
+  const config = `C reference, ${threads} thread${threads > 1 ? 's' : ''}`
+  // A second to open its sockets, a second of sending before the capture starts, the window, a second more.
+  const pacer = spawn(binary, [String(SINK_BASE), String(n), String(windowS + 4), String(threads), '20000'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise<number | null>(resolve => pacer.once('exit', resolve))
+  try {
+    await sleep(2000)
+    const pcap = path.join(work, `capture-c-${threads}-${n}.pcap`)
+    const capture = await startCapture(pcap, n)
+    const a = cpu(pacer.pid!)
+    await sleep(windowS * 1000)
+    const b = cpu(pacer.pid!)
+    const captureDropped = await capture.stop()
+    const kernel = kernelGaps(pcap)
+    fs.rmSync(pcap, { force: true })
+    const cpuSeconds = (b.process - a.process) / CLK_TCK
+    return { config, n, kernel, captureDropped, skipped: 0, sendErrors: 0, cpuPerStreamMinute: cpuSeconds / (n * windowS / 60), cpuPerPacketUs: 1e6 * cpuSeconds / (n * windowS * 1000 / 20), threadCpu: [], startP99: NaN }
+  } finally {
+    pacer.kill('SIGKILL')
+    await exited
   }
 }
 
@@ -213,6 +262,7 @@ export async function threadsBench (options: { work: string, file: string, count
     { name: '1 thread, grid', threads: 1, pacing: 'sleep' },
     { name: '2 threads, grid', threads: 2, pacing: 'sleep' }
   ]
+  const pacer = buildPacer(options.work)
   const sinks = await openSinks(Math.max(...options.counts))
   const rows: ThreadsRow[] = []
   const unreached: string[] = []
@@ -232,8 +282,16 @@ export async function threadsBench (options: { work: string, file: string, count
             console.error(err.message)
           }
         }
+        if ('binary' in pacer) {
+          for (const threads of [1, 2]) {
+            const row = await measureReference(options.work, pacer.binary, threads, n, options.windowS)
+            rows.push(row)
+            console.error(`${row.config} N=${n}: |gap - ptime| p99 ${row.kernel.devP99.toFixed(3)} ms, max ${row.kernel.devMax.toFixed(3)} ms, lost ${row.kernel.lost}`)
+          }
+        }
       }
     }
+    if ('missing' in pacer) unreached.push(pacer.missing)
     const floor = await nodeFloor(Math.min(1000, Math.max(...options.counts)), 500_000)
     printThreads(rows, floor)
     for (const line of unreached) console.log(`Not reached: ${line}.`)
@@ -258,6 +316,7 @@ function printThreads (rows: ThreadsRow[], floor: { usPerPacket: number, systemS
   console.log(`Node floor: a tight loop of dgram sends on 1,000 connected sockets to the same sinks costs ${floor.usPerPacket.toFixed(2)} µs of CPU a packet (${(100 * floor.systemShare).toFixed(0)} % of it in the kernel).`)
   for (const n of new Set(rows.map(r => r.n))) {
     const two = rows.find(r => r.n === n && r.config === '2 threads, grid')
-    if (two !== undefined && n > 1) console.log(`N=${n}: two threads on the grid cost ${(two.cpuPerPacketUs / floor.usPerPacket).toFixed(1)} × the floor per packet.`)
+    const reference = rows.find(r => r.n === n && r.config === 'C reference, 2 threads')
+    if (two !== undefined && n > 1) console.log(`N=${n}: two threads on the grid cost ${(two.cpuPerPacketUs / floor.usPerPacket).toFixed(1)} × the floor per packet${reference === undefined ? '' : `, ${(two.cpuPerPacketUs / reference.cpuPerPacketUs).toFixed(1)} × the C reference's`}.`)
   }
 }

@@ -10,7 +10,10 @@
  *
  * Each instance renews its heartbeat and rewrites its running plays (their counters) every
  * second. Every instance also looks for instances whose heartbeat expired: the first to claim
- * one (SET NX) marks its running plays failed ("instance lost") and reports them once.
+ * one (SET NX) marks its running plays failed ("instance lost") and reports them once. None
+ * looks until it has reached Redis for a heartbeat's lifetime without a break: after a Redis
+ * restart or a Sentinel failover, every heartbeat has expired and every instance has had the
+ * time to renew its own first.
  * Writes of this instance's plays never hold a play up: while Redis is out of reach they are
  * kept, and written again when it is back.
  */
@@ -51,12 +54,15 @@ export class RedisPlayRecord implements PlayRecord {
   private address: string | null = null
   private timer: NodeJS.Timeout | null = null
   private beating: Promise<void> | null = null
+  /** Since when this instance has reached Redis without a break (performance.now()). */
+  private reachableSince = performance.now()
 
   constructor (redis: Redis, options: RedisPlayRecordOptions) {
     this.redis = redis
     this.options = options
     this.instance = options.instance
     this.lostAfterMs = options.lostAfterMs ?? 5000
+    redis.on('ready', () => { this.reachableSince = performance.now() })
   }
 
   async put (play: RecordedPlay): Promise<void> {
@@ -132,8 +138,9 @@ export class RedisPlayRecord implements PlayRecord {
           .sadd(KEYS.instances, this.instance)
           .hset(KEYS.instance(this.instance), 'address', this.address ?? '')
           .set(KEYS.alive(this.instance), '1', 'PX', this.lostAfterMs)
-        // Running plays' counters, as of now.
-        for (const play of this.running.values()) multi.set(KEYS.play(play.id), JSON.stringify(play.toJSON()))
+        // Running plays' counters, as of now, and each in this instance's set of running plays
+        // again (an instance judged lost while it could not reach Redis takes its plays back).
+        for (const play of this.running.values()) multi.set(KEYS.play(play.id), JSON.stringify(play.toJSON())).sadd(KEYS.running(this.instance), play.id)
         await multi.exec()
         await this.flush()
         await this.reapLost()
@@ -164,6 +171,11 @@ export class RedisPlayRecord implements PlayRecord {
   }
 
   private async reapLost (): Promise<void> {
+    // While Redis was away (restarted, or failed over by Sentinel) no instance could renew its
+    // heartbeat, and the keys expired for that reason alone. Until this instance has reached
+    // Redis for a heartbeat's lifetime, every other has had the time to renew its own, and an
+    // expired one means lost again.
+    if (performance.now() - this.reachableSince < this.lostAfterMs) return
     const ids = await this.redis.smembers(KEYS.instances)
     for (const id of ids) {
       if (id === this.instance) continue

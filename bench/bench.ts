@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url'
 import { PromptPlayerClient } from '../client/index.js'
 import { listeningUrl, quantile, sleep } from './stats.js'
 import type { Expect, ReceiverReport } from './receiver.js'
-import { kernelGaps, type KernelGaps } from './pcap-gaps.js'
+import { digitToLast, kernelGaps, type KernelGaps } from './pcap-gaps.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, '..', '..')
@@ -199,7 +199,8 @@ export async function runPromptPlayer (url: string, pids: number[], receiver: Re
   await Promise.all(posts)
   await sleep(500)
   const captureTo = options.capture ?? CAPTURE
-  const capture = captureTo === undefined ? null : spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', '65536', '-w', captureTo, 'udp and src portrange 20000-39999'], { stdio: 'ignore' })
+  // The plays' packets, and what comes back to their ports (key presses, reports).
+  const capture = captureTo === undefined ? null : spawn('tcpdump', ['-i', 'lo', '-s', '64', '-B', '65536', '-w', captureTo, 'udp and (src portrange 20000-39999 or dst portrange 20000-39999)'], { stdio: 'ignore' })
   if (capture !== null) await sleep(1000)
   const a = usageOf(pids)
   const lateBefore = await lateness(instances)
@@ -408,7 +409,8 @@ function reportUrls (r: Record<string, number[]>): void {
 }
 
 interface SecureLoad {
-  suites: Record<string, { rows: Row[], kernel: KernelGaps[], dtmfToLast: number[], pressed: number, stopped: number }>
+  /** dtmfToLast at the receiver; kernelDtmfToLast from the capture (bench/pcap-gaps.ts digitToLast). */
+  suites: Record<string, { rows: Row[], kernel: KernelGaps[], dtmfToLast: number[], kernelDtmfToLast: number[], pressed: number, stopped: number }>
   /** µs of the packet thread's work per packet, measured in this process: the header alone, and header plus sealing. */
   sealUs: Record<string, number>
 }
@@ -430,7 +432,7 @@ async function secureUnderLoad (url: string, pid: number, receiver: Receiver, wo
   await uploadNoise(url)
   for (let round = 1; round <= rounds; round++) {
     for (const suite of ['plain', 'AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'] as const) {
-      const entry = result.suites[suite] ??= { rows: [], kernel: [], dtmfToLast: [], pressed: 0, stopped: 0 }
+      const entry = result.suites[suite] ??= { rows: [], kernel: [], dtmfToLast: [], kernelDtmfToLast: [], pressed: 0, stopped: 0 }
       const keys = new Map<number, string>()
       const stopping = new Set<number>()
       let report: ReceiverReport | null = null
@@ -453,6 +455,7 @@ async function secureUnderLoad (url: string, pid: number, receiver: Receiver, wo
         capture
       }))
       entry.kernel.push(kernelGaps(capture))
+      entry.kernelDtmfToLast.push(...digitToLast(capture))
       const streams = (report as ReceiverReport | null)?.streams ?? []
       const pressed = streams.filter(s => stopping.has(s.port) && s.pressAt > 0)
       entry.dtmfToLast.push(...pressed.map(s => s.lastArrival - s.pressAt))
@@ -601,7 +604,7 @@ function reportSecure (r: SecureLoad): void {
   console.log(`SRTP under load, N=${plain.rows[0]!.n}, medians of ${plain.rows.length} alternating rounds (RTCP off, barge-in on every play, # on a tenth):`)
   for (const [suite, e] of Object.entries(r.suites)) {
     const cpu = med(e.rows.map(x => x.cpuPerStreamMinute))
-    console.log(`- ${suite}: CPU ${cpu.toFixed(3)} s per stream-minute (${(cpu / med(plain.rows.map(x => x.cpuPerStreamMinute))).toFixed(3)} x plain); receiver gap p99 ${med(e.rows.map(x => x.gapP99)).toFixed(2)}, max ${med(e.rows.map(x => x.gapMax)).toFixed(1)} ms, loss ${med(e.rows.map(x => x.lossPct)).toFixed(3)} %, bad sizes ${e.rows.reduce((a, x) => a + x.badSize, 0)}; kernel gap p99 ${med(e.kernel.map(k => k.p99)).toFixed(2)} ms (${(med(e.kernel.map(k => k.p99)) - med(plain.kernel.map(k => k.p99))).toFixed(2)} ms from plain), max ${med(e.kernel.map(k => k.max)).toFixed(2)} ms, sequence numbers missing in the capture ${e.kernel.map(k => k.lost).join(', ')} of ${e.kernel.map(k => k.packets + k.lost).join(', ')}; # on ${e.pressed} plays, ${e.stopped} stopped, digit to last packet p50 ${quantile(e.dtmfToLast, 0.5).toFixed(1)} / p99 ${quantile(e.dtmfToLast, 0.99).toFixed(1)} ms`)
+    console.log(`- ${suite}: CPU ${cpu.toFixed(3)} s per stream-minute (${(cpu / med(plain.rows.map(x => x.cpuPerStreamMinute))).toFixed(3)} x plain); receiver gap p99 ${med(e.rows.map(x => x.gapP99)).toFixed(2)}, max ${med(e.rows.map(x => x.gapMax)).toFixed(1)} ms, loss ${med(e.rows.map(x => x.lossPct)).toFixed(3)} %, bad sizes ${e.rows.reduce((a, x) => a + x.badSize, 0)}; kernel gap p99 ${med(e.kernel.map(k => k.p99)).toFixed(2)} ms (${(med(e.kernel.map(k => k.p99)) - med(plain.kernel.map(k => k.p99))).toFixed(2)} ms from plain), max ${med(e.kernel.map(k => k.max)).toFixed(2)} ms, sequence numbers missing in the capture ${e.kernel.map(k => k.lost).join(', ')} of ${e.kernel.map(k => k.packets + k.lost).join(', ')}; # on ${e.pressed} plays, ${e.stopped} stopped, digit to last packet p50 ${quantile(e.dtmfToLast, 0.5).toFixed(1)} / p99 ${quantile(e.dtmfToLast, 0.99).toFixed(1)} ms at the receiver, ${quantile(e.kernelDtmfToLast, 0.5).toFixed(1)} / ${quantile(e.kernelDtmfToLast, 0.99).toFixed(1)} / max ${Math.max(...e.kernelDtmfToLast).toFixed(1)} ms at the kernel (${e.kernelDtmfToLast.length} digits in the captures)`)
   }
   const base = r.sealUs.plain!
   console.log(`- the packet thread's work per packet without the socket (median of 5 x 200,000): plain ${base.toFixed(2)} µs; ${Object.entries(r.sealUs).filter(([s]) => s !== 'plain').map(([s, us]) => `${s} ${us.toFixed(2)} µs (sealing adds ${(us - base).toFixed(2)})`).join('; ')}`)

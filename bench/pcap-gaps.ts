@@ -99,6 +99,35 @@ export function kernelGaps (file: string): KernelGaps {
   return { streams: streams.size, packets: gaps.length + streams.size, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: q(1), devP50: d(0.5), devP99: d(0.99), devP999: d(0.999), devMax: d(1), lost, driftP50: drifts[drifts.length >> 1] ?? 0, driftMax: drifts.at(-1) ?? 0 }
 }
 
+/**
+ * For each stream that a key press came back on: from the first RFC 4733 packet the far end
+ * sent towards the play's port (payload type `payloadType`; its header is in the clear under
+ * SRTP too) to the play's last media packet, both at the kernel's timestamps, ms. The stop
+ * after a # as the wire saw it, free of the benchmark receiver's own lag. Needs a capture of
+ * both directions.
+ */
+export function digitToLast (file: string, payloadType = 101): number[] {
+  const firstPress = new Map<string, number>()
+  const lastMedia = new Map<string, number>()
+  for (const { at, from, to, payload: rtp } of readPcap(fs.readFileSync(file))) {
+    if (rtp.length < 12 || rtp[0]! >> 6 !== 2) continue
+    const type = rtp[1]! & 0x7f
+    if (type === payloadType) {
+      // The far end's digit: from its port to the play's, keyed as the play's stream is.
+      const key = `${to.port}>${from.port}`
+      if (!firstPress.has(key)) firstPress.set(key, at)
+    } else if (MEDIA_CLOCK.has(type)) {
+      lastMedia.set(`${from.port}>${to.port}`, at)
+    }
+  }
+  const result: number[] = []
+  for (const [key, pressed] of firstPress) {
+    const last = lastMedia.get(key)
+    if (last !== undefined) result.push(last - pressed)
+  }
+  return result
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const file = process.argv[2]
   if (file === undefined) {

@@ -123,7 +123,7 @@ async function measure (work: string, file: string, config: Config, n: number, w
     // A sender that cannot keep up cannot start them all: each start may take until the rest
     // have had their time, then the size is reported as not reached.
     const deadline = AbortSignal.timeout(n * 1000 / START_RATE + 30_000)
-    setMaxListeners(n + 10, deadline)
+    setMaxListeners(2 * n + 10, deadline)
     let refused = 0
     for (let i = 0; i < n; i++) {
       const wait = began + i * 1000 / START_RATE - performance.now()

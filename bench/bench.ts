@@ -3,7 +3,7 @@
  * npm run bench -- --only 2000 [--window 10] [--uploads] [--capture /tmp/rtp.pcap]
  * npm run bench -- --in-call | --urls | --console [--consoles 5] | --srtp | --codecs | --lists [--rounds 3] (one section alone)
  * npm run bench -- --sentinel [--trials 20] [--uploads 200] [--down-after 2000] (Redis under Sentinel: WAIT's cost, failover)
- * npm run bench -- --threads [--counts 1,1000,3000,5000] [--window 10] (packet threads and the grid, at the kernel: bench/threads.ts)
+ * npm run bench -- --threads [--counts 1,1000,3000,5000] [--window 10] [--srtp] (packet threads and the grid, at the kernel: bench/threads.ts; --srtp: plain against each SRTP suite on two threads)
  *
  * Starts the service as a process, uploads a 75 s MP3 prompt, starts N plays over HTTP at
  * 100 per second to a receiver in a process of its own (bench/receiver.ts, one UDP port per
@@ -782,7 +782,7 @@ async function main (): Promise<void> {
   if (args.includes('--threads')) {
     const { threadsBench } = await import('./threads.js')
     const counts = (option('--counts') ?? (QUICK ? '1,300' : '1,1000,3000,5000')).split(',').map(Number)
-    await threadsBench({ work, file, counts, windowS: Number(option('--window') ?? (QUICK ? 5 : 10)), rounds: Number(option('--rounds') ?? 1) })
+    await threadsBench({ work, file, counts, windowS: Number(option('--window') ?? (QUICK ? 5 : 10)), rounds: Number(option('--rounds') ?? 1), srtp: args.includes('--srtp') })
     fs.rmSync(work, { recursive: true, force: true })
     return
   }

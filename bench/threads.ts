@@ -1,5 +1,5 @@
 /**
- * npm run bench -- --threads [--counts 1,1000,3000,5000] [--window 10] [--rounds 1]
+ * npm run bench -- --threads [--counts 1,1000,3000,5000] [--window 10] [--rounds 1] [--srtp]
  *
  * The packet threads and the pacing grid, judged by the kernel: N plays to sinks that never
  * read (UDP sockets of a Python process that only binds them: a Node receiver at this scale
@@ -14,6 +14,10 @@
  * `cc` when there is one): the same streams from C, on one and on two threads, each sleeping to
  * the whole millisecond with clock_nanosleep and sending with send(2): the pacing and the cost a
  * packet this machine allows at all, judged by the same capture.
+ *
+ * With --srtp: two threads on the grid in the clear, with AES_CM_128_HMAC_SHA1_80 and with
+ * AEAD_AES_128_GCM, alternating: what SRTP costs in pacing and CPU with nothing but the capture
+ * beside the sender (the in-process benchmark's Node receiver takes a core of its own).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { setMaxListeners } from 'node:events'
@@ -24,6 +28,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { listeningUrl, quantile, sleep } from './stats.js'
 import { kernelGaps, type KernelGaps } from './pcap-gaps.js'
+import { makeSdesKey, type SrtpSuiteName } from '../src/index.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, '..', '..')
@@ -33,7 +38,7 @@ const SINK_BASE = 40000
 /** Plays started a second: the 5,000 start in 10 s. */
 const START_RATE = 500
 
-interface Config { name: string, threads: number, pacing: 'sleep' | 'spin' | 'timer' }
+interface Config { name: string, threads: number, pacing: 'sleep' | 'spin' | 'timer', srtp?: SrtpSuiteName }
 
 export interface ThreadsRow {
   config: string
@@ -132,7 +137,7 @@ async function measure (work: string, file: string, config: Config, n: number, w
       posts.push(fetch(`${url}/v1/plays`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ target: { host: '127.0.0.1', port: SINK_BASE + 2 * i }, prompts: ['bench'], loop: 0 }),
+        body: JSON.stringify({ target: { host: '127.0.0.1', port: SINK_BASE + 2 * i }, prompts: ['bench'], loop: 0, ...(config.srtp === undefined ? {} : { srtp: { suite: config.srtp, remoteKey: makeSdesKey(config.srtp) } }) }),
         signal: deadline
       }).then(async res => {
         const body = await res.json() as { id?: string, message?: string }
@@ -256,20 +261,28 @@ async function nodeFloor (count: number, total: number): Promise<{ usPerPacket: 
   return JSON.parse(out.trim())
 }
 
-export async function threadsBench (options: { work: string, file: string, counts: number[], windowS: number, rounds: number }): Promise<void> {
-  const configs: Config[] = [
-    { name: '1 thread, timer', threads: 1, pacing: 'timer' },
-    { name: '1 thread, grid', threads: 1, pacing: 'sleep' },
-    { name: '2 threads, grid', threads: 2, pacing: 'sleep' }
-  ]
-  const pacer = buildPacer(options.work)
+export async function threadsBench (options: { work: string, file: string, counts: number[], windowS: number, rounds: number, srtp?: boolean }): Promise<void> {
+  // --srtp: SRTP's cost in pacing and CPU with nothing else on the cores (no Node receiver):
+  // two threads on the grid, in the clear and under each suite, alternating.
+  const configs: Config[] = options.srtp === true
+    ? [
+        { name: '2 threads, plain', threads: 2, pacing: 'sleep' },
+        { name: '2 threads, AES_CM_128_HMAC_SHA1_80', threads: 2, pacing: 'sleep', srtp: 'AES_CM_128_HMAC_SHA1_80' },
+        { name: '2 threads, AEAD_AES_128_GCM', threads: 2, pacing: 'sleep', srtp: 'AEAD_AES_128_GCM' }
+      ]
+    : [
+        { name: '1 thread, timer', threads: 1, pacing: 'timer' },
+        { name: '1 thread, grid', threads: 1, pacing: 'sleep' },
+        { name: '2 threads, grid', threads: 2, pacing: 'sleep' }
+      ]
+  const pacer = options.srtp === true ? { missing: '' } : buildPacer(options.work)
   const sinks = await openSinks(Math.max(...options.counts))
   const rows: ThreadsRow[] = []
   const unreached: string[] = []
   try {
     console.error(`packet threads and the grid: ${options.windowS} s windows, ${os.cpus().length} cores, node ${process.version}, sinks that never read, tcpdump on lo`)
     for (const n of options.counts) {
-      const here = n === 1 ? [...configs, { name: '2 threads, spin', threads: 2, pacing: 'spin' } as Config] : configs
+      const here = n === 1 && options.srtp !== true ? [...configs, { name: '2 threads, spin', threads: 2, pacing: 'spin' } as Config] : configs
       for (let round = 0; round < options.rounds; round++) {
         for (const config of here) {
           try {
@@ -291,7 +304,7 @@ export async function threadsBench (options: { work: string, file: string, count
         }
       }
     }
-    if ('missing' in pacer) unreached.push(pacer.missing)
+    if ('missing' in pacer && pacer.missing !== '') unreached.push(pacer.missing)
     const floor = await nodeFloor(Math.min(1000, Math.max(...options.counts)), 500_000)
     printThreads(rows, floor)
     for (const line of unreached) console.log(`Not reached: ${line}.`)

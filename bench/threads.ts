@@ -275,7 +275,7 @@ export async function threadsBench (options: { work: string, file: string, count
         { name: '1 thread, grid', threads: 1, pacing: 'sleep' },
         { name: '2 threads, grid', threads: 2, pacing: 'sleep' }
       ]
-  const pacer = options.srtp === true ? { missing: '' } : buildPacer(options.work)
+  const pacer = options.srtp === true ? null : buildPacer(options.work)
   const sinks = await openSinks(Math.max(...options.counts))
   const rows: ThreadsRow[] = []
   const unreached: string[] = []
@@ -295,7 +295,7 @@ export async function threadsBench (options: { work: string, file: string, count
             console.error(err.message)
           }
         }
-        if ('binary' in pacer) {
+        if (pacer !== null && 'binary' in pacer) {
           for (const threads of [1, 2]) {
             const row = await measureReference(options.work, pacer.binary, threads, n, options.windowS)
             rows.push(row)
@@ -304,7 +304,7 @@ export async function threadsBench (options: { work: string, file: string, count
         }
       }
     }
-    if ('missing' in pacer && pacer.missing !== '') unreached.push(pacer.missing)
+    if (pacer !== null && 'missing' in pacer) unreached.push(pacer.missing)
     const floor = await nodeFloor(Math.min(1000, Math.max(...options.counts)), 500_000)
     printThreads(rows, floor)
     for (const line of unreached) console.log(`Not reached: ${line}.`)

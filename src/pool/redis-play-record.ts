@@ -140,7 +140,8 @@ export class RedisPlayRecord implements PlayRecord {
           .set(KEYS.alive(this.instance), '1', 'PX', this.lostAfterMs)
         // Running plays' counters, as of now, and each in this instance's set of running plays
         // again (an instance judged lost while it could not reach Redis takes its plays back).
-        for (const play of this.running.values()) multi.set(KEYS.play(play.id), JSON.stringify(play.toJSON())).sadd(KEYS.running(this.instance), play.id)
+        for (const play of this.running.values()) multi.set(KEYS.play(play.id), JSON.stringify(play.toJSON()))
+        if (this.running.size > 0) multi.sadd(KEYS.running(this.instance), ...this.running.keys())
         await multi.exec()
         await this.flush()
         await this.reapLost()

@@ -293,6 +293,11 @@ export async function freePortPair (): Promise<number> {
   return port
 }
 
+/** Where a run of RTP sequence numbers breaks: each number that is not the one before plus one (mod 2^16). */
+export function sequenceBreaks (seqs: readonly number[]): number[] {
+  return seqs.slice(1).filter((s, i) => s !== ((seqs[i]! + 1) & 0xffff))
+}
+
 /** Resolves once `check` holds (polled every `everyMs`), rejects with `what` after `timeoutMs`. */
 export async function waitUntil (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, everyMs = 10): Promise<void> {
   const start = performance.now()

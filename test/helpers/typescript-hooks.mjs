@@ -16,7 +16,8 @@ const OPTIONS = {
   inlineSources: true
 }
 const KEY = JSON.stringify({ TYPESCRIPT, OPTIONS })
-let typescript = null
+/** The compiler and its options, loaded at the first file not in the cache. */
+let compiler = null
 
 export async function resolve (specifier, context, next) {
   if (specifier.endsWith('.js') && context.parentURL?.startsWith('file:') && /^(\.{1,2}\/|\/|file:)/.test(specifier)) {
@@ -39,9 +40,11 @@ export async function load (url, context, next) {
   try {
     code = fs.readFileSync(cached, 'utf8')
   } catch {
-    typescript ??= (await import(pathToFileURL(path.join(ROOT, 'node_modules', 'typescript', 'lib', 'typescript.js')).href)).default
-    const compilerOptions = typescript.convertCompilerOptionsFromJson(OPTIONS, ROOT).options
-    code = typescript.transpileModule(source, { fileName: file, compilerOptions }).outputText
+    if (compiler === null) {
+      const typescript = (await import(pathToFileURL(path.join(ROOT, 'node_modules', 'typescript', 'lib', 'typescript.js')).href)).default
+      compiler = { typescript, compilerOptions: typescript.convertCompilerOptionsFromJson(OPTIONS, ROOT).options }
+    }
+    code = compiler.typescript.transpileModule(source, { fileName: file, compilerOptions: compiler.compilerOptions }).outputText
     fs.mkdirSync(CACHE, { recursive: true })
     // Another process may write the same entry at once: each writes its own file and renames it.
     const temporary = `${cached}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`

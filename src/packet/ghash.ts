@@ -26,6 +26,9 @@ export class Ghash {
   private y1 = 0
   private y2 = 0
   private y3 = 0
+  /** The ArrayBuffer last absorbed from, and a view of it. */
+  private dataBuffer: ArrayBufferLike | null = null
+  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
 
   /** `h`: the hash key, AES_K(0^128). */
   constructor (h: Uint8Array) {
@@ -52,9 +55,18 @@ export class Ghash {
 
   /** Absorbs data[start, end), zero-padded to whole blocks (each part of a GCM message is padded on its own). */
   update (data: Uint8Array, start: number, end: number): void {
+    // Whole blocks are read as big-endian words through a view of data's ArrayBuffer, kept
+    // while it is the same one (a sender's packets all live in one ring).
+    if (data.buffer !== this.dataBuffer) {
+      this.dataBuffer = data.buffer
+      this.view = new DataView(data.buffer)
+    }
+    const view = this.view
+    const base = data.byteOffset
     for (let at = start; at < end; at += 16) {
       if (end - at >= 16) {
-        this.multiply(this.y0 ^ word(data, at), this.y1 ^ word(data, at + 4), this.y2 ^ word(data, at + 8), this.y3 ^ word(data, at + 12))
+        const o = base + at
+        this.multiply(this.y0 ^ view.getInt32(o), this.y1 ^ view.getInt32(o + 4), this.y2 ^ view.getInt32(o + 8), this.y3 ^ view.getInt32(o + 12))
       } else {
         // The last, partial block of a part (the 12-byte header, say): zero-padded.
         const b = PARTIAL

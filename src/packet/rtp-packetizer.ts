@@ -79,10 +79,13 @@ export class RtpStream {
     // for the largest payload and SRTP's trailer.
     const size = RTP_HEADER_BYTES + options.payloadBytes + this.trailerBytes
     this.fullBytes = size
-    const slab = Buffer.alloc(size * PACKET_RING)
+    // Each slot starts on a multiple of 8 bytes of its own ArrayBuffer, so a payload (after the
+    // 12-byte header) is 4-aligned: SRTP reads and writes it a 32-bit word at a time.
+    const stride = Math.ceil(size / 8) * 8
+    const slab = Buffer.alloc(stride * PACKET_RING)
     this.packets = []
     for (let i = 0; i < PACKET_RING; i++) {
-      const packet = slab.subarray(i * size, (i + 1) * size)
+      const packet = slab.subarray(i * stride, i * stride + size)
       packet[0] = 0x80 // V=2, P=0, X=0, CC=0
       packet.writeUInt32BE(this.ssrc, 8)
       this.packets.push(packet)

@@ -14,7 +14,8 @@
  *
  * What it costs per packet on the send path, with no object made per packet: the keystream
  * (AES-CM's, and GCM's counter blocks) comes from one AES-ECB cipher kept for the play, made 16
- * packets at a time (one call into OpenSSL and one Buffer per 16 packets); AES-CM's tag is
+ * packets at a time (one call into OpenSSL and one Buffer per 16 packets) and XORed a 32-bit word
+ * at a time into the packet ring's 4-aligned payloads; AES-CM's tag is
  * HMAC-SHA1 from two one-shot hashes over precomputed pads (hmac-sha1.ts), GCM's tag GHASH in
  * JavaScript (ghash.ts), since Node's GCM cipher cannot take a new IV. What arrives is opened
  * one packet at a time, GCM with OpenSSL's decipher. `npm run bench -- --srtp` measures it
@@ -38,8 +39,12 @@ const REPLAY_WINDOW = 128
 const SENDER_BATCH = 16
 /** The counter blocks being encrypted, shared by every counter on the thread (only the keystream is kept per play). */
 let counterBlocks = Buffer.alloc(0)
+let counterWords = new DataView(counterBlocks.buffer)
 function blocksOf (size: number): Buffer {
-  if (counterBlocks.length < size) counterBlocks = Buffer.alloc(size)
+  if (counterBlocks.length < size) {
+    counterBlocks = Buffer.alloc(size)
+    counterWords = new DataView(counterBlocks.buffer, counterBlocks.byteOffset, counterBlocks.length)
+  }
   return counterBlocks.subarray(0, size)
 }
 /** The far end's streams remembered at once (its audio and its events share one SSRC; a restart makes another). */
@@ -86,10 +91,16 @@ class CounterKeystream {
   private readonly firstCounter: number
   /** Keystream of packets [first, first + batch) of stream `ssrc`, `stride` bytes each. */
   private keystream: Buffer = Buffer.alloc(0)
+  /** The keystream as 32-bit words, when OpenSSL's Buffer is 4-aligned (it starts its own ArrayBuffer). */
+  private words: Int32Array<ArrayBufferLike> | null = null
+  /** The ArrayBuffer last XORed into, and a view of it as words. */
+  private dataBuffer: ArrayBufferLike | null = null
+  private dataWords: Int32Array<ArrayBufferLike> = new Int32Array(0)
   private first = -1
   private ssrc = -1
   private stride = 0
   private readonly iv = Buffer.alloc(16)
+  private readonly ivWords = new DataView(this.iv.buffer, this.iv.byteOffset, 16)
 
   constructor (ecb: Cipher, batch: number, o: { ivOf: (iv: Buffer, ssrc: number, index: number) => void, counterBytes: 2 | 4, firstCounter: number }) {
     this.ecb = ecb
@@ -109,29 +120,59 @@ class CounterKeystream {
 
   /** XORs the keystream of (ssrc, index) into data[start, end). */
   apply (data: Buffer, start: number, end: number, ssrc: number, index: number): void {
-    const length = end - start
-    if (length <= 0) return
-    const from = this.at(ssrc, index, length)
+    if (end <= start) return
+    this.xor(data, start, end, this.at(ssrc, index, end - start))
+  }
+
+  /**
+   * XORs bytes[from, ...) into data[start, end): a 32-bit word at a time where both are
+   * 4-aligned in their ArrayBuffers (a packet ring's payloads are, and so is the keystream), a
+   * byte at a time otherwise. The view of data's ArrayBuffer is kept while it is the same one
+   * (a sender's packets all live in one ring).
+   */
+  xor (data: Buffer, start: number, end: number, from: number): void {
     const ks = this.keystream
-    for (let i = 0; i < length; i++) data[start + i]! ^= ks[from + i]!
+    const length = end - start
+    const at = data.byteOffset + start
+    const words = this.words
+    let done = 0
+    if (words !== null && (at & 3) === 0 && (from & 3) === 0) {
+      if (data.buffer !== this.dataBuffer) {
+        this.dataBuffer = data.buffer
+        this.dataWords = new Int32Array(data.buffer, 0, data.buffer.byteLength >>> 2)
+      }
+      const dw = this.dataWords
+      const d = at >>> 2
+      const k = from >>> 2
+      const n = length >>> 2
+      for (let i = 0; i < n; i++) dw[d + i]! ^= words[k + i]!
+      done = n << 2
+    }
+    for (let i = done; i < length; i++) data[start + i]! ^= ks[from + i]!
   }
 
   private refill (ssrc: number, index: number, length: number): void {
     const perPacket = Math.ceil(Math.max(length, this.stride) / 16)
     const b = blocksOf(perPacket * 16 * this.batch)
-    const iv = this.iv
-    const counterAt = 16 - this.counterBytes
+    const words = counterWords
+    const iv = this.ivWords
+    const first = this.firstCounter
+    // Block j of a packet is its IV with the counter first + j in the last 2 (AES-CM) or 4
+    // (GCM) bytes: four big-endian words, the first three the IV's.
+    const counterMask = this.counterBytes === 4 ? 0 : 0xffff0000
     for (let k = 0; k < this.batch; k++) {
-      this.ivOf(iv, ssrc, index + k)
+      this.ivOf(this.iv, ssrc, index + k)
+      const w0 = iv.getUint32(0); const w1 = iv.getUint32(4); const w2 = iv.getUint32(8)
+      const w3 = iv.getUint32(12) & counterMask
       for (let j = 0; j < perPacket; j++) {
         const at = (k * perPacket + j) * 16
-        for (let i = 0; i < counterAt; i++) b[at + i] = iv[i]!
-        const counter = this.firstCounter + j
-        if (this.counterBytes === 4) { b[at + 12] = counter >>> 24; b[at + 13] = (counter >>> 16) & 0xff }
-        b[at + 14] = (counter >>> 8) & 0xff; b[at + 15] = counter & 0xff
+        words.setUint32(at, w0); words.setUint32(at + 4, w1); words.setUint32(at + 8, w2)
+        words.setUint32(at + 12, (w3 | (first + j)) >>> 0)
       }
     }
-    this.keystream = this.ecb.update(b)
+    const keystream = this.ecb.update(b)
+    this.keystream = keystream
+    this.words = (keystream.byteOffset & 3) === 0 ? new Int32Array(keystream.buffer, keystream.byteOffset, keystream.length >>> 2) : null
     this.first = index
     this.ssrc = ssrc
     this.stride = perPacket * 16
@@ -269,7 +310,7 @@ export class SrtpSender {
       const { counter, ghash } = k.rtpGcm!
       const at = counter.at(ssrc, index, 16 + length - 12)
       const ks = counter.bytes
-      for (let i = 12; i < length; i++) packet[i]! ^= ks[at + 4 + i]!
+      counter.xor(packet, 12, length, at + 16)
       ghash.reset()
       ghash.update(packet, 0, 12)
       ghash.update(packet, 12, length)

@@ -38,6 +38,23 @@ t.test('HMAC-SHA1: RFC 2202, and OpenSSL at every length across the block bounda
     if (tag(key, data, roc) !== createHmac('sha1', key).update(data).update(rocBytes).digest('hex')) differ++
   }
   t.equal(differ, 0, 'the same tag as OpenSSL for messages of 0 to 299 bytes, with and without a ROC')
+  // A message 4-aligned in its ArrayBuffer is copied a word at a time, any other a byte at a
+  // time: the same tag from every offset, the same signer reused across buffers.
+  const key = randomBytes(20)
+  const signer = new HmacSha1(key)
+  let offsetsDiffer = 0
+  for (let length = 0; length < 90; length++) {
+    const data = randomBytes(length)
+    const expected = createHmac('sha1', key).update(data).update(Buffer.from([0, 0, 0, 9])).digest('hex')
+    for (let offset = 0; offset < 8; offset++) {
+      const holder = Buffer.alloc(offset + length + 3)
+      data.copy(holder, offset)
+      const out = Buffer.alloc(20)
+      signer.sign(holder, offset, offset + length, 9, out, 0, 20)
+      if (out.toString('hex') !== expected) offsetsDiffer++
+    }
+  }
+  t.equal(offsetsDiffer, 0, 'the same tag from messages at offsets 0 to 7 of their buffers')
   const mac = new HmacSha1(Buffer.alloc(20, 1))
   const out = Buffer.alloc(14, 0xee)
   mac.sign(Buffer.from('abc'), 0, 3, null, out, 2, 10)
@@ -124,6 +141,33 @@ for (const suite of SRTP_SUITE_NAMES) {
     t.equal(receiver.openRtcp(next.subarray(0, n)), null, 'a changed SRTCP bit fails authentication')
   })
 }
+
+t.test('every suite seals a packet the same at any offset in its buffer (payloads read a word at a time when 4-aligned, else a byte at a time)', async t => {
+  for (const suite of SRTP_SUITE_NAMES) {
+    const key = keyFor(suite)
+    const reference = new SrtpSender(suite, key)
+    const payload = randomBytes(163)
+    const expected: string[] = []
+    for (let k = 0; k < 20; k++) {
+      const p = rtpPacket(k, 0x01020304, payload, reference.rtpTrailerBytes)
+      reference.sealRtp(p, 12 + payload.length, k)
+      expected.push(p.toString('hex'))
+    }
+    for (let offset = 1; offset < 4; offset++) {
+      // A fresh sender per offset; its packets live at `offset` in one buffer, as a ring's do.
+      const sender = new SrtpSender(suite, key)
+      const ring = Buffer.alloc(offset + 12 + payload.length + sender.rtpTrailerBytes)
+      let differ = 0
+      for (let k = 0; k < 20; k++) {
+        const p = ring.subarray(offset)
+        rtpPacket(k, 0x01020304, payload, sender.rtpTrailerBytes).copy(p)
+        sender.sealRtp(p, 12 + payload.length, k)
+        if (p.toString('hex') !== expected[k]) differ++
+      }
+      t.equal(differ, 0, `${suite}: 20 packets at offset ${offset} sealed as at offset 0`)
+    }
+  }
+})
 
 t.test('AES_CM_128_HMAC_SHA1_32 has a 4-byte SRTP tag and a 10-byte SRTCP tag (RFC 4568 §6.2.2)', async t => {
   const sender = new SrtpSender('AES_CM_128_HMAC_SHA1_32', keyFor('AES_CM_128_HMAC_SHA1_32'))

@@ -17,7 +17,9 @@
  *
  * With --srtp: two threads on the grid in the clear, with AES_CM_128_HMAC_SHA1_80 and with
  * AEAD_AES_128_GCM, alternating: what SRTP costs in pacing and CPU with nothing but the capture
- * beside the sender (the in-process benchmark's Node receiver takes a core of its own).
+ * beside the sender (the in-process benchmark's Node receiver takes a core of its own). Then the
+ * sealing alone, 1 and 1,000 senders, beside libsrtp's (bench/srtp-cost.c, when libsrtp2-dev
+ * is installed).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
@@ -27,7 +29,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { listeningUrl, quantile, sleep } from './stats.js'
 import { kernelGaps, type KernelGaps } from './pcap-gaps.js'
-import { makeSdesKey, type SrtpSuiteName } from '../src/index.js'
+import { makeSdesKey, parseSdesKey, RtpStream, SrtpSender, type SrtpSuiteName } from '../src/index.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, '..', '..')
@@ -307,10 +309,75 @@ export async function threadsBench (options: { work: string, file: string, count
     if (pacer !== null && 'missing' in pacer) unreached.push(pacer.missing)
     const floor = await nodeFloor(Math.min(1000, Math.max(...options.counts)), 500_000)
     printThreads(rows, floor)
+    if (options.srtp === true) printSealing(sealingAlone(options.work), unreached)
     for (const line of unreached) console.log(`Not reached: ${line}.`)
   } finally {
     sinks.kill('SIGKILL')
   }
+}
+
+/** Suites of the sealing comparison, with their name for bench/srtp-cost.c. */
+const SEALED: Array<[SrtpSuiteName, string]> = [['AES_CM_128_HMAC_SHA1_80', 'cm'], ['AEAD_AES_128_GCM', 'gcm']]
+
+interface Sealing {
+  /** µs a packet (payload written, then sealed), by suite and number of senders: the project's, and libsrtp's when built. */
+  own: Record<string, number>
+  libsrtp: Record<string, number> | { missing: string }
+}
+
+/**
+ * The sealing alone, with no socket: 1 and 1,000 senders sealing 172-byte PCMU packets round
+ * robin, as a packet thread does (the 1,000 senders' state no longer fits the caches): the
+ * project's SrtpSender through RtpStream, in this process (medians of five runs of 200,000
+ * packets), and libsrtp, the reference implementation, from bench/srtp-cost.c when it builds.
+ */
+function sealingAlone (work: string): Sealing {
+  const payload = Buffer.alloc(160, 0x55)
+  const own: Record<string, number> = {}
+  for (const [suite] of SEALED) {
+    for (const n of [1, 1000]) {
+      const streams = Array.from({ length: n }, () => new RtpStream({ payloadType: 0, samplesPerPacket: 160, payloadBytes: 160, seal: new SrtpSender(suite, parseSdesKey(makeSdesKey(suite), suite)) }))
+      const runs: number[] = []
+      for (let r = 0; r < 6; r++) {
+        const t0 = performance.now()
+        for (let i = 0; i < 200_000; i++) streams[i % n]!.next(payload)
+        // The first run warms the compiler and is left out.
+        if (r > 0) runs.push((performance.now() - t0) * 1000 / 200_000)
+      }
+      own[`${suite}/${n}`] = quantile(runs, 0.5)
+    }
+  }
+  const binary = path.join(work, 'srtp-cost')
+  try {
+    execFileSync('cc', ['-O2', '-o', binary, path.join(ROOT, 'bench', 'srtp-cost.c'), '-lsrtp2'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  } catch (err) {
+    return { own, libsrtp: { missing: `libsrtp's cost was not measured (cc bench/srtp-cost.c -lsrtp2: ${(err as Error).message.split('\n')[0]!}); apt-get install libsrtp2-dev to see it` } }
+  }
+  const libsrtp: Record<string, number> = {}
+  for (const [suite, short] of SEALED) {
+    for (const n of [1, 1000]) {
+      const runs: number[] = []
+      for (let r = 0; r < 5; r++) runs.push(Number(execFileSync(binary, [short, String(n), '200000'], { encoding: 'utf8' }).trim()))
+      libsrtp[`${suite}/${n}`] = quantile(runs, 0.5)
+    }
+  }
+  return { own, libsrtp }
+}
+
+function printSealing (sealing: Sealing, unreached: string[]): void {
+  console.log()
+  console.log('Sealing alone, µs a packet (the payload written, then sealed; no socket), medians of five runs of 200,000 packets:')
+  console.log()
+  console.log('| suite | senders | this project (node:crypto) | libsrtp (Debian\'s libsrtp2) |')
+  console.log('| --- | --- | --- | --- |')
+  for (const [suite] of SEALED) {
+    for (const n of [1, 1000]) {
+      const key = `${suite}/${n}`
+      const reference = 'missing' in sealing.libsrtp ? '-' : sealing.libsrtp[key]!.toFixed(2)
+      console.log(`| ${suite} | ${n} | ${sealing.own[key]!.toFixed(2)} | ${reference} |`)
+    }
+  }
+  if ('missing' in sealing.libsrtp) unreached.push(sealing.libsrtp.missing as string)
 }
 
 function printThreads (rows: ThreadsRow[], floor: { usPerPacket: number, systemShare: number }): void {

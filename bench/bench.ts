@@ -426,7 +426,8 @@ const SRTP_TRAILER: Record<string, number> = { plain: 0, AES_CM_128_HMAC_SHA1_80
  * sealing alone, in this process, per packet.
  */
 async function secureUnderLoad (url: string, pid: number, receiver: Receiver, work: string, n: number, rounds: number): Promise<SecureLoad> {
-  const { RtpStream, SrtpSender, makeSdesKey, parseSdesKey } = await import('../src/index.js')
+  const { makeSdesKey } = await import('../src/index.js')
+  const { packetWorkUs } = await import('./threads.js')
   const result: SecureLoad = { suites: {}, sealUs: {} }
   const capture = path.join(work, 'srtp.pcap')
   await uploadNoise(url)
@@ -468,19 +469,7 @@ async function secureUnderLoad (url: string, pid: number, receiver: Receiver, wo
   fs.rmSync(capture, { force: true })
   // The packet thread's per-packet work without the socket: a header written and a payload
   // copied (plain), then also sealed. Medians of five runs of 200,000 packets.
-  const payload = Buffer.alloc(160, 0x55)
-  for (const suite of ['plain', 'AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'] as const) {
-    const seal = suite === 'plain' ? undefined : new SrtpSender(suite, parseSdesKey(makeSdesKey(suite), suite))
-    const runs: number[] = []
-    for (let r = 0; r < 5; r++) {
-      const rtp = new RtpStream({ payloadType: 0, samplesPerPacket: 160, payloadBytes: 160, ...(seal === undefined ? {} : { seal }) })
-      for (let i = 0; i < 20_000; i++) rtp.next(payload)
-      const t0 = performance.now()
-      for (let i = 0; i < 200_000; i++) rtp.next(payload)
-      runs.push((performance.now() - t0) * 1000 / 200_000)
-    }
-    result.sealUs[suite] = quantile(runs, 0.5)
-  }
+  for (const suite of ['plain', 'AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'] as const) result.sealUs[suite] = packetWorkUs(suite, 1)
   return result
 }
 

@@ -15,6 +15,8 @@
  * Checked against OpenSSL's AES-GCM (test/packet/srtp.test.ts) and, on the wire, by libsrtp.
  */
 
+import { BufferViews } from './buffer-views.js'
+
 /** x^4 · r for the four bits r shifted out, reduced by x^128 + x^7 + x^2 + x + 1: the top 16 bits of the high word. */
 const REM = [0x0000, 0x1c20, 0x3840, 0x2460, 0x7080, 0x6ca0, 0x48c0, 0x54e0, 0xe100, 0xfd20, 0xd940, 0xc560, 0x9180, 0x8da0, 0xa9c0, 0xb5e0]
 
@@ -36,9 +38,8 @@ export class Ghash {
   private y1 = 0
   private y2 = 0
   private y3 = 0
-  /** The ArrayBuffer last absorbed from, and a view of it. */
-  private dataBuffer: ArrayBufferLike | null = null
-  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
+  /** The buffer last absorbed from, as big-endian words. */
+  private readonly views = new BufferViews()
 
   /** `h`: the hash key, AES_K(0^128). */
   constructor (h: Uint8Array) {
@@ -73,13 +74,8 @@ export class Ghash {
 
   /** Absorbs data[start, end), zero-padded to whole blocks (each part of a GCM message is padded on its own). */
   update (data: Uint8Array, start: number, end: number): void {
-    // Whole blocks are read as big-endian words through a view of data's ArrayBuffer, kept
-    // while it is the same one (a sender's packets all live in one ring).
-    if (data.buffer !== this.dataBuffer) {
-      this.dataBuffer = data.buffer
-      this.view = new DataView(data.buffer)
-    }
-    const view = this.view
+    // Whole blocks are read as big-endian words through a view of data's ArrayBuffer.
+    const view = this.views.view(data)
     const base = data.byteOffset
     for (let at = start; at < end; at += 16) {
       if (end - at >= 16) {

@@ -10,6 +10,7 @@
  * 1.9 µs a tag against these 1.3 (docs/benchmark.md, "SRTP under load").
  */
 import { hash } from 'node:crypto'
+import { BufferViews } from './buffer-views.js'
 
 export class HmacSha1 {
   /** The inner hash's input: the key XOR ipad, then the message (grown when a longer one comes). */
@@ -18,10 +19,9 @@ export class HmacSha1 {
   private readonly outer: Buffer
   /** The inner hash's input as a view, made again only when the length changes (every packet of a play has one length). */
   private message: Buffer = Buffer.alloc(0)
-  /** `inner` as 32-bit words, and the ArrayBuffer last signed from with its view. */
+  /** `inner` as 32-bit words, and the words of the buffer last signed from. */
   private innerWords: Int32Array
-  private dataBuffer: ArrayBufferLike | null = null
-  private dataWords: Int32Array<ArrayBufferLike> = new Int32Array(0)
+  private readonly views = new BufferViews()
 
   constructor (key: Uint8Array) {
     if (key.length > 64) throw new RangeError('an HMAC-SHA1 key of more than 64 bytes is hashed first; SRTP\'s are 20')
@@ -53,11 +53,7 @@ export class HmacSha1 {
     let copied = 0
     if ((from & 3) === 0) {
       // A packet in a ring (4-aligned payloads and headers): a 32-bit word at a time.
-      if (data.buffer !== this.dataBuffer) {
-        this.dataBuffer = data.buffer
-        this.dataWords = new Int32Array(data.buffer, 0, data.buffer.byteLength >>> 2)
-      }
-      const words = this.dataWords
+      const words = this.views.words(data)
       const to = this.innerWords
       const d = from >>> 2
       const n = (end - start) >>> 2

@@ -25,6 +25,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, timingSafeEqual, typ
 import { SRTP_SUITES, type SrtpKey, type SrtpSuite, type SrtpSuiteName } from '../common/srtp-suites.js'
 import { HmacSha1 } from './hmac-sha1.js'
 import { Ghash } from './ghash.js'
+import { BufferViews } from './buffer-views.js'
 
 /** Labels of the key derivation (RFC 3711 §4.3.2). */
 const LABEL = { rtpKey: 0, rtpAuth: 1, rtpSalt: 2, rtcpKey: 3, rtcpAuth: 4, rtcpSalt: 5 } as const
@@ -93,9 +94,8 @@ class CounterKeystream {
   private keystream: Buffer = Buffer.alloc(0)
   /** The keystream as 32-bit words, when OpenSSL's Buffer is 4-aligned (it starts its own ArrayBuffer). */
   private words: Int32Array<ArrayBufferLike> | null = null
-  /** The ArrayBuffer last XORed into, and a view of it as words. */
-  private dataBuffer: ArrayBufferLike | null = null
-  private dataWords: Int32Array<ArrayBufferLike> = new Int32Array(0)
+  /** The words of the buffer last XORed into. */
+  private readonly views = new BufferViews()
   private first = -1
   private ssrc = -1
   private stride = 0
@@ -137,11 +137,7 @@ class CounterKeystream {
     const words = this.words
     let done = 0
     if (words !== null && (at & 3) === 0 && (from & 3) === 0) {
-      if (data.buffer !== this.dataBuffer) {
-        this.dataBuffer = data.buffer
-        this.dataWords = new Int32Array(data.buffer, 0, data.buffer.byteLength >>> 2)
-      }
-      const dw = this.dataWords
+      const dw = this.views.words(data)
       const d = at >>> 2
       const k = from >>> 2
       const n = length >>> 2
